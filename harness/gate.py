@@ -1,0 +1,371 @@
+"""The regression gate: compare a current run against a baseline run.
+
+Cases are matched by (op, case_id, check).  Where an op's case ids differ between the runs (a
+different Hypothesis seed or profile), its per-op aggregates are compared instead.  Timings are
+judged against the noise both runs measured: a slowdown counts only when it exceeds both a
+minimum percentage and ``noise_k`` times the combined IQR (or stddev) of the two runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from .errors import HarnessError, InputError
+from .reader import Run, load_results
+
+BAD = ("fail", "error")
+GOOD = ("pass", "xpass")
+
+#: Environment keys that make timings incomparable / case sets differ / are merely noted.
+ENV_HARDWARE = ("gpu", "gpu_compute_version", "hostname", "machine", "platform", "cuda_available")
+ENV_CASES = ("hypothesis_profile", "hypothesis_seed", "harness_version", "backend", "reference")
+ENV_COMPARED = ("tvm_version", "trt_version", "tensorrt_version")
+
+
+@dataclass
+class Finding:
+    """One difference between baseline and current; ``regression`` ones fail the gate."""
+
+    kind: str  # new-failure | fixed | offload-change | accuracy | performance | op-missing | aggregate
+    op: str
+    detail: str
+    regression: bool
+    case_id: str | None = None
+    check: str | None = None
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class Verdict:
+    baseline: str
+    current: str
+    findings: list[Finding]
+    env_differences: list[dict]
+    notes: list[str]
+    matched: int
+
+    @property
+    def regressions(self) -> list[Finding]:
+        return [f for f in self.findings if f.regression]
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.regressions)
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(f.kind for f in self.findings))
+
+    def to_json(self) -> dict:
+        return {
+            "baseline": self.baseline,
+            "current": self.current,
+            "regressed": self.regressed,
+            "matched_cases": self.matched,
+            "counts": self.counts(),
+            "env_differences": self.env_differences,
+            "notes": self.notes,
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+    def to_text(self, limit: int = 50) -> str:
+        status = "REGRESSION" if self.regressed else "OK"
+        lines = [f"gate: {status}: {self.current} vs baseline {self.baseline} ({self.matched} matched checks)"]
+        for d in self.env_differences:
+            lines.append(f"  env differs: {d['key']}: {d['baseline']!r} -> {d['current']!r} ({d['effect']})")
+        lines.extend(f"  note: {n}" for n in self.notes)
+        for title, regression in (("regressions", True), ("other changes", False)):
+            group = [f for f in self.findings if f.regression is regression]
+            if not group:
+                continue
+            lines.append(f"{title} ({len(group)}):")
+            for f in group[:limit]:
+                where = f.op + (f" [{f.case_id}]" if f.case_id else "") + (f" {f.check}" if f.check else "")
+                lines.append(f"  {f.kind:14} {where}: {f.detail}")
+            if len(group) > limit:
+                lines.append(f"  ... and {len(group) - limit} more (see --json)")
+        return "\n".join(lines)
+
+
+def _num(value) -> float | None:
+    """A float from a record value; "nan"/"inf" strings become floats, None stays None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def offloaded(value) -> bool | None:
+    """Whether an ``actual_offload`` value says something was offloaded (None: unknown)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value > 0
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "none")
+    return len(value) > 0
+
+
+def _noise(t: dict) -> float:
+    for key in ("iqr_s", "stddev_s"):
+        v = _num(t.get(key))
+        if v is not None and math.isfinite(v) and v > 0:
+            return v
+    return 0.0
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Thresholds of the gate.
+
+    max_slowdown: minimum relative slowdown of a median to count (0.10 = 10 %).
+    noise_k: the slowdown must also exceed noise_k * sqrt(noise_base^2 + noise_cur^2).
+    acc_factor: max_abs_err must grow by at least this factor...
+    acc_budget: ...and by more than acc_budget * (atol + rtol) of the case's tolerance.
+    max_rate_drop: per-op pass-rate drop (0..1) flagged when case ids differ.
+    """
+
+    max_slowdown: float = 0.10
+    noise_k: float = 3.0
+    acc_factor: float = 2.0
+    acc_budget: float = 0.5
+    max_rate_drop: float = 0.05
+
+    def compare(self, baseline: Run, current: Run) -> Verdict:
+        env_diffs, notes = _env_differences(baseline.env, current.env)
+        hardware_differs = any(d["effect"].startswith("timings") for d in env_diffs)
+        if hardware_differs:
+            notes.append("hardware differs: performance changes are reported but do not fail the gate")
+        base, cur = baseline.index(), current.index()
+        findings: list[Finding] = []
+        matched = 0
+        for key, b in base.items():
+            c = cur.get(key)
+            if c is None:
+                continue
+            matched += 1
+            findings.extend(self._case(b, c, gate_perf=not hardware_differs))
+        findings.extend(self._aggregates(baseline, current, base, cur))
+        return Verdict(baseline.label, current.label, findings, env_diffs, notes, matched)
+
+    def _case(self, b: dict, c: dict, gate_perf: bool) -> list[Finding]:
+        out = []
+        ident = dict(op=c["op"], case_id=c["case_id"], check=c["check"])
+        bo, co = b["outcome"], c["outcome"]
+        if co in BAD and bo not in BAD and bo != "skip":
+            why = f": {c.get('reason')}" if c.get("reason") else ""
+            out.append(Finding("new-failure", detail=f"{bo} -> {co}{why}"[:300], regression=True, **ident))
+        elif bo in BAD and co in GOOD:
+            out.append(Finding("fixed", detail=f"{bo} -> {co}", regression=False, **ident))
+        if c["check"] == "offload":
+            out.extend(self._offload(b, c, ident))
+        acc = self._accuracy(b, c)
+        if acc:
+            out.append(Finding("accuracy", detail=acc[0], regression=True, data=acc[1], **ident))
+        for detail, data in self._timings(b.get("timings"), c.get("timings")):
+            out.append(Finding("performance", detail=detail, regression=gate_perf, data=data, **ident))
+        return out
+
+    @staticmethod
+    def _offload(b: dict, c: dict, ident: dict) -> list[Finding]:
+        was, now = offloaded(b.get("actual_offload")), offloaded(c.get("actual_offload"))
+        bv, cv = b.get("offload_verdict"), c.get("offload_verdict")
+        if was is None or now is None or was == now:
+            if bv == "match" and cv not in (None, "match"):
+                return [Finding("offload-change", detail=f"verdict match -> {cv}", regression=True, **ident)]
+            return []
+        direction = "no longer offloaded" if was else "now offloaded"
+        regression = (bv == "match" and cv not in (None, "match")) or (cv is None and was and not now)
+        detail = f"{direction} (verdict {bv} -> {cv})"
+        return [Finding("offload-change", detail=detail, regression=regression,
+                        data={"baseline": b.get("actual_offload"), "current": c.get("actual_offload")}, **ident)]
+
+    def _accuracy(self, b: dict, c: dict) -> tuple[str, dict] | None:
+        eb, ec = _num(b.get("max_abs_err")), _num(c.get("max_abs_err"))
+        if eb is None or ec is None:
+            return None
+        if not math.isfinite(ec):
+            return (f"max_abs_err {eb:g} -> {ec:g}", {"baseline": eb, "current": ec}) if math.isfinite(eb) else None
+        if not math.isfinite(eb):
+            return None
+        tol = c.get("tolerance") or b.get("tolerance") or {}
+        atol, rtol = _num(tol.get("atol")) or 0.0, _num(tol.get("rtol")) or 0.0
+        allowed = self.acc_budget * (atol + rtol)
+        if ec > eb * self.acc_factor and ec - eb > allowed:
+            data = {"baseline": eb, "current": ec, "allowed_growth": allowed, "tolerance": tol}
+            return f"max_abs_err {eb:.3g} -> {ec:.3g} (x{ec / eb if eb else math.inf:.3g}, budget {allowed:.3g})", data
+        return None
+
+    def _timings(self, tb: dict | None, tc: dict | None) -> list[tuple[str, dict]]:
+        out = []
+        if not tb or not tc:
+            return out
+        for backend, b in tb.items():
+            c = tc.get(backend)
+            if backend == "speedup" or not isinstance(b, dict) or not isinstance(c, dict):
+                continue
+            mb, mc = _num(b.get("median_s")), _num(c.get("median_s"))
+            if not mb or mc is None or not (math.isfinite(mb) and math.isfinite(mc)) or mb <= 0:
+                continue
+            noise = math.hypot(_noise(b), _noise(c))
+            slowdown = (mc - mb) / mb
+            if slowdown > self.max_slowdown and mc - mb > self.noise_k * noise:
+                data = {"backend": backend, "baseline_s": mb, "current_s": mc, "slowdown": slowdown, "noise_s": noise}
+                out.append((f"{backend} median {mb:.3g}s -> {mc:.3g}s (+{slowdown:.0%}, noise {noise:.2g}s)", data))
+        return out
+
+    def _aggregates(self, baseline: Run, current: Run, base: dict, cur: dict) -> list[Finding]:
+        out = []
+        bops, cops = baseline.per_op(), current.per_op()
+        bcases = _cases_by_op(base)
+        ccases = _cases_by_op(cur)
+        for op in bops:
+            if op not in cops:
+                out.append(Finding("op-missing", op, "op has records in the baseline but none now", True))
+                continue
+            if bcases[op] <= ccases[op]:
+                continue  # every baseline case was matched and compared one by one
+            for check, bc in bops[op].items():
+                cc = cops[op].get(check, Counter())
+                out.extend(self._rates(op, check, bc, cc))
+            out.extend(self._offload_rate(op, baseline, current))
+        return out
+
+    def _rates(self, op: str, check: str, bc: Counter, cc: Counter) -> list[Finding]:
+        rb, rc = _pass_rate(bc), _pass_rate(cc)
+        if rb is None or rc is None:
+            return []
+        data = {"baseline": dict(bc), "current": dict(cc), "baseline_rate": rb, "current_rate": rc}
+        detail = f"pass rate {rb:.0%} -> {rc:.0%} (case ids differ; {sum(bc.values())} vs {sum(cc.values())} cases)"
+        if rb - rc > self.max_rate_drop or (not (bc["fail"] + bc["error"]) and cc["fail"] + cc["error"]):
+            return [Finding("aggregate", op, detail, True, check=check, data=data)]
+        if rc - rb > self.max_rate_drop:
+            return [Finding("aggregate", op, detail, False, check=check, data=data)]
+        return []
+
+    def _offload_rate(self, op: str, baseline: Run, current: Run) -> list[Finding]:
+        rb, rc = _offload_rate(baseline, op), _offload_rate(current, op)
+        if rb is None or rc is None or abs(rb - rc) <= self.max_rate_drop:
+            return []
+        detail = f"offload rate {rb:.0%} -> {rc:.0%} (case ids differ)"
+        return [Finding("offload-change", op, detail, rc < rb, check="offload", data={"baseline": rb, "current": rc})]
+
+
+def _cases_by_op(index: dict) -> dict[str, set]:
+    out: dict[str, set] = {}
+    for op, case_id, check in index:
+        out.setdefault(op, set()).add((case_id, check))
+    return out
+
+
+def _pass_rate(c: Counter) -> float | None:
+    ran = sum(c.values()) - c["skip"]
+    return (c["pass"] + c["xpass"] + c["xfail"]) / ran if ran else None
+
+
+def _offload_rate(run: Run, op: str) -> float | None:
+    vals = [offloaded(r.get("actual_offload")) for r in run.records if r["op"] == op and r["check"] == "offload"]
+    vals = [v for v in vals if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _env_differences(be: dict, ce: dict) -> tuple[list[dict], list[str]]:
+    diffs, notes = [], []
+    for key in sorted(set(be) | set(ce)):
+        b, c = be.get(key), ce.get(key)
+        if b == c:
+            continue
+        if key in ENV_HARDWARE:
+            effect = "timings not comparable"
+        elif key in ENV_CASES:
+            effect = "cases or checks may differ"
+        elif key in ENV_COMPARED:
+            effect = "the versions under comparison"
+        else:
+            effect = "noted"
+        diffs.append({"key": key, "baseline": b, "current": c, "effect": effect})
+    if any(d["effect"] == "cases or checks may differ" for d in diffs):
+        notes.append("the runs used different seeds, profiles, harness or backends: per-op aggregates are compared where case ids differ")
+    return diffs, notes
+
+
+def parse_fraction(text: str) -> float:
+    """'10%' -> 0.10; '0.1' -> 0.1; a bare number above 1 is ambiguous and refused."""
+    s = text.strip()
+    try:
+        value = float(s[:-1]) / 100 if s.endswith("%") else float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a percentage: {text!r} (write e.g. 10% or 0.10)") from None
+    if not s.endswith("%") and value > 1:
+        raise argparse.ArgumentTypeError(f"ambiguous fraction {text!r}: write {s}% or {value / 100:g}")
+    if value < 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a non-negative percentage: {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a non-negative number: {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, through the CLI's error path
+        raise InputError(message)
+
+
+def gate_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="trt-harness gate", description="Compare CURRENT against BASELINE; exit 1 on regression.")
+    p.add_argument("baseline", metavar="BASELINE", help="results file of the baseline run")
+    p.add_argument("current", metavar="CURRENT", help="results file of the current run")
+    p.add_argument("--json", metavar="OUT", help="also write the verdict as JSON to OUT ('-' for stdout)")
+    p.add_argument("--max-slowdown", type=parse_fraction, default=Gate.max_slowdown, metavar="PCT",
+                   help="minimum slowdown of a median that counts (default 10%%)")
+    p.add_argument("--noise-k", type=_positive, default=Gate.noise_k, metavar="K",
+                   help="slowdown must also exceed K x combined IQR/stddev of both runs (default 3)")
+    p.add_argument("--acc-factor", type=_positive, default=Gate.acc_factor, metavar="F",
+                   help="max_abs_err must grow by this factor to count (default 2)")
+    p.add_argument("--acc-budget", type=_positive, default=Gate.acc_budget, metavar="B",
+                   help="...and by more than B x (atol + rtol) (default 0.5)")
+    p.add_argument("--max-rate-drop", type=parse_fraction, default=Gate.max_rate_drop, metavar="PCT",
+                   help="per-op pass-rate drop flagged when case ids differ (default 5%%)")
+    return p
+
+
+def gate_main(argv: list[str] | None = None) -> int:
+    """``trt-harness gate BASELINE CURRENT ...``: 0 no regression, 1 regression, 2 bad input."""
+    try:
+        args = gate_parser().parse_args(argv)
+        gate = Gate(args.max_slowdown, args.noise_k, args.acc_factor, args.acc_budget, args.max_rate_drop)
+        baseline, current = load_results(args.baseline), load_results(args.current)
+        verdict = gate.compare(baseline, current)
+        for w in baseline.warnings + current.warnings:
+            print(f"trt-harness: warning: {w}", file=sys.stderr)
+        print(verdict.to_text())
+        if args.json:
+            text = json.dumps(verdict.to_json(), indent=2, sort_keys=True, default=str)
+            if args.json == "-":
+                print(text)
+            else:
+                try:
+                    with open(args.json, "w", encoding="utf-8") as fh:
+                        fh.write(text + "\n")
+                except OSError as exc:
+                    raise InputError(f"{args.json}: cannot write: {exc.strerror or exc}") from None
+    except HarnessError as exc:
+        print(f"trt-harness: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    return 1 if verdict.regressed else 0
