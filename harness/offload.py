@@ -1,0 +1,99 @@
+"""Actual offload: which op calls the installed partitioner put into TensorRT functions, and the
+comparison of that with the expected offload of :mod:`harness.rules`."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from . import rules
+
+
+def _is_trt(func) -> bool:
+    return func.attrs is not None and "Codegen" in func.attrs and str(func.attrs["Codegen"]) == "tensorrt"
+
+
+def _calls(expr) -> list:
+    from tvm import relax
+    from tvm.ir import Op
+
+    found = []
+
+    def visit(node):
+        if isinstance(node, relax.Call) and isinstance(node.op, Op):
+            found.append(node)
+
+    relax.analysis.post_order_visit(expr, visit)
+    return found
+
+
+def trt_functions(partitioned_mod) -> list:
+    from tvm import relax
+
+    return [f for _, f in partitioned_mod.functions.items() if isinstance(f, relax.Function) and _is_trt(f)]
+
+
+def trt_calls(partitioned_mod) -> list:
+    """Op calls inside functions marked for the ``tensorrt`` codegen (composites included)."""
+    calls = []
+    for func in trt_functions(partitioned_mod):
+        calls.extend(_calls(func.body))
+    return calls
+
+
+def all_calls(mod, func_name: str = "main") -> list:
+    """Op calls of a module's entry function, nested functions included."""
+    return _calls(mod[func_name].body)
+
+
+def op_name(call) -> str:
+    return str(call.op.name)
+
+
+@dataclass
+class OffloadComparison:
+    over: list = field(default_factory=list)     # (op, reason): offloaded, though rules reject it
+    under: list = field(default_factory=list)    # (op, reason): supported, but kept on TVM
+    by_op: dict = field(default_factory=dict)    # op -> {"expected", "offloaded", "kept"}
+    regions: int = 0
+
+    @property
+    def verdict(self) -> str:
+        if self.over:
+            return "over-offload"
+        if self.under:
+            return "under-offload"
+        return "match"
+
+
+def compare(original_mod, partitioned_mod, *, trt_version, implicit_batch=None) -> OffloadComparison:
+    """Compare expected and actual offload per op type (a model may hold many calls of one op).
+
+    Calls are matched by signature (op, input types, attributes), so two calls of one op that the
+    rules judge differently are told apart."""
+    expected = Counter()
+    reasons = {}
+    total = Counter()
+    for call in all_calls(original_mod):
+        d = rules.decide(call, trt_version=trt_version, implicit_batch=implicit_batch)
+        sig = rules.signature(call)
+        total[sig] += 1
+        reasons[sig] = d
+        if d.offload:
+            expected[sig] += 1
+    actual = Counter(rules.signature(c) for c in trt_calls(partitioned_mod))
+    result = OffloadComparison(regions=len(trt_functions(partitioned_mod)))
+    for sig in set(total) | set(actual):
+        name = sig[0]
+        exp, act = expected.get(sig, 0), actual.get(sig, 0)
+        slot = result.by_op.setdefault(name, {"expected": 0, "offloaded": 0, "kept": 0, "total": 0})
+        slot["expected"] += exp
+        slot["offloaded"] += act
+        slot["total"] += total.get(sig, act)
+        slot["kept"] += max(total.get(sig, act) - act, 0)
+        d = reasons.get(sig)
+        why = d.reason if d else "not in the original program"
+        if act > exp:
+            result.over.extend([(name, why)] * (act - exp))
+        elif exp > act:
+            result.under.extend([(name, why)] * (exp - act))
+    return result

@@ -1,0 +1,24 @@
+"""Hypothesis profiles: ``ci`` (fast, deterministic), ``dev`` and ``nightly`` (many examples)."""
+from __future__ import annotations
+
+from hypothesis import HealthCheck, Phase, settings
+
+PROFILES = {
+    "ci": dict(max_examples=10, derandomize=True, database=None,
+               phases=(Phase.explicit, Phase.generate, Phase.target, Phase.shrink)),
+    "dev": dict(max_examples=25),
+    "nightly": dict(max_examples=200),
+}
+_COMMON = dict(deadline=None, print_blob=True,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                      HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+
+for _name, _kw in PROFILES.items():
+    settings.register_profile(f"trt-{_name}", **{**_COMMON, **_kw})
+
+
+def use(name: str, seed: int | None = None) -> settings:
+    if name not in PROFILES:
+        raise ValueError(f"unknown Hypothesis profile {name!r}; known: {', '.join(PROFILES)}")
+    settings.load_profile(f"trt-{name}")
+    return settings.get_profile(f"trt-{name}")

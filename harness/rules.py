@@ -1,0 +1,465 @@
+"""Expected offload: should TensorRT take this Relax call, for the targeted TensorRT version?
+
+The answer combines the support table (op and minimum version, from the seed) with the rules
+TensorRT's converters enforce.  Every rule cites its source:
+
+* ``ops.cc:<Class>`` - the converter in ``tvm/src/runtime/extra/contrib/tensorrt/tensorrt_ops.cc``,
+  shipped inside the installed TVM wheel (its ICHECKs abort the engine build when violated).
+* ``runtime.cc`` / ``builder.cc`` - ``tensorrt_runtime.cc`` / ``tensorrt_builder.cc`` beside it.
+* ``relay:<function>`` - the Relay-era annotation rules, ``python/tvm/relay/op/contrib/tensorrt.py``
+  in apache/tvm before Relay was removed (digest in ``docs/relay-annotation-rules.md``).
+* ``trt-docs`` - TensorRT's API documentation (IMatrixMultiplyLayer, IPoolingLayer, ...).
+
+A decision is a value: ``offload`` (bool), ``rule`` (a short stable id used by the expectations
+file), ``reason`` (one line) and ``source`` (the citation).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .table import entries_for_tvm_op
+
+Version = tuple
+
+KNOWN_TRT_VERSIONS: tuple[Version, ...] = (
+    (5, 0, 2), (5, 1, 5), (6, 0, 1), (7, 0, 0), (7, 2, 3), (8, 0, 1), (8, 2, 5), (8, 4, 3), (8, 5, 3),
+    (8, 6, 1), (10, 0, 1), (10, 3, 0), (10, 7, 0),
+)
+DEFAULT_TRT_VERSION: Version = (10, 0, 1)
+#: TensorRT 10 removed implicit batch mode (tensorrt_builder.cc, tensorrt_runtime.cc warn and ignore it)
+IMPLICIT_BATCH_REMOVED_IN: Version = (10, 0, 0)
+
+# Ops with a converter in the installed wheel but absent from the seed's table.
+_EXTRA_CONVERTERS = {
+    "relax.nn.silu": ((0, 0, 0), "ops.cc:SiluOpConverter"),
+    "relax.image.resize2d": ((8, 0, 0), "ops.cc:Resize2DOpConverter (TRT_VERSION_GE(8, 0, 0))"),
+}
+
+
+def parse_version(text: str) -> Version:
+    """'8.6.1' -> (8, 6, 1); only versions TensorRT released (KNOWN_TRT_VERSIONS) are accepted."""
+    try:
+        parts = tuple(int(p) for p in str(text).strip().split("."))
+    except ValueError:
+        parts = ()
+    if len(parts) == 2:
+        parts = parts + (0,)
+    if parts not in KNOWN_TRT_VERSIONS:
+        known = ", ".join(format_version(v) for v in KNOWN_TRT_VERSIONS)
+        raise ValueError(f"unknown TensorRT version {text!r}; known: {known}")
+    return parts
+
+
+def format_version(v: Version) -> str:
+    return ".".join(str(p) for p in v)
+
+
+def implicit_batch_default(trt_version: Version) -> bool:
+    """The seed's default is use_implicit_batch=True; TensorRT 10 has no implicit batch mode."""
+    return tuple(trt_version) < IMPLICIT_BATCH_REMOVED_IN
+
+
+@dataclass(frozen=True)
+class Decision:
+    offload: bool
+    rule: str
+    reason: str
+    source: str
+
+    def to_json(self) -> dict:
+        return {"offload": self.offload, "rule": self.rule, "reason": self.reason, "source": self.source}
+
+
+def _yes(reason="supported by the table and the converter rules", source="seed table") -> Decision:
+    return Decision(True, "supported", reason, source)
+
+
+def _no(rule: str, reason: str, source: str) -> Decision:
+    return Decision(False, rule, reason, source)
+
+
+# -- helpers reading a call ------------------------------------------------------------------------
+def _ty(expr):
+    return getattr(expr, "ty", None)
+
+
+def _tensor_types(call) -> list:
+    """Types of the tensor arguments (tuple arguments such as concat's are expanded)."""
+    from tvm import relax
+
+    out = []
+    for arg in call.args:
+        ty = _ty(arg)
+        if isinstance(ty, relax.TensorType):
+            out.append(ty)
+        elif isinstance(ty, relax.TupleType):
+            out.extend(f for f in ty.fields if isinstance(f, relax.TensorType))
+    return out
+
+
+def _out_types(call) -> list:
+    from tvm import relax
+
+    ty = _ty(call)
+    if isinstance(ty, relax.TensorType):
+        return [ty]
+    if isinstance(ty, relax.TupleType):
+        return [f for f in ty.fields if isinstance(f, relax.TensorType)]
+    return []
+
+
+def _shape(ty) -> list[int] | None:
+    if ty is None or ty.shape is None:
+        return None
+    dims = []
+    for d in ty.shape.values:
+        if not hasattr(d, "value"):
+            return None
+        dims.append(int(d.value))
+    return dims
+
+
+def _ints(expr) -> list[int] | None:
+    if expr is None:
+        return None
+    if hasattr(expr, "values"):       # ShapeExpr
+        expr = expr.values
+    elif hasattr(expr, "fields"):     # Tuple
+        expr = expr.fields
+    if isinstance(expr, (list, tuple)) or hasattr(expr, "__len__"):
+        return [int(getattr(getattr(v, "value", v), "value", getattr(v, "value", v))) for v in expr]
+    return [int(getattr(expr, "value", expr))]
+
+
+def _attr(call, name, default=None):
+    attrs = call.attrs
+    if attrs is None or not hasattr(attrs, name):
+        return default
+    return getattr(attrs, name)
+
+
+def _is_const(expr) -> bool:
+    from tvm.ir.expr import Constant
+
+    return isinstance(expr, Constant)
+
+
+def _norm_axis(axis: int, rank: int) -> int:
+    return axis + rank if axis < 0 else axis
+
+
+# -- per-op rules ------------------------------------------------------------------------------------
+Rule = Callable[..., "Decision | None"]
+_RULES: dict[str, list[Rule]] = {}
+
+
+def rule(*ops: str):
+    def deco(fn):
+        for op in ops:
+            _RULES.setdefault(op, []).append(fn)
+        return fn
+    return deco
+
+
+_CONV_LAYOUTS = {
+    "relax.nn.conv1d": ("NCW", "OIW", "ops.cc:Conv1DOpConverter"),
+    "relax.nn.conv2d": ("NCHW", "OIHW", "ops.cc:Conv2DOpConverter"),
+    "relax.nn.conv3d": ("NCDHW", "OIDHW", "ops.cc:Conv3DOpConverter"),
+    "relax.nn.conv2d_transpose": ("NCHW", "IOHW", "ops.cc:Conv2DTransposeOpConverter"),
+    "relax.nn.conv3d_transpose": ("NCDHW", "IODHW", "ops.cc:Conv3DTransposeOpConverter"),
+}
+
+
+@rule(*_CONV_LAYOUTS)
+def _conv(call, op, ctx):
+    data_layout, kernel_layout, src = _CONV_LAYOUTS[op]
+    if str(_attr(call, "data_layout")) != data_layout or str(_attr(call, "kernel_layout")) != kernel_layout:
+        return _no("layout", f"layout {_attr(call, 'data_layout')}/{_attr(call, 'kernel_layout')}; "
+                   f"the converter takes only {data_layout}/{kernel_layout}", f"{src} ICHECK_EQ data_layout; "
+                   f"relay:conv annotation")
+    out_layout = _attr(call, "out_layout")
+    if out_layout is not None and str(out_layout) not in ("", data_layout):
+        return _no("layout", f"out_layout {out_layout}", f"{src} ICHECK out_layout")
+    if not _is_const(call.args[1]):
+        return _no("weight-not-constant", "the weight is not a constant", f"{src} input kinds {{kTensor, kWeight}}")
+    if "transpose" in op:
+        if any(int(d) != 1 for d in _attr(call, "dilation")):
+            return _no("attr", "transposed convolution with dilation != 1", f"{src} ICHECK dilation == 1")
+        if op.endswith("conv3d_transpose") and any(int(p) != 0 for p in _attr(call, "output_padding")):
+            return _no("attr", "conv3d_transpose with output_padding != 0",
+                       f"{src} ICHECK 'TRT does not support padding on 3 dimensions'")
+    return None
+
+
+_POOLS = {
+    "relax.nn.max_pool2d": ("NCHW", "ops.cc:PoolingOpConverter"),
+    "relax.nn.avg_pool2d": ("NCHW", "ops.cc:PoolingOpConverter"),
+    "relax.nn.max_pool3d": ("NCDHW", "ops.cc:Pooling3DOpConverter"),
+    "relax.nn.avg_pool3d": ("NCDHW", "ops.cc:Pooling3DOpConverter"),
+}
+
+
+@rule(*_POOLS)
+def _pool(call, op, ctx):
+    layout, src = _POOLS[op]
+    if str(_attr(call, "layout")) != layout:
+        return _no("layout", f"layout {_attr(call, 'layout')}; the converter takes only {layout}",
+                   f"{src} ICHECK_EQ layout; relay:pool annotation")
+    out_layout = _attr(call, "out_layout")
+    if out_layout is not None and str(out_layout) not in ("", layout):
+        return _no("layout", f"out_layout {out_layout}", f"{src}")
+    if any(int(d) != 1 for d in _attr(call, "dilation")):
+        return _no("attr", "pooling with dilation != 1: the converter never sets a dilation, so TensorRT "
+                   "would pool a dense window", f"{src} (no dilation handling)")
+    if bool(_attr(call, "ceil_mode")) and ctx.version < (5, 1, 5):
+        return _no("version", "ceil_mode needs TensorRT 5.1.5", f"{src} TRT_VERSION_GE(5, 1, 5); relay:pool")
+    if op.startswith("relax.nn.avg_pool") and bool(_attr(call, "count_include_pad")):
+        pad = [int(p) for p in _attr(call, "padding")]
+        n = len(pad) // 2
+        if pad[:n] != pad[n:]:
+            return _no("attr", "avg pooling with count_include_pad and asymmetric padding",
+                       "relay:avg_pool2d annotation (TensorRT cannot count asymmetric padding)")
+    return None
+
+
+@rule("relax.nn.adaptive_avg_pool2d")
+def _adaptive(call, op, ctx):
+    if str(_attr(call, "layout")) != "NCHW":
+        return _no("layout", f"layout {_attr(call, 'layout')}; the converter takes only NCHW",
+                   "ops.cc:AdaptivePoolingOpConverter ICHECK_EQ layout")
+    out = _attr(call, "output_size")
+    out = [1, 1] if out is None else [int(v) for v in out]
+    if out != [1, 1]:
+        return _no("attr", f"output_size {out}: the converter always pools to 1x1 "
+                   "(output_size = DimsHW(1, 1)), so any other size computes the wrong result",
+                   "ops.cc:AdaptivePoolingOpConverter; relay:adaptive_pool2d annotation (output_size (1,1) only)")
+    return None
+
+
+@rule("relax.matmul")
+def _matmul(call, op, ctx):
+    a, b = (_shape(_ty(x)) for x in call.args[:2])
+    if a is None or b is None:
+        return _no("dynamic-shape", "matmul with unknown shapes", "trt-docs:IMatrixMultiplyLayer")
+    if len(a) < 2 or len(b) < 2:
+        return _no("rank", f"matmul of ranks {len(a)} and {len(b)}: the converter passes MatrixOperation::kNONE, "
+                   "which needs both inputs of rank >= 2", "ops.cc:BatchMatmulOpConverter; trt-docs:IMatrixMultiplyLayer")
+    if len(a) != len(b):
+        return _no("rank", f"matmul of ranks {len(a)} and {len(b)}: TensorRT needs equal ranks and the converter "
+                   "does not reshape", "ops.cc:BatchMatmulOpConverter; trt-docs:IMatrixMultiplyLayer")
+    if ctx.implicit_batch and len(a) >= 3 and (a[0] != b[0]):  # relay: same rank, batch not broadcast
+        return _no("implicit-batch", "batch_matmul broadcasting the batch dimension under implicit batch",
+                   "relay:batch_matmul annotation")
+    return None
+
+
+_ELEMWISE = ("relax.add", "relax.subtract", "relax.multiply", "relax.divide", "relax.power",
+             "relax.maximum", "relax.minimum")
+
+
+@rule(*_ELEMWISE)
+def _elemwise(call, op, ctx):
+    shapes = [_shape(_ty(x)) for x in call.args[:2]]
+    if ctx.implicit_batch and all(s is not None for s in shapes):
+        a, b = shapes
+        consts = [_is_const(x) for x in call.args[:2]]
+        if not any(consts) and (len(a) != len(b) or (a and b and a[0] != b[0])):
+            return _no("implicit-batch", f"element-wise op of shapes {a} and {b} broadcasts over the batch "
+                       "dimension, which implicit batch mode cannot express", "relay:elementwise annotation")
+    return None
+
+
+@rule("relax.nn.layer_norm")
+def _layer_norm(call, op, ctx):
+    if not (_is_const(call.args[1]) and _is_const(call.args[2])):
+        return _no("weight-not-constant", "gamma/beta are not constants",
+                   "ops.cc:LayerNormOpConverter input kinds {kTensor, kWeight, kWeight}")
+    return _batch_axes(call, [int(a) for a in _attr(call, "axes")], ctx, "LayerNormOpConverter")
+
+
+@rule("relax.nn.batch_norm")
+def _batch_norm(call, op, ctx):
+    if not all(_is_const(a) for a in call.args[1:5]):
+        return _no("weight-not-constant", "batch_norm statistics are not constants",
+                   "ops.cc:BatchNormOpConverter input kinds {kTensor, kWeight x4}")
+    rank = len(_shape(_ty(call.args[0])) or [])
+    max_rank = 4 if ctx.implicit_batch else 5
+    if rank > max_rank + (1 if ctx.implicit_batch else 0):
+        return _no("rank", f"batch_norm of rank {rank}", "ops.cc:BatchNormOpConverter ICHECK_LE rank")
+    if ctx.version < (6, 0, 1) and rank > 4:
+        return _no("version", "5-D batch_norm needs TensorRT 6.0.1", "ops.cc:BatchNormOpConverter addScaleNd")
+    if bool(_attr(call, "training", False)):
+        return _no("attr", "batch_norm in training mode", "relay:batch_norm (inference only)")
+    return None
+
+
+@rule("relax.layout_transform")
+def _layout_transform(call, op, ctx):
+    index_map = _attr(call, "index_map")
+    try:
+        src = [str(v) for v in index_map.initial_indices]
+        dst = [str(e) for e in index_map.final_indices]
+    except Exception:  # pragma: no cover - defensive
+        return _no("attr", "unreadable index map", "ops.cc:LayoutTransformOpConverter")
+    if sorted(src) != sorted(dst) or len(src) != len(dst):
+        return _no("attr", f"index map {index_map} is not a pure permutation",
+                   "ops.cc:LayoutTransformOpConverter ICHECK HasAttr(arg_axes) 'only pure-permutation index maps'")
+    return None
+
+
+@rule("relax.reshape")
+def _reshape(call, op, ctx):
+    new = _ints(call.args[1]) if len(call.args) > 1 else None
+    if new is None:
+        return _no("dynamic-shape", "reshape to a non-static shape",
+                   "ops.cc:ReshapeOpConverter ICHECK HasAttr(arg_shape)")
+    if ctx.implicit_batch:
+        old = _shape(_ty(call.args[0]))
+        out = _shape(_ty(call))
+        if old and out and old[0] != out[0]:
+            return _no("implicit-batch", f"reshape {old} -> {out} changes the batch dimension",
+                       "relay:reshape annotation; ops.cc:ReshapeOpConverter")
+    return None
+
+
+@rule("relax.nn.pad")
+def _pad(call, op, ctx):
+    widths = [int(v) for v in _attr(call, "pad_width")]
+    rank = len(widths) // 2
+    if str(_attr(call, "pad_mode")) != "constant":
+        return _no("attr", f"pad_mode {_attr(call, 'pad_mode')}", "relay:pad annotation (constant mode only)")
+    value = _attr(call, "pad_value")
+    if value is not None and float(value) != 0.0:
+        return _no("attr", f"pad_value {float(value)}", "relay:pad annotation (pad_value 0 only); "
+                   "ops.cc:PadOpConverter (ignores the value)")
+    if rank != 4:
+        return _no("rank", f"pad of a rank-{rank} tensor", "ops.cc:PadOpConverter (DimsHW pre/post padding: 4-D only)")
+    if any(widths[:4]):
+        return _no("attr", "padding on the batch or channel axis", "ops.cc:PadOpConverter; relay:pad annotation")
+    return None
+
+
+@rule("relax.strided_slice")
+def _strided_slice(call, op, ctx):
+    strides = _ints(call.args[4]) if len(call.args) > 4 else None
+    if strides and any(s <= 0 for s in strides):
+        return _no("attr", f"strided_slice with strides {strides}",
+                   "ops.cc:StridedSliceOpConverter ICHECK_GT(stride, 0) 'only positive strides'")
+    if ctx.implicit_batch:
+        axes = _ints(call.args[1])
+        rank = len(_shape(_ty(call.args[0])) or [1])
+        in_shape = _shape(_ty(call.args[0]))
+        out_shape = _shape(_ty(call))
+        if any(_norm_axis(a, rank) == 0 for a in axes) and in_shape and out_shape and in_shape[0] != out_shape[0]:
+            return _no("implicit-batch", "strided_slice changes the batch dimension", "relay:strided_slice annotation")
+    return None
+
+
+@rule("relax.squeeze", "relax.sum", "relax.prod", "relax.max", "relax.min", "relax.mean")
+def _needs_axis(call, op, ctx):
+    axis = _attr(call, "axis")
+    conv = "SqueezeOpConverter" if op == "relax.squeeze" else "ReduceOpConverter"
+    if axis is None:
+        return _no("attr", "axis=None (all axes): the converter reads the 'axis' attribute unconditionally",
+                   f"ops.cc:{conv} GetAttr<Array>(\"axis\"); relay:reduce annotation (axis required)")
+    return _batch_axes(call, [int(a) for a in axis], ctx, conv)
+
+
+@rule("relax.permute_dims")
+def _transpose(call, op, ctx):
+    axes = _attr(call, "axes")
+    if axes is None:
+        return _no("attr", "axes=None (reverse): the converter reads 'axes' unconditionally",
+                   "ops.cc:TransposeOpConverter GetAttr<Array>(\"axes\")")
+    if ctx.implicit_batch and int(axes[0]) != 0:
+        return _no("implicit-batch", "transpose moves the batch dimension",
+                   "ops.cc:Transpose ICHECK_EQ(order[0], 0) under implicit batch; relay:transpose annotation")
+    return None
+
+
+@rule("relax.expand_dims")
+def _expand_dims(call, op, ctx):
+    if not ctx.implicit_batch:
+        return None
+    out_rank = len(_shape(_ty(call)) or [])
+    if any(_norm_axis(int(a), out_rank) == 0 for a in _attr(call, "axis")):
+        return _no("implicit-batch", "expand_dims inserts an axis before the batch dimension",
+                   "ops.cc:ConvertAxis ICHECK_NE(axis, 0) under implicit batch")
+    return None
+
+
+@rule("relax.nn.softmax", "relax.concat", "relax.split")
+def _axis_attr(call, op, ctx):
+    return _batch_axes(call, [int(_attr(call, "axis"))], ctx, "ConvertAxis")
+
+
+def _batch_axes(call, axes, ctx, conv):
+    if not ctx.implicit_batch:
+        return None
+    rank = len(_shape(_tensor_types(call)[0]) or [])
+    if any(_norm_axis(a, rank) == 0 for a in axes):
+        return _no("implicit-batch", f"acts on the batch axis (axes {axes}) under implicit batch",
+                   f"ops.cc:{conv} -> ConvertAxis ICHECK_NE(axis, 0) under implicit batch; relay annotation")
+    return None
+
+
+@rule("relax.nn.batch_flatten")
+def _batch_flatten(call, op, ctx):
+    return None
+
+
+# -- the decision ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Ctx:
+    version: Version
+    implicit_batch: bool
+
+
+def decide(call, *, trt_version: Version, implicit_batch: bool | None = None) -> Decision:
+    """Should TensorRT take ``call`` (a ``tvm.relax.Call`` of an operator)?"""
+    op = str(call.op.name)
+    version = tuple(trt_version)
+    if implicit_batch is None:
+        implicit_batch = implicit_batch_default(version)
+    ctx = _Ctx(version, implicit_batch)
+    entries = entries_for_tvm_op(op)
+    if entries:
+        min_trt = min((e.min_trt or (0, 0, 0)) for e in entries)
+        names = "/".join(e.name for e in entries)
+        if version < min_trt:
+            return _no("version", f"{names} needs TensorRT {format_version(min_trt)}; targeting "
+                       f"{format_version(version)}", "seed table; ops.cc TRT_VERSION_GE guards")
+        source = f"seed table ({names})"
+    elif op in _EXTRA_CONVERTERS:
+        min_trt, conv = _EXTRA_CONVERTERS[op]
+        if version < min_trt:
+            return _no("version", f"{op} needs TensorRT {format_version(min_trt)}", conv)
+        source = f"{conv} (not in the seed's table)"
+    else:
+        return _no("not-in-table", f"{op} is not in the support table", "seed table")
+
+    for ty in _tensor_types(call) + _out_types(call):
+        if str(ty.dtype) not in ("float32", "float16"):
+            return _no("dtype", f"dtype {ty.dtype}: TensorRT's runtime takes only float32/float16 tensors",
+                       "runtime.cc ICHECK(dtype FP16/FP32) for inputs and constants; builder.cc "
+                       "DLDataType2NVDataType; relay:is_supported_trt_type")
+        shape = _shape(ty)
+        if shape is None:
+            return _no("dynamic-shape", "a tensor with unknown shape", "runtime.cc (static engine shapes)")
+        if len(shape) > 8:
+            return _no("rank", f"rank {len(shape)} > 8", "trt-docs:Dims::MAX_DIMS")
+        if ctx.implicit_batch and len(shape) == 0:
+            return _no("implicit-batch", "a rank-0 tensor has no batch dimension", "relay annotation")
+    for check in _RULES.get(op, ()):
+        d = check(call, op, ctx)
+        if d is not None:
+            return d
+    return _yes(source=source)
+
+
+def signature(call) -> tuple:
+    """What tells two calls of one op apart for matching expected with actual offload."""
+    types = tuple((str(t.dtype), tuple(_shape(t) or ())) for t in _tensor_types(call))
+    attrs = str(call.attrs) if call.attrs is not None else ""
+    return (str(call.op.name), types, attrs)

@@ -1,0 +1,68 @@
+"""Each check can fail: test doubles that are wrong on purpose are caught, with the right outcome."""
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _outcomes(records, check):
+    return [r for r in records if r["check"] == check]
+
+
+def test_correct_harness_passes_relu(harness_run):
+    res, records = harness_run("--trt-ops=nn.relu", "-k", "float or relu", "--trt-no-expectations",
+                               "-k", "reference or preserve")
+    assert res.ret == 0, res.stdout.str()[-2000:]
+    ref = _outcomes(records, "reference")
+    assert ref and all(r["outcome"] == "pass" for r in ref)
+
+
+def test_wrong_oracle_is_caught_by_reference(harness_run):
+    res, records = harness_run("--trt-ops=nn.relu", "-k", "reference", double="wrong-oracle")
+    assert res.ret == 1
+    failed = [r for r in _outcomes(records, "reference") if r["outcome"] == "fail"]
+    assert failed, records
+    assert failed[-1]["max_abs_err"] == pytest.approx(0.5, abs=1e-3)
+    assert failed[-1]["reproducer"] and failed[-1]["reproducer"].endswith(".py")
+    res.stdout.fnmatch_lines(["*reference*TVM LLVM vs NumPy oracle*"])
+
+
+def test_partition_dropping_ops_is_caught_as_under_offload(harness_run):
+    res, records = harness_run("--trt-ops=nn.conv2d", "-k", "offload", double="partition-drops-ops")
+    assert res.ret == 1
+    failed = [r for r in _outcomes(records, "offload") if r["outcome"] == "fail"]
+    assert failed and failed[-1]["offload_verdict"] == "under-offload"
+    assert failed[-1]["actual_offload"]["ops"] == []
+
+
+def test_partition_corrupting_region_is_caught_by_preserve(harness_run):
+    res, records = harness_run("--trt-ops=exp", "-k", "preserve", double="partition-corrupts-region")
+    assert res.ret == 1
+    failed = [r for r in _outcomes(records, "preserve") if r["outcome"] == "fail"]
+    assert failed and failed[-1]["max_abs_err"] >= 0.99
+
+
+def test_wrong_expected_rule_is_caught_as_over_offload(harness_run):
+    res, records = harness_run("--trt-ops=sigmoid", "-k", "offload", double="wrong-expected-rule")
+    assert res.ret == 1
+    failed = [r for r in _outcomes(records, "offload") if r["outcome"] == "fail"]
+    assert failed and failed[-1]["offload_verdict"] == "over-offload"
+    assert "test double" in failed[-1]["reason"]
+
+
+def test_unknown_trt_version_is_a_usage_error(harness_run):
+    res, _ = harness_run("--trt-ops=nn.relu", "--trt-version=9.9.9")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*--trt-version: unknown TensorRT version '9.9.9'; known: *10.0.1*"])
+
+
+def test_tensorrt_check_skips_with_exact_reason_here(harness_run):
+    from harness.backends import get_backend
+
+    reason = get_backend("tensorrt").unavailable_reason()
+    if reason is None:
+        pytest.skip("this machine can run TensorRT: the skip path does not apply")
+    res, records = harness_run("--trt-ops=nn.relu", "-k", "tensorrt", "-rs")
+    assert res.ret == 0
+    skips = _outcomes(records, "tensorrt")
+    assert skips and skips[0]["outcome"] == "skip" and reason in skips[0]["reason"]
+    res.stdout.fnmatch_lines([f"*{reason[:60]}*"])
