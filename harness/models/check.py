@@ -50,7 +50,13 @@ REFERENCE_TOL = {"rtol": 1e-4, "atol_scale": 1e-4}
 SOURCE_TOL = {"rtol": 1e-4, "atol_scale": 1e-4}
 
 VERDICT_CHECKS = ("offload", "preserve", "roundtrip", "reference", "source")
-DEFAULT_TRT_VERSION = (8, 6, 1)
+
+
+def default_trt_version() -> tuple[int, int, int]:
+    """The harness-wide default target (:data:`harness.rules.DEFAULT_TRT_VERSION`)."""
+    from .. import rules
+
+    return tuple(rules.DEFAULT_TRT_VERSION)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,7 +129,9 @@ class ModelVerdict:
     source: str
     trt_version: tuple[int, int, int]
     inputs: dict[str, tuple[list[int], str]]
+    implicit_batch: bool | None = None
     stats: PartitionStats | None = None
+    original_ops: dict[str, int] = field(default_factory=dict)
     ops: list[OpVerdict] = field(default_factory=list)
     checks: dict[str, CheckResult] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -466,14 +474,14 @@ def partition_stats(partitioned) -> PartitionStats:
     return PartitionStats(len(off.trt_functions(partitioned)), dict(trt), dict(kept))
 
 
-def offload_conformance(original, partitioned, *, trt_version,
+def offload_conformance(original, partitioned, *, trt_version, implicit_batch: bool | None = None,
                         stats: PartitionStats | None = None) -> tuple[list[OpVerdict], CheckResult]:
     """Per-op expected against actual offload (:func:`harness.offload.compare`).
 
     With ``stats``, the per-op offloaded counts of ``compare`` are cross-checked against the
     call-site counts; a disagreement is named in the reason (the comparison then undercounts)."""
     off = _offload_api()
-    comp = off.compare(original, partitioned, trt_version=trt_version)
+    comp = off.compare(original, partitioned, trt_version=trt_version, implicit_batch=implicit_batch)
     ops = []
     for name in sorted(comp.by_op):
         slot = comp.by_op[name]
@@ -496,14 +504,18 @@ def offload_conformance(original, partitioned, *, trt_version,
             if seen != sites:
                 mismatch[name] = {"harness.offload": seen, "call_sites": sites}
     reason = "; ".join(problems) if problems else "offload matches the rules for every op"
+    details = {"verdict": verdict, "over": [list(x) for x in comp.over],
+               "under": [list(x) for x in comp.under], "count_mismatch": mismatch}
     if mismatch:
-        reason += ("; note: harness.offload.compare counts offloaded calls per distinct composite "
-                   "function, not per call site: " + ", ".join(
-                       f"{k} {v['harness.offload']} vs {v['call_sites']}" for k, v in mismatch.items()))
-    res = CheckResult("offload", "fail" if problems else "pass", reason,
-                      details={"verdict": verdict, "over": [list(x) for x in comp.over],
-                               "under": [list(x) for x in comp.under],
-                               "count_mismatch": mismatch})
+        # The comparison itself is wrong (it sees fewer offloaded calls than run in TensorRT), so
+        # its over/under lists cannot be trusted: an error of the harness, not a verdict.
+        details["error_kind"] = "harness"
+        why = ("harness.offload.compare counts fewer offloaded calls than the TensorRT functions "
+               "make (a composite function called at several sites is counted once): " + ", ".join(
+                   f"{k} {v['harness.offload']} vs {v['call_sites']} call sites"
+                   for k, v in mismatch.items()))
+        return ops, CheckResult("offload", "error", f"{why}; its findings: {reason}", details=details)
+    res = CheckResult("offload", "fail" if problems else "pass", reason, details=details)
     return ops, res
 
 
@@ -520,26 +532,26 @@ def _uniq(reasons: list[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def _parse_version(v) -> tuple[int, int, int]:
-    if isinstance(v, str):
-        parts = v.strip().split(".")
-        try:
-            nums = [int(p) for p in parts]
-        except ValueError:
-            raise InputError(f"--trt-version must look like 8.6.1, got {v!r}") from None
-    else:
-        nums = [int(p) for p in v]
-    if not 1 <= len(nums) <= 3 or any(n < 0 for n in nums):
-        raise InputError(f"--trt-version must look like 8.6.1, got {v!r}")
-    return tuple((nums + [0, 0])[:3])  # type: ignore[return-value]
+    from .. import rules
+
+    if v is None:
+        return default_trt_version()
+    text = v if isinstance(v, str) else ".".join(str(int(p)) for p in v)
+    try:
+        return tuple(rules.parse_version(text))  # type: ignore[return-value]
+    except ValueError as exc:
+        raise InputError(f"--trt-version: {exc}") from None
 
 
-def check_model(model_or_path, *, trt_version=DEFAULT_TRT_VERSION, dim_value: int = 1,
-                seed: int = 0, name: str | None = None,
+def check_model(model_or_path, *, trt_version=None, dim_value: int = 1,
+                seed: int = 0, name: str | None = None, implicit_batch: bool | None = None,
                 inputs: dict[str, np.ndarray] | None = None,
                 source_outputs: list[np.ndarray] | None = None, source: str | None = None,
                 results: str | os.PathLike | None = None) -> ModelVerdict:
     """Check one ONNX model (a ``ModelProto`` or a path); see the module docstring.
 
+    ``trt_version`` (``"8.6.1"`` or a tuple; default :data:`harness.rules.DEFAULT_TRT_VERSION`)
+    and ``implicit_batch`` (default: the version's) choose the converter rules.
     ``inputs`` overrides the generated inputs (the zoo passes its own); ``source_outputs`` are the
     source framework's outputs for those inputs, ``source`` its name.  ``results``: write records
     there (atomically).  Raises :class:`InputError` for a model that cannot be checked at all.
@@ -550,7 +562,10 @@ def check_model(model_or_path, *, trt_version=DEFAULT_TRT_VERSION, dim_value: in
     timer = _Timer()
     with timer.step("load"):
         model, label = load_model(model_or_path)
-    name = name or model.graph.name or os.path.splitext(os.path.basename(label))[0] or "model"
+    if not name:  # a file is named by its stem, a ModelProto by its graph
+        is_path = not isinstance(model_or_path, onnx.ModelProto)
+        name = (os.path.splitext(os.path.basename(label))[0] if is_path else model.graph.name)
+        name = name or "model"
     try:
         specs = input_specs(model, dim_value=dim_value)
     except InputError as exc:
@@ -563,7 +578,12 @@ def check_model(model_or_path, *, trt_version=DEFAULT_TRT_VERSION, dim_value: in
             raise InputError(f"{label}: no data given for input(s) {sorted(missing)}")
         data = {k: np.asarray(inputs[k]) for k in specs}
         specs = {k: (list(v.shape), str(v.dtype)) for k, v in data.items()}
-    verdict = ModelVerdict(name=name, source=label, trt_version=version, inputs=specs)
+    if implicit_batch is None:
+        from .. import rules
+
+        implicit_batch = rules.implicit_batch_default(version)
+    verdict = ModelVerdict(name=name, source=label, trt_version=version, inputs=specs,
+                           implicit_batch=implicit_batch)
     verdict.timings = timer.timings
 
     with timer.step("import"):
@@ -573,12 +593,14 @@ def check_model(model_or_path, *, trt_version=DEFAULT_TRT_VERSION, dim_value: in
             raise InputError(f"{label}: {exc}") from None
     with timer.step("partition"):
         partitioned = partition(original)
+    verdict.original_ops = dict(Counter(_op_names(original["main"])))
 
     # 1. offload -------------------------------------------------------------------------------
     with timer.step("offload_rules"):
         try:
             verdict.stats = partition_stats(partitioned)
             verdict.ops, res = offload_conformance(original, partitioned, trt_version=version,
+                                                   implicit_batch=implicit_batch,
                                                    stats=verdict.stats)
         except Exception as exc:  # a harness/rules crash is reported, not hidden
             res = CheckResult("offload", "error", f"{type(exc).__name__}: {_one_line(exc)}",
@@ -699,7 +721,7 @@ def _records(v: ModelVerdict, *, seed: int, dim_value: int, source: str | None) 
     dtypes = sorted({d for _, d in v.inputs.values()})
     common = dict(op=f"model:{v.name}", case_id=case_id, trt_version=tv, input_shapes=shapes,
                   dtype=",".join(dtypes), backend="tvm-llvm")
-    stats = {**stats, "step_timings_s": dict(v.timings)}
+    stats = {**stats, "implicit_batch": v.implicit_batch, "step_timings_s": dict(v.timings)}
 
     def outcome_fields(c: CheckResult) -> dict:
         kind = c.details.get("error_kind", "crash") if c.outcome == "error" else None
@@ -799,7 +821,9 @@ def write_results(records: list, path, *, trt_version, seed: int, label: str) ->
 # ---------------------------------------------------------------------------------------------
 
 def format_verdict(v: ModelVerdict) -> str:
-    lines = [f"model {v.name} ({v.source}); TensorRT {'.'.join(map(str, v.trt_version))}",
+    mode = {True: "implicit batch", False: "explicit batch", None: "default batch mode"}
+    lines = [f"model {v.name} ({v.source}); TensorRT {'.'.join(map(str, v.trt_version))}, "
+             f"{mode[v.implicit_batch]}",
              "inputs: " + ", ".join(f"{k} {tuple(s)} {d}" for k, (s, d) in v.inputs.items())]
     if v.stats:
         s = v.stats
@@ -828,8 +852,11 @@ def check_main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="trt-harness check",
                                 description="Check TVM's TensorRT partitioning of an ONNX model.")
     p.add_argument("model", help="path of an .onnx file")
-    p.add_argument("--trt-version", default=".".join(map(str, DEFAULT_TRT_VERSION)),
-                   help="TensorRT version whose rules apply (default %(default)s)")
+    p.add_argument("--trt-version", default=None,
+                   help="TensorRT version whose rules apply, e.g. 8.6.1 (default: the harness "
+                        "default, harness.rules.DEFAULT_TRT_VERSION)")
+    p.add_argument("--implicit-batch", choices=("auto", "on", "off"), default="auto",
+                   help="TensorRT implicit batch mode (default: the version's default)")
     p.add_argument("--dim-value", type=int, default=1,
                    help="value given to every dynamic input dimension (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
@@ -840,8 +867,14 @@ def check_main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed its message
         return 0 if exc.code == 0 else 2
     try:
-        verdict = check_model(args.model, trt_version=args.trt_version, dim_value=args.dim_value,
-                              seed=args.seed, results=args.results)
+        version = _parse_version(args.trt_version)
+    except InputError as exc:
+        print(f"trt-harness: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        verdict = check_model(args.model, trt_version=version, dim_value=args.dim_value,
+                              seed=args.seed, results=args.results,
+                              implicit_batch={"auto": None, "on": True, "off": False}[args.implicit_batch])
     except HarnessError as exc:
         msg = str(exc)
         if not msg.startswith(args.model):
@@ -857,16 +890,29 @@ def check_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _write_report(args, verdict: ModelVerdict) -> None:
+    """Render the HTML report from the results file (written to a temp file without --results)."""
     try:
+        from ..reader import load_results
         from ..report import render  # type: ignore[attr-defined]
     except Exception as exc:
         print(f"report: skipped, harness.report.render is not available ({_one_line(exc)})")
         return
-    if not args.results:
-        print("report: skipped, it is rendered from a results file; pass --results too")
-        return
-    try:
-        render([args.results], args.report)
-    except TypeError:
-        render(args.results, args.report)
+    with tempfile.TemporaryDirectory(prefix="trt-harness-report-") as tmp:
+        results = args.results
+        if not results:
+            results = write_results(verdict.records, os.path.join(tmp, "results.jsonl"),
+                                    trt_version=verdict.trt_version, seed=args.seed,
+                                    label=f"model check {verdict.name}")
+        try:
+            html = render([load_results(results)], title=f"trt-harness check {verdict.name}")
+        except Exception as exc:
+            print(f"report: not written, harness.report.render failed: {type(exc).__name__}: "
+                  f"{_one_line(exc)}", file=sys.stderr)
+            return
+    out = os.path.abspath(args.report)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    tmp_out = out + ".tmp"
+    with open(tmp_out, "w", encoding="utf-8") as fh:
+        fh.write(html)
+    os.replace(tmp_out, out)
     print(f"report: {args.report}")
