@@ -209,8 +209,25 @@ def check_preserve(run: CaseRun) -> CheckResult:
 
 
 def check_reference(run: CaseRun) -> CheckResult:
+    """TVM's LLVM build against the oracle; on a GPU, TVM's CUDA build too (with its timings),
+    so the CUDA reference of the tensorrt check is not trusted blindly."""
     atol, rtol = run.entry.tolerance(run.case.dtype)
-    return _numeric(run.original_outputs, run.oracle, atol, rtol, "TVM LLVM vs NumPy oracle")
+    result = _numeric(run.original_outputs, run.oracle, atol, rtol, "TVM LLVM vs NumPy oracle")
+    from .backends import get_backend
+    from .timing import measure
+
+    cuda = get_backend("tvm-cuda")
+    if cuda.unavailable_reason() is not None or result.outcome != "pass":
+        return result
+    built = run._get("built:tvm-cuda", lambda: _guard("build with tvm-cuda", lambda: cuda.build(run.program.mod)))
+    outputs = _guard("run tvm-cuda", lambda: cuda.run(built, run.program.inputs))
+    on_gpu = _numeric(outputs, run.oracle, atol, rtol, "TVM CUDA vs NumPy oracle")
+    on_gpu.fields = {**result.fields, **on_gpu.fields, "llvm_max_abs_err": result.fields["max_abs_err"],
+                     "timings": {"tvm-cuda": {**measure(cuda.timer(built, run.program.inputs)),
+                                              "build_s": built.build_s}}}
+    on_gpu.fields["reference"] = "numpy-oracle (tvm-llvm and tvm-cuda)"
+    on_gpu.reason = f"{result.reason}; {on_gpu.reason}"
+    return on_gpu
 
 
 CHECK_FUNCS: dict[str, Callable[[CaseRun], CheckResult]] = {

@@ -18,7 +18,17 @@ for _name, _kw in PROFILES.items():
 
 
 def use(name: str, seed: int | None = None) -> settings:
+    """Load a profile; TRT_HARNESS_MAX_EXAMPLES overrides its example count (e.g. for a GPU smoke run)."""
+    import os
+
     if name not in PROFILES:
         raise ValueError(f"unknown Hypothesis profile {name!r}; known: {', '.join(PROFILES)}")
+    override = os.environ.get("TRT_HARNESS_MAX_EXAMPLES")
+    if override:
+        if not override.isdigit() or int(override) < 1:
+            raise ValueError(f"TRT_HARNESS_MAX_EXAMPLES must be a positive integer, got {override!r}")
+        settings.register_profile(f"trt-{name}-n{override}", parent=settings.get_profile(f"trt-{name}"),
+                                  max_examples=int(override))
+        name = f"{name}-n{override}"
     settings.load_profile(f"trt-{name}")
     return settings.get_profile(f"trt-{name}")

@@ -9,19 +9,18 @@ import statistics
 import time
 
 
-def measure(fn, *, warmup: int = 3, rounds: int = 15, min_round_s: float = 2e-3, max_total_s: float = 5.0) -> dict:
-    for _ in range(warmup):
-        fn()
+def measure(run, *, warmup: int = 3, rounds: int = 15, min_round_s: float = 2e-2, max_total_s: float = 5.0) -> dict:
+    """``run(n)`` executes the workload n times and synchronises once (see Backend.timer)."""
+    run(warmup)
     t0 = time.perf_counter()
-    fn()
+    run(1)
     once = max(time.perf_counter() - t0, 1e-7)
     inner = max(1, int(min_round_s / once))
     samples = []
     start = time.perf_counter()
     for _ in range(rounds):
         t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
+        run(inner)
         samples.append((time.perf_counter() - t0) / inner)
         if time.perf_counter() - start > max_total_s and len(samples) >= 5:
             break
