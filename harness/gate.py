@@ -153,7 +153,10 @@ class Gate:
             matched += 1
             findings.extend(self._case(b, c, gate_perf=not hardware_differs))
         findings.extend(self._aggregates(baseline, current, base, cur))
-        return Verdict(baseline.label, current.label, findings, env_diffs, notes, matched)
+        labels = [baseline.label, current.label]
+        if labels[0] == labels[1] and baseline.run_id != current.run_id:
+            labels = [f"{r.label} [{r.run_id[:8]}]" for r in (baseline, current)]
+        return Verdict(labels[0], labels[1], findings, env_diffs, notes, matched)
 
     def _case(self, b: dict, c: dict, gate_perf: bool) -> list[Finding]:
         out = []
