@@ -37,5 +37,5 @@ def check_tensorrt(run: checks.CaseRun, state) -> checks.CheckResult:
     }
     stats["speedup"] = stats[ref_name]["median_s"] / stats[sut_name]["median_s"] if stats[sut_name]["median_s"] else None
     result.fields["timings"] = stats
-    result.fields["fp16_mode"] = fp16_mode()
+    result.fields["tolerance"] = {**result.fields.get("tolerance", {}), "fp16_mode": fp16_mode()}
     return result

@@ -323,6 +323,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("results", nargs="+", metavar="RESULTS", help="results files (shards of one run are merged)")
     p.add_argument("-o", "--output", default=os.path.join("reports", "index.html"), metavar="HTML",
                    help="where to write the report (default reports/index.html)")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
     p.add_argument("--baseline", metavar="FILE", help="baseline results file: adds it as the first run and a gate verdict")
     return p
 
@@ -361,5 +362,6 @@ def report_main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     size = len(html.encode("utf-8"))
-    print(f"wrote {args.output} ({size / 1e6:.2f} MB, {len(runs)} run(s))")
+    if not args.quiet:
+        print(f"wrote {args.output} ({size / 1e6:.2f} MB, {len(runs)} run(s))")
     return 0
