@@ -238,3 +238,30 @@ def test_report_is_written_or_skipped_with_a_reason(tmp_path, capfd):
         assert "<html" in report.read_text().lower() and f"report: {report}" in out
     else:
         assert "report: skipped" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# The numeric comparison the preserve/reference checks use
+# ---------------------------------------------------------------------------------------------
+
+def test_compare_is_normwise_so_tiny_outputs_are_not_waved_through():
+    from harness.models.check import compare
+
+    e = np.full((4,), 1e-6, np.float32)
+    bad = compare([e * 1.1], [e], check="reference", against="x", rtol=1e-4, atol_scale=1e-4)
+    assert bad.outcome == "fail" and bad.max_rel_err == pytest.approx(0.1, rel=1e-3)
+    ok = compare([e * (1 + 1e-6)], [e], check="reference", against="x", rtol=1e-4, atol_scale=1e-4)
+    assert ok.outcome == "pass"
+
+
+def test_compare_nan_positions_and_integers_and_shapes():
+    from harness.models.check import compare
+
+    kw = dict(check="preserve", against="x", rtol=1e-5, atol_scale=1e-5)
+    a = np.array([1.0, np.nan], np.float32)
+    assert compare([a], [a.copy()], **kw).outcome == "pass"
+    r = compare([np.array([1.0, 2.0], np.float32)], [a], **kw)
+    assert r.outcome == "fail" and r.nan_inf_agree is False
+    assert compare([np.array([1, 2])], [np.array([1, 3])], **kw).outcome == "fail"
+    assert compare([np.zeros(3)], [np.zeros(4)], **kw).outcome == "fail"
+    assert compare([np.zeros(3)], [np.zeros(3), np.zeros(3)], **kw).outcome == "fail"

@@ -24,8 +24,8 @@ file that is renamed onto the results path only at the end, so an error never le
 
 Errors are normwise: ``max_abs_err = max|actual - expected|``, ``max_rel_err = max_abs_err /
 max(|expected|)``.  A comparison passes when ``|actual - expected| <= atol + rtol * |expected|``
-elementwise with ``atol = atol_scale * max(1, max|expected|)`` (the recorded ``tolerance`` holds the
-effective ``atol``); integer and boolean outputs must be equal; NaN/Inf positions must agree.
+elementwise with ``atol = atol_scale * max|expected|`` (normwise, so a model whose outputs are tiny
+is held to the same relative accuracy; the recorded ``tolerance`` holds the effective ``atol``); integer and boolean outputs must be equal; NaN/Inf positions must agree.
 """
 from __future__ import annotations
 
@@ -395,7 +395,7 @@ def compare(actual: list[np.ndarray], expected: list[np.ndarray], *, check: str,
         mask = fa & fe
         diff = np.abs(a64[mask] - e64[mask])
         scale = float(np.abs(e64[mask]).max(initial=0.0))
-        atol = atol_scale * max(1.0, scale)
+        atol = atol_scale * (scale if scale > 0 else 1.0)  # normwise: scale-invariant
         atols.append(atol)
         err = float(diff.max(initial=0.0))
         worst_abs = max(worst_abs, err)
@@ -519,11 +519,14 @@ def offload_conformance(original, partitioned, *, trt_version, implicit_batch: b
     return ops, res
 
 
-def _uniq(reasons: list[str]) -> str:
+def _uniq(reasons: list[str], limit: int | None = None) -> str:
+    """Distinct reasons joined by " | "; with ``limit``, the first ``limit`` and a count of the rest."""
     seen: list[str] = []
     for r in reasons:
         if r not in seen:
             seen.append(r)
+    if limit is not None and len(seen) > limit:
+        return " | ".join(seen[:limit]) + f" | ... (+{len(seen) - limit} more distinct reasons)"
     return " | ".join(seen)
 
 
@@ -833,7 +836,7 @@ def format_verdict(v: ModelVerdict) -> str:
         w = max(len(o.op) for o in v.ops)
         lines.append(f"  {'op'.ljust(w)}  total expected offloaded kept  verdict")
         for o in v.ops:
-            why = _uniq(o.over or o.under)
+            why = _uniq(o.over or o.under, limit=2)
             lines.append(f"  {o.op.ljust(w)}  {o.total:5d} {o.expected:8d} {o.offloaded:9d} "
                          f"{o.kept:4d}  {o.verdict}{'  (' + why + ')' if why else ''}")
     for name in VERDICT_CHECKS:
@@ -841,7 +844,8 @@ def format_verdict(v: ModelVerdict) -> str:
         if c is None:
             continue
         err = f" max_abs_err={c.max_abs_err:.3g}" if c.max_abs_err is not None else ""
-        lines.append(f"{name:9s} {c.outcome.upper():5s}{err}  {c.reason}")
+        reason = c.reason if len(c.reason) <= 700 else c.reason[:700] + " ... (full reason in --results)"
+        lines.append(f"{name:9s} {c.outcome.upper():5s}{err}  {reason}")
     t = v.timings
     lines.append("timings (s): " + ", ".join(f"{k}={t[k]:.2f}" for k in t))
     return "\n".join(lines)

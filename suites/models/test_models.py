@@ -57,7 +57,7 @@ def _missing_requirement(model: zoo.ZooModel) -> str | None:
         try:
             importlib.import_module(module)
         except Exception as exc:  # ImportError, or a broken install (numpy ABI, ...)
-            return (f"{model.name} needs {module} (pip install 'mxnet==1.9.1' 'numpy<1.24'): "
+            return (f"{model.name} needs {module} (pip install 'tvm-trt-harness[mxnet]': mxnet==1.9.1, numpy<1.24): "
                     f"import {module} failed: {type(exc).__name__}: {exc}")
     return None
 
