@@ -50,6 +50,12 @@ def pytest_addoption(parser):
     g.addoption("--trt-reference", default=None,
                 help="reference backend for the tensorrt check (default tvm-cuda)")
     g.addoption("--trt-repro-dir", default=None, help="where reproducers go (default: beside the results)")
+    g.addoption("--trt-isolate", choices=("auto", "on", "off"), default="auto",
+                help="compute each case's checks in a child process, so a crash (SIGSEGV, abort, OOM kill) or a "
+                     "hang becomes an 'error' record and the run goes on (auto: on)")
+    g.addoption("--trt-timeout", default="120",
+                help="seconds a case's check computation may take before it is killed and recorded as a "
+                     "timeout (isolation on) [%(default)s]")
 
 
 @dataclass
@@ -65,6 +71,8 @@ class Settings:
     repro_dir: str
     results_path: str
     report_path: str
+    isolate: bool = True
+    timeout: float = 120.0
 
 
 @dataclass
@@ -78,6 +86,7 @@ class RunState:
     cache: "collections.OrderedDict" = field(default_factory=collections.OrderedDict)
     started: float = field(default_factory=time.time)
     rotated: str | None = None
+    isolator: object | None = None
 
     def record(self, rec: Record) -> None:
         if self.writer is not None:
@@ -124,9 +133,19 @@ def _settings(config) -> Settings:
         if name not in known:
             raise pytest.UsageError(f"{flag}: unknown backend {name!r}; known: {', '.join(sorted(known))}")
     results = opt("--trt-results")
+    if not results or os.path.isdir(results):
+        raise pytest.UsageError(f"--trt-results: {results!r} is not a file path")
+    raw_timeout = opt("--trt-timeout")
+    try:
+        timeout = float(raw_timeout)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"--trt-timeout: expected a number of seconds, got {raw_timeout!r}") from None
+    if not (timeout > 0) or timeout == float("inf"):
+        raise pytest.UsageError(f"--trt-timeout: must be a positive, finite number of seconds, got {raw_timeout!r}")
+    isolate = opt("--trt-isolate") != "off"
     return Settings(version, implicit, opt("--trt-profile"), opt("--trt-seed"), ops, expectations, backend,
                     reference, opt("--trt-repro-dir") or os.path.join(os.path.dirname(results) or ".", "repro"),
-                    results, opt("--trt-report"))
+                    results, opt("--trt-report"), isolate, timeout)
 
 
 def _header(config, s: Settings) -> dict:
@@ -134,7 +153,7 @@ def _header(config, s: Settings) -> dict:
 
     return {"env": environment(
         hypothesis_profile=s.profile, hypothesis_seed=s.seed, trt_version=rules.format_version(s.trt_version),
-        implicit_batch=s.implicit_batch, backend=s.backend, reference=s.reference,
+        implicit_batch=s.implicit_batch, backend=s.backend, reference=s.reference, isolate=s.isolate,
         worker=_worker_id(config), argv=sys.argv[1:],
     )}
 
@@ -155,6 +174,8 @@ def pytest_configure(config):
     worker = _worker_id(config)
     if worker:
         path = f"{path}.{worker}"
+    if not worker:
+        _merge_stale_shards(s.results_path)
     if config.getoption("--trt-resume") and os.path.exists(s.results_path):
         state.done = _done_pairs(s.results_path)
         if worker:   # workers resume into their own shard; the controller merges at the end
@@ -168,7 +189,74 @@ def pytest_configure(config):
     if worker and os.path.exists(path):
         os.remove(path)
     state.writer = ResultsWriter(path, header, resume=config.getoption("--trt-resume") and not worker)
+    if s.isolate and not _is_xdist_controller(config):
+        from .isolate import Isolator
+
+        state.isolator = Isolator(state, s.timeout)
     config.stash[STATE] = state
+
+
+def _is_xdist_controller(config) -> bool:
+    """The xdist controller runs no tests: it needs no case worker."""
+    try:
+        return not _worker_id(config) and bool(config.getoption("numprocesses", None)) and \
+            config.getoption("dist", "no") != "no"
+    except ValueError:
+        return False
+
+
+def _merge_stale_shards(base: str) -> None:
+    """Shards a killed xdist run left behind hold finished records: append the ones the main
+    file lacks to it (before a resume reads it, or a fresh run rotates it), then drop them."""
+    import glob
+    import json
+
+    shards = sorted(glob.glob(glob.escape(base) + ".gw*"))
+    if not shards:
+        return
+    have = set()
+    if os.path.exists(base):
+        with open(base, "rb") as fh:
+            for raw in fh:
+                try:
+                    obj = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(obj, dict) and obj.get("kind") == "record":
+                    have.add((obj.get("case_id"), obj.get("check")))
+    lines = []
+    header_needed = not os.path.exists(base) or os.path.getsize(base) == 0
+    for shard in shards:
+        with open(shard, "rb") as fh:
+            for raw in fh:
+                try:
+                    obj = json.loads(raw)
+                except ValueError:
+                    continue    # the partial line of a worker killed mid-write
+                if not isinstance(obj, dict):
+                    continue
+                if obj.get("kind") == "header":
+                    if header_needed:
+                        lines.append(json.dumps(obj, sort_keys=True))
+                        header_needed = False
+                    continue
+                key = (obj.get("case_id"), obj.get("check"))
+                if obj.get("kind") == "record" and key not in have:
+                    have.add(key)
+                    lines.append(json.dumps(obj, sort_keys=True))
+    if lines:
+        with open(base, "ab") as out:
+            out.seek(0, os.SEEK_END)
+            if out.tell():
+                with open(base, "rb") as fh:
+                    fh.seek(-1, os.SEEK_END)
+                    if fh.read(1) != b"\n":
+                        out.write(b"\n")
+            out.write(("\n".join(lines) + "\n").encode("utf-8"))
+            out.flush()
+            os.fsync(out.fileno())
+    for shard in shards:
+        os.remove(shard)
 
 
 def _wants_harness(config) -> bool:
@@ -227,6 +315,8 @@ def pytest_sessionfinish(session, exitstatus):
     if STATE not in config.stash:
         return
     state = config.stash[STATE]
+    if state.isolator is not None:
+        state.isolator.close()
     if state.writer is not None:
         state.writer.close()
     if _worker_id(config):

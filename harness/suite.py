@@ -78,23 +78,37 @@ def run_op_check(state: RunState, entry: OpEntry, check: str, nodeid: str) -> No
     else:
         tensorrt_check = None
 
-    track = {"failed": False, "pending": None, "xpass": []}
+    track = {"failed": False, "pending": None, "xpass": [], "errors": []}
 
     def one(case: Case) -> None:
         note(f"case {case.case_id}: {case.describe()}")
         if (case.case_id, check) in state.done:
             return
-        run = _case_run(state, entry, case)
         t0 = time.perf_counter()
-        result = checks.run_check(run, check, tensorrt_check)
+        isolator = getattr(state, "isolator", None)
+        if isolator is not None:
+            run = None
+            answer = isolator.check(entry, case, check)
+            if answer.error_kind:
+                fields = _base_fields(state, entry, case, check, nodeid)
+                rec = Record(outcome="error", error_kind=answer.error_kind, reason=answer.reason,
+                             duration_s=time.perf_counter() - t0, **fields)
+                note(f"{answer.error_kind}: {answer.reason}")
+                track["errors"].append(f"{case.describe()}: {answer.error_kind}: {answer.reason}")
+                state.record(rec)
+                return
+            result, rule = answer.result, answer.rule
+        else:
+            run = _case_run(state, entry, case)
+            result = checks.run_check(run, check, tensorrt_check)
+            rule = None
+            try:
+                rule = run.main_rule()
+            except checks.TVMFailure:
+                pass
         fields = _base_fields(state, entry, case, check, nodeid)
         fields.update(result.fields)
         outcome, reason = result.outcome, result.reason
-        rule = None
-        try:
-            rule = run.main_rule()
-        except checks.TVMFailure:
-            pass
         expected = exp_mod.find(state.settings.expectations, op=entry.name, check=check, dtype=case.dtype,
                                 attrs=case.attrs, rule=rule)
         if expected is not None and expected.verdict and check == "offload" and outcome == "fail":
@@ -108,7 +122,7 @@ def run_op_check(state: RunState, entry: OpEntry, check: str, nodeid: str) -> No
         if outcome == "fail":
             note(reason)
             track["failed"] = True
-            track["pending"] = (rec, run)
+            track["pending"] = (rec, run, case)
             raise DepartureFound(f"{entry.name} {check}: {reason}\n  case: {case.describe()}")
         if track["failed"]:
             return    # shrinking: passing examples are not recorded
@@ -120,13 +134,19 @@ def run_op_check(state: RunState, entry: OpEntry, check: str, nodeid: str) -> No
     try:
         test()
     except DepartureFound:
-        rec, run = track["pending"]
-        rec.reproducer = _reproducer(state, run, rec)
+        rec, run, case = track["pending"]
+        if run is None:   # isolated: the worker, which holds the case's builds, writes it
+            rec.reproducer = state.isolator.reproducer(entry, case, rec)
+        else:
+            rec.reproducer = _reproducer(state, run, rec)
         state.record(rec)
         raise
     finally:
         if track["pending"] is None and track["failed"]:
             pass
+    if track["errors"]:
+        pytest.fail(f"{entry.name} {check}: {len(track['errors'])} case(s) crashed or timed out (recorded as "
+                    f"errors; the run went on). First: {track['errors'][0]}", pytrace=False)
     if track["xpass"]:
         pytest.fail(f"XPASS(strict) {entry.name} {check}: {len(track['xpass'])} case(s) no longer depart; "
                     f"update the expectations file. First: {track['xpass'][0]}", pytrace=False)
