@@ -32,11 +32,21 @@ def trt_functions(partitioned_mod) -> list:
     return [f for _, f in partitioned_mod.functions.items() if isinstance(f, relax.Function) and _is_trt(f)]
 
 
-def trt_calls(partitioned_mod) -> list:
-    """Op calls inside functions marked for the ``tensorrt`` codegen (composites included)."""
+def trt_calls(partitioned_mod, func_name: str = "main") -> list:
+    """Op calls inside functions marked for the ``tensorrt`` codegen (composites included),
+    counted once per call site: a region function called twice offloads its ops twice."""
+    from tvm import relax
+    from tvm.ir import GlobalVar
+
+    sites = []
+    relax.analysis.post_order_visit(
+        partitioned_mod[func_name].body,
+        lambda n: sites.append(n.op) if isinstance(n, relax.Call) and isinstance(n.op, GlobalVar) else None)
     calls = []
-    for func in trt_functions(partitioned_mod):
-        calls.extend(_calls(func.body))
+    for gv in sites:
+        func = partitioned_mod[gv]
+        if isinstance(func, relax.Function) and _is_trt(func):
+            calls.extend(_calls(func.body))
     return calls
 
 
