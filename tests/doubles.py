@@ -53,8 +53,79 @@ def _decide_never(call, *, trt_version, implicit_batch=None):
     return rules.Decision(False, "wrong-rule-double", "test double: rules say nothing offloads", "tests/doubles.py")
 
 
+def _partition_extra_offload(mod):
+    """A partitioner that also offloads every relax.nn.pad (the rules keep it on TVM): over-offload."""
+    from tvm import relax
+    from tvm.relax.dpl import is_op, wildcard
+
+    part = _REAL_PARTITION(mod)
+    return relax.transform.FuseOpsByPattern([("tensorrt.pad", is_op("relax.nn.pad")(wildcard()))],
+                                            annotate_codegen=True)(part)
+
+
+def _partition_segfaults(mod):
+    """A partitioner that crashes the process (as a native bug in a converter would)."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _partition_hangs(mod):
+    """A partitioner that never returns (well beyond any --trt-timeout a test gives)."""
+    import time
+
+    time.sleep(3600)
+
+
+def _perturbed_outputs(how):
+    """A broken backend: the partitioned program's outputs, damaged by ``how``."""
+    from harness import checks
+
+    real = checks.CaseRun.partitioned_outputs.fget
+
+    def get(self):
+        outs = [np.array(o, copy=True) for o in real(self)]
+        return [how(o) for o in outs]
+    return property(get)
+
+
+def _scale(factor):
+    def how(o):
+        return (o.astype(np.float64) * factor).astype(o.dtype)
+    return how
+
+
+def _poison(value):
+    def how(o):
+        if o.size and np.issubdtype(o.dtype, np.floating):
+            o.flat[0] = value
+        return o
+    return how
+
+
+_REAL_PARTITION = program.partition
+
+OUTPUT_FAULTS = {
+    "numeric-small": _scale(1 + 1e-3),     # 1e-3 relative: above float32's rtol 1e-5
+    "numeric-large": _scale(2.0),
+    "nan-output": _poison(np.nan),
+    "inf-output": _poison(np.inf),
+}
+
+
 def install(name: str, monkeypatch) -> None:
-    if name == "wrong-oracle":
+    if name in OUTPUT_FAULTS:
+        from harness import checks
+
+        monkeypatch.setattr(checks.CaseRun, "partitioned_outputs", _perturbed_outputs(OUTPUT_FAULTS[name]))
+    elif name == "partition-extra-offload":
+        monkeypatch.setattr(program, "partition", _partition_extra_offload)
+    elif name == "crash-in-case":
+        monkeypatch.setattr(program, "partition", _partition_segfaults)
+    elif name == "hang-in-case":
+        monkeypatch.setattr(program, "partition", _partition_hangs)
+    elif name == "wrong-oracle":
         entry = BY_NAME["nn.relu"]   # frozen: replaced for this (subprocess) run only
         object.__setattr__(entry, "family", WrongOracleUnary(entry.tvm_op, **entry.family.params))
     elif name == "partition-drops-ops":
@@ -75,3 +146,68 @@ def _partition_then_corrupt_with(partition, mod):
         return _partition_then_corrupt(mod)
     finally:
         program.partition = global_partition
+
+
+# -- running the op suite in a child pytest, with or without a double -----------------------------
+_CONFTEST = '''
+import importlib.metadata as _md
+import os
+import sys
+sys.path.insert(0, {tests!r})
+sys.path.insert(0, {root!r})
+if not any(ep.value.startswith("harness.plugin") for ep in _md.entry_points(group="pytest11")):
+    pytest_plugins = ["harness.plugin"]
+
+def pytest_configure(config):
+    double = os.environ.get("TRT_TEST_DOUBLE")
+    if double:
+        import doubles
+        from _pytest.monkeypatch import MonkeyPatch
+        doubles.install(double, MonkeyPatch())
+'''
+
+
+def suite_command(workdir, *args, results=None):
+    """Prepare ``workdir`` (conftest + a copy of the op suite) and return (argv, env, results)."""
+    import os
+    import sys
+
+    tests = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(tests)
+    workdir = os.fspath(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "conftest.py"), "w") as fh:
+        fh.write(_CONFTEST.format(tests=tests, root=root))
+    with open(os.path.join(root, "suites", "ops", "test_ops.py")) as src, \
+            open(os.path.join(workdir, "test_ops.py"), "w") as dst:
+        dst.write(src.read())
+    results = results or os.path.join(workdir, "out", "results.jsonl")
+    env = dict(os.environ, TRT_HARNESS_FORCE="1",
+               PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("TRT_TEST_DOUBLE", None)
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--rootdir={workdir}",
+            f"--trt-results={results}", "--trt-report=", "test_ops.py", *args]
+    return argv, env, results
+
+
+def run_suite(workdir, *args, double=None, timeout=300, results=None):
+    """Run the op suite in a child pytest; returns (returncode, output, records)."""
+    import json
+    import os
+    import subprocess
+
+    argv, env, results = suite_command(workdir, *args, results=results)
+    if double:
+        env["TRT_TEST_DOUBLE"] = double
+    proc = subprocess.run(argv, cwd=os.fspath(workdir), env=env, capture_output=True, text=True, timeout=timeout)
+    records = []
+    if os.path.exists(results):
+        with open(results) as fh:
+            for line in fh:
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if obj.get("kind") == "record":
+                    records.append(obj)
+    return proc.returncode, proc.stdout + proc.stderr, records

@@ -1,0 +1,87 @@
+"""Fault injection: broken backends and partitioners (tests/doubles.py) must each be caught.
+
+Each fault runs the op suite in a child pytest with one double installed; the table of (fault,
+expected outcome, seen outcome) and the share caught are printed (run with -s to see them).
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import signal
+import time
+
+import pytest
+
+import doubles
+
+# fault, double, op, -k, extra args, expected (check, outcome, predicate on the caught record)
+FAULTS = [
+    ("numeric error small (1e-3 rel)", "numeric-small", "exp", "preserve", [],
+     ("preserve", "fail"), lambda r: 5e-4 < float(r["max_rel_err"]) < 2e-3),
+    ("numeric error large (x2)", "numeric-large", "exp", "preserve", [],
+     ("preserve", "fail"), lambda r: float(r["max_rel_err"]) > 0.5),
+    ("NaN in output", "nan-output", "exp", "preserve", [],
+     ("preserve", "fail"), lambda r: r["nan_inf_agree"] is False and "NaN" in r["reason"]),
+    ("Inf in output", "inf-output", "exp", "preserve", [],
+     ("preserve", "fail"), lambda r: r["nan_inf_agree"] is False and "Inf" in r["reason"]),
+    ("dropped offload", "partition-drops-ops", "nn.relu", "offload", [],
+     ("offload", "fail"), lambda r: r["offload_verdict"] == "under-offload"),
+    ("extra offload", "partition-extra-offload", "nn.pad", "offload", ["--trt-no-expectations"],
+     ("offload", "fail"), lambda r: r["offload_verdict"] == "over-offload"),
+    ("crash (SIGSEGV in the case)", "crash-in-case", "nn.relu", "offload", ["--trt-timeout=60"],
+     ("offload", "error"), lambda r: r["error_kind"] == "crash" and "SIGSEGV" in r["reason"]),
+    ("hang (sleep past --trt-timeout)", "hang-in-case", "nn.relu", "offload", ["--trt-timeout=1"],
+     ("offload", "error"), lambda r: r["error_kind"] == "timeout" and "1 s" in r["reason"]),
+]
+
+
+def _one(tmp_path, fault):
+    name, double, op, k, extra, (check, outcome), pred = fault
+    t0 = time.perf_counter()
+    rc, out, records = doubles.run_suite(tmp_path / double, f"--trt-ops={op}", "-k", k, *extra, double=double)
+    mine = [r for r in records if r["check"] == check]
+    caught = [r for r in mine if r["outcome"] == outcome and pred(r)]
+    seen = sorted({r["outcome"] + (f"/{r['error_kind']}" if r.get("error_kind") else "") for r in mine}) or ["none"]
+    return {"fault": name, "expected": f"{check} {outcome}", "seen": ",".join(seen), "rc": rc,
+            "caught": bool(caught) and rc == 1, "secs": time.perf_counter() - t0, "out": out[-1500:]}
+
+
+def _slowdown(tmp_path):
+    """The timing path: a 4x slower 'backend' measured with harness.timing.measure, gated."""
+    from harness import gate, timing
+    from harness.results import Record, ResultsWriter
+
+    def busy(seconds):
+        def fn(n=1):   # harness.timing.measure calls run(n) (n iterations, one sync) in newer versions
+            end = time.perf_counter() + seconds * n
+            while time.perf_counter() < end:
+                pass
+        return fn
+
+    paths = []
+    for label, secs in (("base", 1e-3), ("cur", 4e-3)):
+        path = str(tmp_path / f"{label}.jsonl")
+        w = ResultsWriter(path, {"env": {"gpu": "synthetic"}})
+        stats = timing.measure(busy(secs), warmup=1, rounds=15, max_total_s=2.0)
+        w.write(Record(op="nn.relu", check="tensorrt", outcome="pass", case_id="nn.relu-synthetic",
+                       timings={"tensorrt": stats}))
+        w.close()
+        paths.append(path)
+    rc = gate.gate_main(paths)
+    return {"fault": "slowdown (4x median)", "expected": "gate performance regression (exit 1)",
+            "seen": f"gate exit {rc}", "rc": rc, "caught": rc == 1, "secs": 0.0, "out": ""}
+
+
+def test_every_injected_fault_is_caught(tmp_path, capsys):
+    with cf.ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 2))) as ex:
+        rows = list(ex.map(lambda f: _one(tmp_path, f), FAULTS))
+    rows.append(_slowdown(tmp_path))
+    caught = sum(r["caught"] for r in rows)
+    with capsys.disabled():
+        print(f"\nfault injection: {caught}/{len(rows)} caught ({100 * caught / len(rows):.0f}%)")
+        print(f"  {'fault':34s} {'expected outcome':38s} {'seen outcome':22s} caught")
+        for r in rows:
+            print(f"  {r['fault']:34s} {r['expected']:38s} {r['seen']:22s} {'yes' if r['caught'] else 'NO'}"
+                  f"  ({r['secs']:.0f}s)")
+    missed = [r for r in rows if not r["caught"]]
+    assert not missed, "\n\n".join(f"{r['fault']}: rc={r['rc']} seen={r['seen']}\n{r['out']}" for r in missed)
