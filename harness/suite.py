@@ -69,9 +69,10 @@ def run_op_check(state: RunState, entry: OpEntry, check: str, nodeid: str) -> No
     if check == "tensorrt":
         reason = tensorrt_skip_reason(state)
         if reason:
-            state.record(Record(op=entry.name, tvm_op=entry.tvm_op, check=check, outcome="skip",
-                                case_id=f"{entry.name}-*", reason=reason, nodeid=nodeid,
-                                backend=state.settings.backend, reference=state.settings.reference))
+            if (f"{entry.name}-*", check) not in state.done:   # --trt-resume: recorded once
+                state.record(Record(op=entry.name, tvm_op=entry.tvm_op, check=check, outcome="skip",
+                                    case_id=f"{entry.name}-*", reason=reason, nodeid=nodeid,
+                                    backend=state.settings.backend, reference=state.settings.reference))
             pytest.skip(reason)
         from .execution import check_tensorrt
         tensorrt_check = lambda run: check_tensorrt(run, state)  # noqa: E731
