@@ -1,0 +1,57 @@
+"""Crash and hang isolation, and compile memory growth."""
+from __future__ import annotations
+
+import pytest
+
+import doubles
+
+
+def test_crash_becomes_error_record_and_run_goes_on(tmp_path):
+    rc, out, records = doubles.run_suite(tmp_path, "--trt-ops=nn.relu", "-k", "offload or reference",
+                                         double="crash-in-case")
+    assert rc == 1, out[-2000:]
+    off = [r for r in records if r["check"] == "offload"]
+    assert off and all(r["outcome"] == "error" and r["error_kind"] == "crash" and "SIGSEGV" in r["reason"]
+                       for r in off)
+    ref = [r for r in records if r["check"] == "reference"]   # ran after the crashes, in a fresh worker
+    assert ref and all(r["outcome"] == "pass" for r in ref)
+    assert "crashed or timed out" in out
+
+
+def test_off_keeps_running_in_process(tmp_path):
+    rc, out, records = doubles.run_suite(tmp_path, "--trt-ops=nn.relu", "-k", "offload", "--trt-isolate=off")
+    assert rc == 0, out[-2000:]
+    assert records and all(r["outcome"] in ("pass", "xfail") for r in records)
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+@pytest.mark.slow
+def test_rss_after_100_and_1000_compiles(capsys):
+    import tvm
+    from tvm import relax
+
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorStructInfo((4, 8), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            y = bb.emit_output(relax.op.nn.relu(x))
+        bb.emit_func_output(y)
+    mod = bb.get()
+    rss = {}
+    for i in range(1, 1001):
+        ex = tvm.compile(mod, target="llvm")
+        del ex
+        if i in (100, 1000):
+            rss[i] = _rss_kib()
+    growth = (rss[1000] - rss[100]) / rss[100]
+    with capsys.disabled():
+        print(f"\nRSS after 100 compiles: {rss[100] / 1024:.1f} MiB; after 1000: {rss[1000] / 1024:.1f} MiB "
+              f"(growth {growth:+.1%})")
+    assert growth < 0.5
