@@ -56,6 +56,7 @@ COMMANDS = {
     "report": _delegate("report", "report_main"),
     "check": _delegate("models.check", "check_main"),
     "fuzz": _delegate("fuzz", "fuzz_main"),
+    "benchjson": _delegate("benchjson", "benchjson_main"),
     "doctor": _doctor,
 }
 
