@@ -38,7 +38,7 @@ def test_rss_after_100_and_1000_compiles(capsys):
     from tvm import relax
 
     bb = relax.BlockBuilder()
-    x = relax.Var("x", relax.TensorStructInfo((4, 8), "float32"))
+    x = relax.Var("x", relax.TensorType([4, 8], "float32"))
     with bb.function("main", [x]):
         with bb.dataflow():
             y = bb.emit_output(relax.op.nn.relu(x))
