@@ -15,8 +15,7 @@ _TEMPLATE = '''\
 
 case:     {case_id}
 check:    {check}
-outcome:  {outcome}
-reason:   {reason_line}
+outcome:  {outcome}   (the reason is REASON below)
 Run: python {script_name}   (needs TVM and NumPy only)
 """
 import os
@@ -27,6 +26,7 @@ import tvm
 from tvm import relax
 from tvm.relax.backend.contrib.tensorrt import partition_for_tensorrt
 
+REASON = {reason!r}
 SOURCE = {source!r}
 CHECK = {check!r}
 TOLERANCE = {tolerance!r}
@@ -103,7 +103,7 @@ def write(directory: str, *, case, check: str, outcome: str, reason: str, progra
     np.savez(os.path.join(directory, npz_name), **arrays)
     script_name = stem + ".py"
     text = _TEMPLATE.format(
-        case_id=case.case_id, check=check, outcome=outcome, reason_line=" ".join(reason.split())[:300].replace("\\", "/").replace('"""', "'''"),
+        case_id=case.case_id, check=check, outcome=outcome, reason=reason,
         script_name=script_name, source=program.source.script(), npz_name=npz_name,
         tolerance=tuple(tolerance), expected_offload=expected_offload,
     )
