@@ -613,6 +613,7 @@ def write_repro(directory: str, spec, finding: dict, *, trt_version, blob: str |
     check = "preserve" if finding["kind"] in ("preserve", "tvm-crash") else "offload"
     text = _TEMPLATE.format(
         case_id=stem, check=check, outcome="fail",
+        reason=f"{finding['kind']}: {finding['detail']}",    # the template takes one or the other
         reason_line=" ".join(f"{finding['kind']}: {finding['detail']}".split())[:300].replace("\\", "/").replace('"""', "'''"),
         script_name=stem + ".py", source=source.script(), npz_name=stem + ".npz",
         tolerance=TOLERANCE, expected_offload=expected)
@@ -774,3 +775,49 @@ def fuzz_main(argv: list[str]) -> int:
         with open(args.summary, "w", encoding="utf-8") as fh:
             json.dump({k: v for k, v in summary.items()}, fh, indent=1, default=str)
     return 1 if findings or summary["invalid"] else 0
+
+
+# -- a spec-level shrinker (after Hypothesis: when its shrinking ran out of time) ---------------------
+def _drop(spec, k):
+    """The spec without node k and every node depending on it (values renumbered)."""
+    n_in = len(spec["inputs"])
+    gone = {n_in + k}
+    for j, node in enumerate(spec["nodes"]):
+        if any(a in gone for a in node["args"]):
+            gone.add(n_in + j)
+    remap, kept = {i: i for i in range(n_in)}, []
+    for j, node in enumerate(spec["nodes"]):
+        if n_in + j in gone:
+            continue
+        remap[n_in + j] = n_in + len(kept)
+        kept.append({**node, "args": [remap[a] for a in node["args"]]})
+    used = {a for n in kept for a in n["args"]}
+    outputs = [j for j in range(n_in, n_in + len(kept)) if j not in used]
+    return {**spec, "nodes": kept, "outputs": outputs}
+
+
+def minimize(spec, sig, check: Callable[[dict], dict]) -> dict:
+    """Greedily drop nodes (with their dependents) while ``check`` still reports ``sig``."""
+    changed = True
+    while changed:
+        changed = False
+        for k in range(len(spec["nodes"]) - 1, -1, -1):
+            if k >= len(spec["nodes"]):
+                continue
+            cand = _drop(spec, k)
+            if not cand["nodes"]:
+                continue
+            res = check(cand)
+            if not res["invalid"] and any(f["sig"] == sig for f in res["findings"]):
+                spec, changed = cand, True
+    return spec
+
+
+def minimize_stored(repro_dir: str, *, trt_version=rules.DEFAULT_TRT_VERSION, runner: Runner | None = None) -> None:
+    """Re-minimize every stored reproducer in place (spec, script, data)."""
+    runner = runner or Runner(trt_version, in_process=True)
+    for old in stored_specs(repro_dir):
+        small = minimize(old["spec"], old["sig"], runner.check)
+        if small != old["spec"]:
+            f = next(f for f in runner.check(small)["findings"] if f["sig"] == old["sig"])
+            write_repro(repro_dir, small, f, trt_version=trt_version, blob=old.get("reproduce_failure"))
