@@ -14,6 +14,7 @@ import numpy as np
 
 from . import offload, program, rules
 from .case import Case
+from .errors import EnvironmentProblem
 from .table import OpEntry
 
 
@@ -90,6 +91,8 @@ class TVMFailure(Exception):
 def _guard(stage: str, fn: Callable[[], Any]) -> Any:
     try:
         return fn()
+    except EnvironmentProblem:
+        raise
     except Exception as exc:  # TVM raises many kinds: all mean "TVM could not do it"
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
         # TVM appends the module dump after the message: prefer the line that states the error.
@@ -115,7 +118,7 @@ class CaseRun:
             t0 = time.perf_counter()
             try:
                 self._memo[key] = ("ok", make())
-            except TVMFailure as exc:
+            except (TVMFailure, EnvironmentProblem) as exc:
                 self._memo[key] = ("err", exc)
             self.timings[key] = time.perf_counter() - t0
         status, value = self._memo[key]
@@ -245,3 +248,5 @@ def run_check(run: CaseRun, check: str, tensorrt_check: Callable[[CaseRun], Chec
         return fn(run)
     except TVMFailure as exc:
         return CheckResult("fail", f"TVM failed: {exc}")
+    except EnvironmentProblem as exc:
+        return CheckResult("skip", str(exc))

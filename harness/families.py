@@ -638,8 +638,9 @@ class LayoutTransform(Family):
         return gen()
 
     def body(self, case, xs, ws):
-        from tvm.tirx import IndexMap
+        from .tvmcompat import index_map_class
 
+        IndexMap = index_map_class()
         a = case.attrs
         if "perm" in a:
             perm = a["perm"]

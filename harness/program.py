@@ -7,6 +7,7 @@ import numpy as np
 
 from .case import Case
 from .table import OpEntry
+from .tvmcompat import tensor_type
 
 
 @dataclass
@@ -26,8 +27,8 @@ def build(entry: OpEntry, case: Case) -> Program:
 
     xs_np, ws_np = entry.family.data(case)
     bb = relax.BlockBuilder()
-    xs = [relax.Var(f"x{i}", relax.TensorType(list(x.shape), str(x.dtype))) for i, x in enumerate(xs_np)]
-    ws = {n: relax.Var(n, relax.TensorType(list(w.shape), str(w.dtype))) for n, w in ws_np.items()}
+    xs = [relax.Var(f"x{i}", tensor_type(x.shape, str(x.dtype))) for i, x in enumerate(xs_np)]
+    ws = {n: relax.Var(n, tensor_type(w.shape, str(w.dtype))) for n, w in ws_np.items()}
     with bb.function("main", xs + list(ws.values())):
         with bb.dataflow():
             out = bb.emit(entry.family.body(case, xs, ws))
@@ -46,8 +47,15 @@ def bind_weights(mod, weights: dict):
 
 
 def partition(mod):
-    from tvm.relax.backend.contrib.tensorrt import partition_for_tensorrt
+    try:
+        from tvm.relax.backend.contrib.tensorrt import partition_for_tensorrt
+    except ImportError as exc:
+        import tvm
 
+        from .errors import EnvironmentProblem
+
+        raise EnvironmentProblem(f"TVM {tvm.__version__} has no TensorRT partitioner "
+                                 f"(tvm.relax.backend.contrib.tensorrt: {exc})") from None
     return partition_for_tensorrt(mod)
 
 

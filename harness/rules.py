@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .table import entries_for_tvm_op
+from .tvmcompat import constant_class, is_tensor, is_tuple, type_of
 
 Version = tuple
 
@@ -81,31 +82,27 @@ def _no(rule: str, reason: str, source: str) -> Decision:
 
 # -- helpers reading a call ------------------------------------------------------------------------
 def _ty(expr):
-    return getattr(expr, "ty", None)
+    return type_of(expr)
 
 
 def _tensor_types(call) -> list:
     """Types of the tensor arguments (tuple arguments such as concat's are expanded)."""
-    from tvm import relax
-
     out = []
     for arg in call.args:
         ty = _ty(arg)
-        if isinstance(ty, relax.TensorType):
+        if is_tensor(ty):
             out.append(ty)
-        elif isinstance(ty, relax.TupleType):
-            out.extend(f for f in ty.fields if isinstance(f, relax.TensorType))
+        elif is_tuple(ty):
+            out.extend(f for f in ty.fields if is_tensor(f))
     return out
 
 
 def _out_types(call) -> list:
-    from tvm import relax
-
     ty = _ty(call)
-    if isinstance(ty, relax.TensorType):
+    if is_tensor(ty):
         return [ty]
-    if isinstance(ty, relax.TupleType):
-        return [f for f in ty.fields if isinstance(f, relax.TensorType)]
+    if is_tuple(ty):
+        return [f for f in ty.fields if is_tensor(f)]
     return []
 
 
@@ -140,9 +137,7 @@ def _attr(call, name, default=None):
 
 
 def _is_const(expr) -> bool:
-    from tvm.ir.expr import Constant
-
-    return isinstance(expr, Constant)
+    return isinstance(expr, constant_class())
 
 
 def _norm_axis(axis: int, rank: int) -> int:
