@@ -309,7 +309,7 @@ def _reshape(call, op, ctx):
     if new is None:
         return _no("dynamic-shape", "reshape to a non-static shape",
                    "ops.cc:ReshapeOpConverter ICHECK HasAttr(arg_shape)")
-    if ctx.implicit_batch:
+    if ctx.implicit_batch and not _is_const(call.args[0]):   # a constant carries no batch dimension
         old = _shape(_ty(call.args[0]))
         out = _shape(_ty(call))
         if old and out and old[0] != out[0]:
@@ -367,7 +367,7 @@ def _transpose(call, op, ctx):
     if axes is None:
         return _no("attr", "axes=None (reverse): the converter reads 'axes' unconditionally",
                    "ops.cc:TransposeOpConverter GetAttr<Array>(\"axes\")")
-    if ctx.implicit_batch and int(axes[0]) != 0:
+    if ctx.implicit_batch and int(axes[0]) != 0 and not _is_const(call.args[0]):
         return _no("implicit-batch", "transpose moves the batch dimension",
                    "ops.cc:Transpose ICHECK_EQ(order[0], 0) under implicit batch; relay:transpose annotation")
     return None
