@@ -79,7 +79,7 @@ def run_op_check(state: RunState, entry: OpEntry, check: str, nodeid: str) -> No
     else:
         tensorrt_check = None
 
-    track = {"failed": False, "pending": None, "xpass": [], "errors": []}
+    track = {"failed": False, "pending": None, "xpass": [], "errors": [], "skips": [], "cases": 0}
 
     def one(case: Case) -> None:
         note(f"case {case.case_id}: {case.describe()}")
@@ -129,6 +129,9 @@ def run_op_check(state: RunState, entry: OpEntry, check: str, nodeid: str) -> No
             return    # shrinking: passing examples are not recorded
         if outcome == "xpass" and expected.strict:
             track["xpass"].append(f"{case.describe()}: {reason}")
+        track["cases"] += 1
+        if outcome == "skip":
+            track["skips"].append(reason)
         state.record(rec)
 
     test = settings()(given(case=entry.family.strategy(entry.name))(one))
@@ -151,6 +154,8 @@ def run_op_check(state: RunState, entry: OpEntry, check: str, nodeid: str) -> No
     if track["xpass"]:
         pytest.fail(f"XPASS(strict) {entry.name} {check}: {len(track['xpass'])} case(s) no longer depart; "
                     f"update the expectations file. First: {track['xpass'][0]}", pytrace=False)
+    if track["skips"] and len(track["skips"]) == track["cases"]:
+        pytest.skip(track["skips"][0])   # e.g. a TVM without the TensorRT partitioner
 
 
 def _reproducer(state: RunState, run: checks.CaseRun, rec: Record) -> str | None:

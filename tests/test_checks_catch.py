@@ -1,7 +1,6 @@
 """Each check can fail: test doubles that are wrong on purpose are caught, with the right outcome."""
 import pytest
 
-pytestmark = pytest.mark.slow
 
 
 def _outcomes(records, check):
