@@ -109,3 +109,37 @@ def find(expectations: list[Expectation], **kw) -> Expectation | None:
         if e.matches(**kw):
             return e
     return None
+
+
+DEFAULT_PATH = __import__("os").path.join(__import__("os").path.dirname(__file__), "data", "expectations.toml")
+
+
+def load_default() -> list[Expectation]:
+    from .table import BY_NAME
+
+    return load(DEFAULT_PATH, set(BY_NAME))
+
+
+def classify_offload(comparison, expectations: list[Expectation]) -> tuple[list, list]:
+    """Split an OffloadComparison's departures into known (matching an expectation) and new.
+
+    Each departure is (relax op, reason, verdict); known ones carry the expectation too.  Used by
+    the model checks, where a departure of one call stands for one op of the table."""
+    from .table import entries_for_tvm_op
+
+    known, new = [], []
+    for verdict, items in (("over-offload", comparison.over), ("under-offload", comparison.under)):
+        for name, why in items:
+            rule = comparison.rules.get((name, why))
+            seeds = [e.name for e in entries_for_tvm_op(name)] or [name]
+            hit = None
+            for seed in seeds:
+                for e in expectations:
+                    if e.matches(op=seed, check="offload", dtype="", attrs={}, rule=rule) and \
+                            e.verdict in (None, verdict):
+                        hit = e
+                        break
+                if hit:
+                    break
+            (known if hit else new).append((name, why, verdict, hit) if hit else (name, why, verdict))
+    return known, new

@@ -33,10 +33,26 @@ def trt_functions(partitioned_mod) -> list:
 
 
 def trt_calls(partitioned_mod, func_name: str = "main") -> list:
-    """Op calls inside functions marked for the ``tensorrt`` codegen (composites included),
-    counted once per call site: a region function called twice offloads its ops twice."""
+    """Op calls that run in TensorRT, counted once per call site.
+
+    MergeCompositeFunctions binds a composite function once inside a region and calls it wherever
+    an identical op occurs, and a region function may be called from several places: each call
+    counts the ops of the body it calls again."""
     from tvm import relax
-    from tvm.ir import GlobalVar
+    from tvm.ir import GlobalVar, Op
+
+    def body_calls(expr, local):
+        found = []
+
+        def visit(node):
+            if isinstance(node, relax.Call):
+                if isinstance(node.op, Op):
+                    found.append(node)
+                elif node.op in local:
+                    found.extend(body_calls(local[node.op].body, local))
+
+        relax.analysis.post_order_visit(expr, visit)
+        return found
 
     sites = []
     relax.analysis.post_order_visit(
@@ -45,8 +61,20 @@ def trt_calls(partitioned_mod, func_name: str = "main") -> list:
     calls = []
     for gv in sites:
         func = partitioned_mod[gv]
-        if isinstance(func, relax.Function) and _is_trt(func):
-            calls.extend(_calls(func.body))
+        if not (isinstance(func, relax.Function) and _is_trt(func)):
+            continue
+        local = {}
+        for block in getattr(func.body, "blocks", []):
+            for binding in block.bindings:
+                if isinstance(binding.value, relax.Function):
+                    local[binding.var] = binding.value
+        # Walk only the region's own bindings (local function bodies are entered per call).
+        for block in getattr(func.body, "blocks", []):
+            for binding in block.bindings:
+                if not isinstance(binding.value, relax.Function):
+                    calls.extend(body_calls(binding.value, local))
+        if not getattr(func.body, "blocks", None):
+            calls.extend(body_calls(func.body, local))
     return calls
 
 
@@ -65,6 +93,7 @@ class OffloadComparison:
     under: list = field(default_factory=list)    # (op, reason): supported, but kept on TVM
     by_op: dict = field(default_factory=dict)    # op -> {"expected", "offloaded", "kept"}
     regions: int = 0
+    rules: dict = field(default_factory=dict)    # (op, reason) -> rule id of the decision
 
     @property
     def verdict(self) -> str:
@@ -102,6 +131,7 @@ def compare(original_mod, partitioned_mod, *, trt_version, implicit_batch=None) 
         slot["kept"] += max(total.get(sig, act) - act, 0)
         d = reasons.get(sig)
         why = d.reason if d else "not in the original program"
+        result.rules[(name, why)] = d.rule if d else "not-in-original"
         if act > exp:
             result.over.extend([(name, why)] * (act - exp))
         elif exp > act:

@@ -122,6 +122,8 @@ def test_model(model, check_name, _cache, request):
             f"partitioning changed the op calls: original {v.original_ops}, offloaded+kept {after}")
         return
     result = v.checks[check_name]
+    if result.outcome == "xfail":
+        pytest.xfail(f"{model.name} {check_name}: {result.reason[:2000]}")
     assert result.outcome in ("pass", "skip"), (
         f"{model.name} {check_name}: {result.outcome}: {result.reason}\n\n{_op_table(v)}")
 
