@@ -143,7 +143,14 @@ def _settings(config) -> Settings:
     if not (timeout > 0) or timeout == float("inf"):
         raise pytest.UsageError(f"--trt-timeout: must be a positive, finite number of seconds, got {raw_timeout!r}")
     isolate = opt("--trt-isolate") != "off"
-    return Settings(version, implicit, opt("--trt-profile"), opt("--trt-seed"), ops, expectations, backend,
+    seed = opt("--trt-seed")
+    if seed is None and opt("--trt-profile") != "ci":
+        # dev/nightly draw fresh examples each run; the seed is chosen here so the header records it
+        # and `--trt-seed N` replays the run.  (ci is derandomized: its examples never change.)
+        import random
+
+        seed = random.SystemRandom().randrange(2**32)
+    return Settings(version, implicit, opt("--trt-profile"), seed, ops, expectations, backend,
                     reference, opt("--trt-repro-dir") or os.path.join(os.path.dirname(results) or ".", "repro"),
                     results, opt("--trt-report"), isolate, timeout)
 

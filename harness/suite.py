@@ -135,6 +135,10 @@ def run_op_check(state: RunState, entry: OpEntry, check: str, nodeid: str) -> No
         state.record(rec)
 
     test = settings()(given(case=entry.family.strategy(entry.name))(one))
+    if state.settings.seed is not None and state.settings.profile != "ci":
+        from hypothesis import seed as hypothesis_seed
+
+        test = hypothesis_seed(state.settings.seed)(test)
     try:
         test()
     except DepartureFound:

@@ -24,6 +24,9 @@ sys.path.insert(0, {ROOT!r})
 if not any(ep.value.startswith("harness.plugin") for ep in _md.entry_points(group="pytest11")):
     pytest_plugins = ["harness.plugin"]
 
+import pytest
+
+@pytest.hookimpl(tryfirst=True)   # before the harness plugin reads its options
 def pytest_configure(config):
     double = {double!r}
     if double:

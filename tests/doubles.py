@@ -133,6 +133,8 @@ def install(name: str, monkeypatch) -> None:
     elif name == "partition-corrupts-region":
         original = program.partition
         monkeypatch.setattr(program, "partition", lambda mod: _partition_then_corrupt_with(original, mod))
+    elif name == "wrong-backend":
+        install_backend_double()
     elif name == "wrong-expected-rule":
         monkeypatch.setattr(rules, "decide", _decide_never)
     else:
@@ -211,3 +213,24 @@ def run_suite(workdir, *args, double=None, timeout=300, results=None):
                 if obj.get("kind") == "record":
                     records.append(obj)
     return proc.returncode, proc.stdout + proc.stderr, records
+
+
+def _wrong_backend_class():
+    from harness.backends import TVMLLVM
+
+    class WrongByOneLLVMBackend(TVMLLVM):
+        """A system under test that adds 1 to every output: the tensorrt check must fail."""
+
+        name = "wrong-by-one-llvm"
+
+        def run(self, built, inputs):
+            return [o + 1 for o in super().run(built, inputs)]
+
+    return WrongByOneLLVMBackend
+
+
+def install_backend_double(monkeypatch=None) -> None:
+    """Register the wrong backend under its name, as a third-party entry point would."""
+    from harness import backends
+
+    backends.BUILTIN["wrong-by-one-llvm"] = _wrong_backend_class()

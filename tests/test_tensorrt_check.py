@@ -1,0 +1,42 @@
+"""The tensorrt check's comparison and timing path, run here with CPU backends standing in for
+TensorRT and CUDA: a correct system under test passes with timings recorded; a deliberately
+wrong one (tests/doubles.py: WrongByOneLLVMBackend) fails with the error it introduced."""
+import pytest
+
+from harness.backends import BackendError, get_backend
+
+
+def test_llvm_against_itself_passes_with_timings(harness_run):
+    res, records = harness_run("--trt-ops=nn.relu", "-k", "tensorrt", "--trt-backend=tvm-llvm",
+                               "--trt-reference=tvm-llvm")
+    assert res.ret == 0, res.stdout.str()[-2000:]
+    recs = [r for r in records if r["check"] == "tensorrt"]
+    assert recs and all(r["outcome"] == "pass" for r in recs)
+    t = recs[0]["timings"]["tvm-llvm"]
+    assert t["median_s"] > 0 and t["rounds"] >= 5 and 0 <= t["cv"] and t["build_s"] > 0
+    assert recs[0]["timings"]["speedup"] == pytest.approx(1.0)
+
+
+def test_wrong_backend_is_caught_by_the_tensorrt_check(harness_run):
+    res, records = harness_run("--trt-ops=nn.relu", "-k", "tensorrt", "--trt-backend=wrong-by-one-llvm",
+                               "--trt-reference=tvm-llvm", double="wrong-backend")
+    assert res.ret == 1
+    failed = [r for r in records if r["check"] == "tensorrt" and r["outcome"] == "fail"]
+    assert failed and failed[-1]["max_abs_err"] == pytest.approx(1.0)
+    assert failed[-1]["min_tolerance"]["atol"] == pytest.approx(1.0, rel=1e-3)
+    assert failed[-1]["backend"] == "wrong-by-one-llvm"
+
+
+def test_unknown_backend_is_a_usage_error_listing_the_known_ones(harness_run):
+    res, _ = harness_run("--trt-ops=nn.relu", "--trt-backend=no-such-backend")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*--trt-backend: unknown backend 'no-such-backend'; known: *tensorrt*tvm-cuda*tvm-llvm*"])
+
+
+def test_backends_say_why_they_cannot_run():
+    assert get_backend("tvm-llvm").unavailable_reason() is None
+    for name in ("tvm-cuda", "tensorrt"):
+        reason = get_backend(name).unavailable_reason()
+        assert reason is None or len(reason) > 20
+    with pytest.raises(BackendError, match="unknown backend 'nope'; known: "):
+        get_backend("nope")
