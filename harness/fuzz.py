@@ -25,13 +25,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import queue as _queue
 import sys
 import time
 import traceback
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -417,7 +416,6 @@ def _finding(kind, key, detail, **extra):
 
 def _alone_offloaded(call, partitioner) -> bool:
     """Would the partitioner take this call in a one-op program (same types, constants kept)?"""
-    import tvm
     from tvm import relax
     from tvm.ir.expr import Constant
 
@@ -444,7 +442,6 @@ def _alone_offloaded(call, partitioner) -> bool:
 
 def check_spec(spec, *, trt_version=rules.DEFAULT_TRT_VERSION, partitioner=None) -> dict:
     """Run every check on one program spec.  Returns {"findings": [...], "stats": {...}, "invalid": str|None}."""
-    import tvm
     from tvm import relax
 
     from . import checks, offload, program

@@ -53,7 +53,7 @@ def describe_exit(exitcode: int | None) -> str:
 
 def _serve(conn, parent_end, state) -> None:
     """The worker loop (in the child): compute checks on request, keep the build cache."""
-    from . import checks, suite
+    from . import suite
     from .table import BY_NAME
 
     if parent_end is not None:
@@ -72,17 +72,7 @@ def _serve(conn, parent_end, state) -> None:
             if kind == "check":
                 _, name, case, check = msg
                 entry = BY_NAME[name]
-                run = suite._case_run(state, entry, case)
-                tensorrt_check = None
-                if check == "tensorrt":
-                    from .execution import check_tensorrt
-                    tensorrt_check = lambda r: check_tensorrt(r, state)  # noqa: E731
-                result = checks.run_check(run, check, tensorrt_check)
-                rule = None
-                try:
-                    rule = run.main_rule()
-                except checks.TVMFailure:
-                    pass
+                _, result, rule = suite.compute(state, entry, case, check)
                 conn.send(("ok", result, rule))
             elif kind == "repro":
                 _, name, case, rec = msg

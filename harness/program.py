@@ -22,7 +22,6 @@ class Program:
 
 
 def build(entry: OpEntry, case: Case) -> Program:
-    import tvm
     from tvm import relax
 
     xs_np, ws_np = entry.family.data(case)

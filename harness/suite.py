@@ -8,7 +8,6 @@ each explored case once plus the minimal failing one.
 """
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -62,6 +61,22 @@ def tensorrt_skip_reason(state: RunState) -> str | None:
     return None
 
 
+def compute(state: RunState, entry: OpEntry, case: Case, check: str):
+    """One check of one case, in this process: (CaseRun, CheckResult, rule id of the decision)."""
+    tensorrt_check = None
+    if check == "tensorrt":
+        from .execution import check_tensorrt
+
+        tensorrt_check = lambda r: check_tensorrt(r, state)  # noqa: E731
+    run = _case_run(state, entry, case)
+    result = checks.run_check(run, check, tensorrt_check)
+    try:
+        rule = run.main_rule()
+    except (checks.TVMFailure, checks.EnvironmentProblem):
+        rule = None
+    return run, result, rule
+
+
 def run_op_check(state: RunState, entry: OpEntry, check: str, nodeid: str) -> None:
     """The body of a generated test: one op, one check, many cases."""
     if not entry.runnable:
@@ -74,10 +89,6 @@ def run_op_check(state: RunState, entry: OpEntry, check: str, nodeid: str) -> No
                                     case_id=f"{entry.name}-*", reason=reason, nodeid=nodeid,
                                     backend=state.settings.backend, reference=state.settings.reference))
             pytest.skip(reason)
-        from .execution import check_tensorrt
-        tensorrt_check = lambda run: check_tensorrt(run, state)  # noqa: E731
-    else:
-        tensorrt_check = None
 
     track = {"failed": False, "pending": None, "xpass": [], "errors": [], "skips": [], "cases": 0}
 
@@ -100,13 +111,7 @@ def run_op_check(state: RunState, entry: OpEntry, check: str, nodeid: str) -> No
                 return
             result, rule = answer.result, answer.rule
         else:
-            run = _case_run(state, entry, case)
-            result = checks.run_check(run, check, tensorrt_check)
-            rule = None
-            try:
-                rule = run.main_rule()
-            except checks.TVMFailure:
-                pass
+            run, result, rule = compute(state, entry, case, check)
         fields = _base_fields(state, entry, case, check, nodeid)
         fields.update(result.fields)
         outcome, reason = result.outcome, result.reason

@@ -12,7 +12,7 @@ import pytest
 
 from harness import report
 from harness.gate import Gate
-from harness.reader import Run, load_results
+from harness.reader import Run
 from harness.report import render, report_main
 from harness.results import CHECKS, Record
 

@@ -133,7 +133,6 @@ class TensorRT(Backend):
         return tvm.cuda(0)
 
     def build(self, mod, partitioned) -> Built:
-        import tvm
         from tvm import relax
 
         t0 = time.perf_counter()

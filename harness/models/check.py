@@ -271,8 +271,6 @@ def generate_inputs(specs: dict[str, tuple[list[int], str]], *, seed: int) -> di
 
 def import_model(model, specs: dict[str, tuple[list[int], str]]):
     """TVM's Relax module for ``model``, weights bound as constants, input shapes fixed."""
-    import tvm
-    from tvm import relax
     from tvm.relax.frontend.onnx import from_onnx
 
     try:

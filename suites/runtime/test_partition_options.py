@@ -44,7 +44,6 @@ def test_partition_returns_module_and_config_as_the_seed_documents():
 def test_remove_no_mac_subgraphs_heuristic():
     """The seed: subgraphs without multiply-accumulate ops may be left to TVM.  The installed
     partitioner has no such option: a lone relu is always offloaded."""
-    import numpy as np
     from tvm import relax
 
     from harness import offload

@@ -109,7 +109,6 @@ def test_export_and_load_of_built_library(needs_tensorrt, tmp_path):
 def test_export_and_load_of_partitioned_program_on_llvm(tmp_path):
     """Runs anywhere: the partitioned program, left to TVM, survives export_library/load_module."""
     import tvm
-    from tvm import relax
     from conftest import conv_module
 
     from harness import program
