@@ -50,8 +50,12 @@ def test_sigkill_leaves_loadable_file_and_resume_finishes(tmp_path, capsys):
         print(f"\nSIGKILL after {delay:.1f}s: {len(got)} of {len(want)} (case, check) records survived and load; "
               f"resume added {len(raw_pairs) - len(got)}; final {len(set(final))} pairs, "
               f"{len(raw_pairs) - len(set(raw_pairs))} redone")
-    assert set(final) == want
+    # Every pair of the uninterrupted run is there, none twice.  The resumed run may hold a pair
+    # the reference run did not draw: Hypothesis' generation, though derandomized, is not promised
+    # to be identical when earlier examples return at once (seen once in CI: one extra conv2d case).
+    assert want <= set(final), sorted(want - set(final))[:5]
     assert len(raw_pairs) == len(set(raw_pairs)), "resume redid finished (case, check) pairs"
+    assert len(set(final) - want) <= 2, sorted(set(final) - want)
 
 
 def test_xdist_shards_merge_like_a_serial_run(tmp_path, capsys):
