@@ -50,12 +50,17 @@ def test_sigkill_leaves_loadable_file_and_resume_finishes(tmp_path, capsys):
         print(f"\nSIGKILL after {delay:.1f}s: {len(got)} of {len(want)} (case, check) records survived and load; "
               f"resume added {len(raw_pairs) - len(got)}; final {len(set(final))} pairs, "
               f"{len(raw_pairs) - len(set(raw_pairs))} redone")
-    # Every pair of the uninterrupted run is there, none twice.  The resumed run may hold a pair
-    # the reference run did not draw: Hypothesis' generation, though derandomized, is not promised
-    # to be identical when earlier examples return at once (seen once in CI: one extra conv2d case).
-    assert want <= set(final), sorted(want - set(final))[:5]
+    # Nothing the killed run wrote is lost, nothing is redone, and every (op, check) ends with at
+    # least as many cases as the uninterrupted run.  Which cases: Hypothesis' generation, though
+    # derandomized, is not promised to repeat exactly once earlier examples return at once (seen
+    # in CI: the resumed run drew one conv2d case the reference run did not, and not another).
+    import collections
+
+    assert set(got) <= set(final)
     assert len(raw_pairs) == len(set(raw_pairs)), "resume redid finished (case, check) pairs"
-    assert len(set(final) - want) <= 2, sorted(set(final) - want)
+    per_test = lambda pairs: collections.Counter((c.rsplit("-", 1)[0], k) for c, k in pairs)  # noqa: E731
+    done, ref = per_test(set(final)), per_test(want)
+    assert set(done) == set(ref) and all(done[k] >= ref[k] for k in ref), (done, ref)
 
 
 def test_xdist_shards_merge_like_a_serial_run(tmp_path, capsys):
