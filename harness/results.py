@@ -109,14 +109,15 @@ def _tvm_facts() -> dict:
     )
     get_ver = tvm.get_global_func("relax.get_tensorrt_version", allow_missing=True)
     facts["tensorrt_version"] = ".".join(str(v) for v in get_ver()) if get_ver is not None else None
-    try:
-        facts["cuda_available"] = bool(tvm.cuda(0).exist)
-        if facts["cuda_available"]:
-            dev = tvm.cuda(0)
-            facts["gpu"] = dev.device_name
-            facts["gpu_compute_version"] = dev.compute_version
-    except Exception:  # pragma: no cover - depends on the machine
-        facts["cuda_available"] = False
+    from . import gpu   # asked in a child process: CUDA must not be initialised before fork()
+
+    info = gpu.probe()
+    facts["cuda_available"] = bool(info.get("exist"))
+    if facts["cuda_available"]:
+        facts["gpu"] = info.get("name")
+        facts["gpu_compute_version"] = info.get("compute_version")
+    elif info.get("error"):
+        facts["cuda_error"] = info["error"]
     return facts
 
 

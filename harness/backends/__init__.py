@@ -65,14 +65,9 @@ def _tvm_version() -> str:
 
 
 def _cuda_reason() -> str | None:
-    import tvm
+    from .. import gpu
 
-    try:
-        if not tvm.cuda(0).exist:
-            return "no CUDA GPU visible to TVM (tvm.cuda(0).exist is False)"
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        return f"TVM cannot query CUDA: {exc}"
-    return None
+    return gpu.unavailable_reason()
 
 
 class TVMLLVM(Backend):
