@@ -94,7 +94,14 @@ class Isolator:
     def __init__(self, state, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.state = state
         self.timeout = float(timeout)
-        self._ctx = multiprocessing.get_context("fork")
+        # fork keeps the worker cheap and lets the harness's own tests patch it; but CUDA does not
+        # survive fork() once the parent has touched it (importing TVM on a GPU machine can), so
+        # where a GPU is present the worker is started from a fresh interpreter instead.
+        from . import gpu
+
+        self.method = os.environ.get("TRT_HARNESS_ISOLATE_METHOD") or (
+            "forkserver" if gpu.probe().get("exist") else "fork")
+        self._ctx = multiprocessing.get_context(self.method)
         self._proc = None
         self._conn = None
         self.restarts = 0
@@ -102,7 +109,13 @@ class Isolator:
     # -- process management ---------------------------------------------------------------
     def _start(self) -> None:
         parent, child = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(target=_serve, args=(child, parent, self.state), daemon=True,
+        if self.method == "fork":
+            args = (child, parent, self.state)
+        else:   # only what pickles crosses: the settings, not the open results file or the cache
+            from .plugin import RunState
+
+            args = (child, None, RunState(settings=self.state.settings))
+        proc = self._ctx.Process(target=_serve, args=args, daemon=True,
                                  name="trt-harness-case-worker")
         proc.start()
         child.close()
