@@ -4,7 +4,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, Phase, settings
 
 PROFILES = {
-    "ci": dict(max_examples=10, derandomize=True, database=None,
+    # ci: a fixed seed (see plugin: --trt-seed, default 0) rather than `derandomize`, whose seed is
+    # a digest of the test function's source and so changes whenever the harness is edited; with a
+    # seed the cases depend only on the strategies, and runs of two harness versions stay comparable.
+    "ci": dict(max_examples=10, database=None,
                phases=(Phase.explicit, Phase.generate, Phase.target, Phase.shrink)),
     "dev": dict(max_examples=25),
     "nightly": dict(max_examples=200),

@@ -140,7 +140,7 @@ def run_op_check(state: RunState, entry: OpEntry, check: str, nodeid: str) -> No
         state.record(rec)
 
     test = settings()(given(case=entry.family.strategy(entry.name))(one))
-    if state.settings.seed is not None and state.settings.profile != "ci":
+    if state.settings.seed is not None:
         from hypothesis import seed as hypothesis_seed
 
         test = hypothesis_seed(state.settings.seed)(test)
