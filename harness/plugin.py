@@ -187,9 +187,7 @@ def pytest_configure(config):
     if not worker:
         _merge_stale_shards(s.results_path)
     if config.getoption("--trt-resume") and os.path.exists(s.results_path):
-        state.done = _done_pairs(s.results_path)
-        if worker:   # workers resume into their own shard; the controller merges at the end
-            pass
+        state.done = _done_pairs(s.results_path)   # workers too: each resumes into its own shard
     elif os.path.exists(path) and os.path.getsize(path) > 0 and not worker:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         rotated = f"{os.path.splitext(path)[0]}-{stamp}.jsonl"
