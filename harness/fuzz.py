@@ -36,7 +36,8 @@ import numpy as np
 
 from hypothesis import strategies as st
 
-from . import rules
+from . import rules, versions
+from .errors import HarnessError
 
 MAX_SIDE = 8
 MAX_RANK = 4
@@ -440,7 +441,7 @@ def _alone_offloaded(call, partitioner) -> bool:
         return False
 
 
-def check_spec(spec, *, trt_version=rules.DEFAULT_TRT_VERSION, partitioner=None) -> dict:
+def check_spec(spec, *, trt_version=versions.DEFAULT_TRT_VERSION, partitioner=None) -> dict:
     """Run every check on one program spec.  Returns {"findings": [...], "stats": {...}, "invalid": str|None}."""
     from tvm import relax
 
@@ -537,7 +538,7 @@ def _resolve(path):
 class Runner:
     """Checks specs in a child process (a crash or hang is a finding, not the end of the run)."""
 
-    def __init__(self, trt_version=rules.DEFAULT_TRT_VERSION, timeout: float = 90.0, partitioner: str | None = None,
+    def __init__(self, trt_version=versions.DEFAULT_TRT_VERSION, timeout: float = 90.0, partitioner: str | None = None,
                  in_process: bool = False):
         self.trt_version = tuple(trt_version)
         self.timeout = timeout
@@ -619,7 +620,7 @@ def write_repro(directory: str, spec, finding: dict, *, trt_version, blob: str |
     with open(os.path.join(directory, stem + ".json"), "w", encoding="utf-8") as fh:
         json.dump({"sig": finding["sig"], "kind": finding["kind"], "detail": finding["detail"], "spec": spec,
                    "program": describe(spec), "reproduce_failure": blob,
-                   "trt_version": rules.format_version(trt_version)}, fh, indent=1)
+                   "trt_version": versions.format_version(trt_version)}, fh, indent=1)
     return os.path.join(directory, stem + ".py")
 
 
@@ -639,7 +640,7 @@ class _NewFailure(AssertionError):
     pass
 
 
-def fuzz(budget_s: float, *, trt_version=rules.DEFAULT_TRT_VERSION, db_dir: str = DEFAULT_DB,
+def fuzz(budget_s: float, *, trt_version=versions.DEFAULT_TRT_VERSION, db_dir: str = DEFAULT_DB,
          repro_dir: str | None = None, runner: Runner | None = None, log=print, max_ops: int = 15,
          chunk: int = 50, shrink_s: float = 90.0) -> dict:
     """Fuzz for ``budget_s`` seconds; returns a summary with every distinct finding (shrunk)."""
@@ -726,7 +727,7 @@ def fuzz_main(argv: list[str]) -> int:
                                 description="Fuzz multi-op programs at the TensorRT partition boundaries.")
     p.add_argument("--budget", type=float, required=True, help="seconds to fuzz")
     p.add_argument("--results", default=None, help="results file (JSON Lines); one record per distinct failure")
-    p.add_argument("--trt-version", default=rules.format_version(rules.DEFAULT_TRT_VERSION))
+    p.add_argument("--trt-version", default=versions.format_version(versions.DEFAULT_TRT_VERSION))
     p.add_argument("--db", default=DEFAULT_DB, help="Hypothesis example database directory [%(default)s]")
     p.add_argument("--repro-dir", default=None, help="reproducers (default: DB/repros)")
     p.add_argument("--max-ops", type=int, default=15)
@@ -736,8 +737,8 @@ def fuzz_main(argv: list[str]) -> int:
     p.add_argument("--summary", default=None, help="write the summary as JSON here")
     args = p.parse_args(argv)
     try:
-        version = rules.parse_version(args.trt_version)
-    except ValueError as exc:
+        version = versions.parse_version(args.trt_version)
+    except HarnessError as exc:
         print(f"trt-harness fuzz: {exc}", file=sys.stderr)
         return 2
     t0 = time.monotonic()
@@ -754,7 +755,7 @@ def fuzz_main(argv: list[str]) -> int:
         from .results import Record, ResultsWriter, environment
 
         w = ResultsWriter(args.results, {"environment": environment(), "suite": "fuzz",
-                                         "trt_version": rules.format_version(version), "budget_s": args.budget,
+                                         "trt_version": versions.format_version(version), "budget_s": args.budget,
                                          "programs": summary["programs"]})
         try:
             for sig, f in sorted(findings.items()):
@@ -762,7 +763,7 @@ def fuzz_main(argv: list[str]) -> int:
                 w.write(Record(op=f.get("op") or f["kind"], check=check, outcome="fail", case_id=f"fuzz-{sig_id(sig)}",
                                reason=f"{f['kind']}: {f['detail']} | program: {f['program']}"[:2000],
                                error_kind="crash" if f["kind"] == "tvm-crash" else None,
-                               trt_version=rules.format_version(version), reproducer=f.get("repro"),
+                               trt_version=versions.format_version(version), reproducer=f.get("repro"),
                                offload_verdict="over-offload" if f["kind"] == "over-offload" else
                                ("under-offload" if f["kind"] in ("boundary", "under-offload") and "left-out" in sig or
                                 f["kind"] == "under-offload" else None)))
@@ -810,7 +811,7 @@ def minimize(spec, sig, check: Callable[[dict], dict]) -> dict:
     return spec
 
 
-def minimize_stored(repro_dir: str, *, trt_version=rules.DEFAULT_TRT_VERSION, runner: Runner | None = None) -> None:
+def minimize_stored(repro_dir: str, *, trt_version=versions.DEFAULT_TRT_VERSION, runner: Runner | None = None) -> None:
     """Re-minimize every stored reproducer in place (spec, script, data)."""
     runner = runner or Runner(trt_version, in_process=True)
     for old in stored_specs(repro_dir):

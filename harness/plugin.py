@@ -106,16 +106,16 @@ def _worker_id(config) -> str | None:
 
 def _settings(config) -> Settings:
     from . import expectations as exp_mod
-    from . import rules
+    from . import versions
     from .table import BY_NAME
 
     opt = config.getoption
     try:
-        version = rules.parse_version(opt("--trt-version") or rules.format_version(rules.DEFAULT_TRT_VERSION))
-    except ValueError as exc:
+        version = versions.parse_version(opt("--trt-version") or versions.format_version(versions.DEFAULT_TRT_VERSION))
+    except HarnessError as exc:
         raise pytest.UsageError(f"--trt-version: {exc}") from None
     ib = opt("--trt-implicit-batch")
-    implicit = rules.implicit_batch_default(version) if ib == "auto" else ib == "on"
+    implicit = versions.implicit_batch_default(version) if ib == "auto" else ib == "on"
     ops = {o.strip() for o in (opt("--trt-ops") or "").split(",") if o.strip()}
     unknown = sorted(ops - set(BY_NAME))
     if unknown:
@@ -159,10 +159,10 @@ def _settings(config) -> Settings:
 
 
 def _header(config, s: Settings) -> dict:
-    from . import rules
+    from . import versions
 
     return {"env": environment(
-        hypothesis_profile=s.profile, hypothesis_seed=s.seed, trt_version=rules.format_version(s.trt_version),
+        hypothesis_profile=s.profile, hypothesis_seed=s.seed, trt_version=versions.format_version(s.trt_version),
         implicit_batch=s.implicit_batch, backend=s.backend, reference=s.reference, isolate=s.isolate,
         worker=_worker_id(config), argv=sys.argv[1:],
     )}
@@ -390,10 +390,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             parts.append(check + " " + " ".join(f"{o}={n}" for o, n in sorted(by_check[check].items())))
     tr = terminalreporter
     tr.section("tvm-trt-harness")
-    from . import rules
+    from . import versions
 
     s = state.settings
-    tr.write_line(f"targeted TensorRT {rules.format_version(s.trt_version)} "
+    tr.write_line(f"targeted TensorRT {versions.format_version(s.trt_version)} "
                   f"(implicit batch {'on' if s.implicit_batch else 'off'}), Hypothesis profile {s.profile}")
     tr.write_line(f"ops: {len(state.ops)}  cases: {len(state.cases)}  " + " | ".join(parts))
     tr.write_line(f"results: {s.results_path}")

@@ -19,46 +19,14 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .table import entries_for_tvm_op
+from .versions import Version, format_version, implicit_batch_default
 from .tvmcompat import constant_class, is_tensor, is_tuple, type_of
-
-Version = tuple
-
-KNOWN_TRT_VERSIONS: tuple[Version, ...] = (
-    (5, 0, 2), (5, 1, 5), (6, 0, 1), (7, 0, 0), (7, 2, 3), (8, 0, 1), (8, 2, 5), (8, 4, 3), (8, 5, 3),
-    (8, 6, 1), (10, 0, 1), (10, 3, 0), (10, 7, 0),
-)
-DEFAULT_TRT_VERSION: Version = (10, 0, 1)
-#: TensorRT 10 removed implicit batch mode (tensorrt_builder.cc, tensorrt_runtime.cc warn and ignore it)
-IMPLICIT_BATCH_REMOVED_IN: Version = (10, 0, 0)
 
 # Ops with a converter in the installed wheel but absent from the seed's table.
 _EXTRA_CONVERTERS = {
     "relax.nn.silu": ((0, 0, 0), "ops.cc:SiluOpConverter"),
     "relax.image.resize2d": ((8, 0, 0), "ops.cc:Resize2DOpConverter (TRT_VERSION_GE(8, 0, 0))"),
 }
-
-
-def parse_version(text: str) -> Version:
-    """'8.6.1' -> (8, 6, 1); only versions TensorRT released (KNOWN_TRT_VERSIONS) are accepted."""
-    try:
-        parts = tuple(int(p) for p in str(text).strip().split("."))
-    except ValueError:
-        parts = ()
-    if len(parts) == 2:
-        parts = parts + (0,)
-    if parts not in KNOWN_TRT_VERSIONS:
-        known = ", ".join(format_version(v) for v in KNOWN_TRT_VERSIONS)
-        raise ValueError(f"unknown TensorRT version {text!r}; known: {known}")
-    return parts
-
-
-def format_version(v: Version) -> str:
-    return ".".join(str(p) for p in v)
-
-
-def implicit_batch_default(trt_version: Version) -> bool:
-    """The seed's default is use_implicit_batch=True; TensorRT 10 has no implicit batch mode."""
-    return tuple(trt_version) < IMPLICIT_BATCH_REMOVED_IN
 
 
 @dataclass(frozen=True)

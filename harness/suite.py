@@ -42,7 +42,7 @@ def _case_run(state: RunState, entry: OpEntry, case: Case) -> checks.CaseRun:
 
 
 def _base_fields(state: RunState, entry: OpEntry, case: Case, check: str, nodeid: str) -> dict:
-    from .rules import format_version
+    from .versions import format_version
 
     return dict(op=entry.name, tvm_op=entry.tvm_op, check=check, case_id=case.case_id, dtype=case.dtype,
                 input_shapes=[list(s) for s in case.shapes], attrs={**case.attrs, "_weights": [

@@ -16,7 +16,7 @@ from . import families as F
 from .errors import TableError
 from .seed import seed_operators
 
-Version = tuple  # (major, minor, patch)
+from .versions import Version  # noqa: E402
 
 # (atol, rtol) per dtype, used by the preserve and reference checks.
 DEFAULT_TOL: Mapping[str, tuple[float, float]] = MappingProxyType({

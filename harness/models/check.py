@@ -53,10 +53,10 @@ VERDICT_CHECKS = ("offload", "preserve", "roundtrip", "reference", "source")
 
 
 def default_trt_version() -> tuple[int, int, int]:
-    """The harness-wide default target (:data:`harness.rules.DEFAULT_TRT_VERSION`)."""
-    from .. import rules
+    """The harness-wide default target (:data:`harness.versions.DEFAULT_TRT_VERSION`)."""
+    from .. import rules, versions
 
-    return tuple(rules.DEFAULT_TRT_VERSION)  # type: ignore[return-value]
+    return tuple(versions.DEFAULT_TRT_VERSION)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,14 +502,14 @@ def _uniq(reasons: list[str], limit: int | None = None) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def _parse_version(v) -> tuple[int, int, int]:
-    from .. import rules
+    from .. import rules, versions
 
     if v is None:
         return default_trt_version()
     text = v if isinstance(v, str) else ".".join(str(int(p)) for p in v)
     try:
-        return tuple(rules.parse_version(text))  # type: ignore[return-value]
-    except ValueError as exc:
+        return tuple(versions.parse_version(text))  # type: ignore[return-value]
+    except InputError as exc:
         raise InputError(f"--trt-version: {exc}") from None
 
 
@@ -520,7 +520,7 @@ def check_model(model_or_path, *, trt_version=None, dim_value: int = 1,
                 results: str | os.PathLike | None = None) -> ModelVerdict:
     """Check one ONNX model (a ``ModelProto`` or a path); see the module docstring.
 
-    ``trt_version`` (``"8.6.1"`` or a tuple; default :data:`harness.rules.DEFAULT_TRT_VERSION`)
+    ``trt_version`` (``"8.6.1"`` or a tuple; default :data:`harness.versions.DEFAULT_TRT_VERSION`)
     and ``implicit_batch`` (default: the version's) choose the converter rules.
     ``inputs`` overrides the generated inputs (the zoo passes its own); ``source_outputs`` are the
     source framework's outputs for those inputs, ``source`` its name.  ``results``: write records
@@ -549,9 +549,9 @@ def check_model(model_or_path, *, trt_version=None, dim_value: int = 1,
         data = {k: np.asarray(inputs[k]) for k in specs}
         specs = {k: (list(v.shape), str(v.dtype)) for k, v in data.items()}
     if implicit_batch is None:
-        from .. import rules
+        from .. import rules, versions
 
-        implicit_batch = rules.implicit_batch_default(version)
+        implicit_batch = versions.implicit_batch_default(version)
     verdict = ModelVerdict(name=name, source=label, trt_version=version, inputs=specs,
                            implicit_batch=implicit_batch)
     verdict.timings = timer.timings
@@ -828,7 +828,7 @@ def check_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("model", help="path of an .onnx file")
     p.add_argument("--trt-version", default=None,
                    help="TensorRT version whose rules apply, e.g. 8.6.1 (default: the harness "
-                        "default, harness.rules.DEFAULT_TRT_VERSION)")
+                        "default, harness.versions.DEFAULT_TRT_VERSION)")
     p.add_argument("--implicit-batch", choices=("auto", "on", "off"), default="auto",
                    help="TensorRT implicit batch mode (default: the version's default)")
     p.add_argument("--dim-value", type=int, default=1,

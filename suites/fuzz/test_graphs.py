@@ -15,13 +15,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from harness import fuzz, profiles, rules
+from harness import fuzz, profiles, versions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REPROS = os.path.join(ROOT, "docs", "fuzz-repros")
 STORED = fuzz.stored_specs(REPROS)
 KNOWN = {s["sig"] for s in STORED}
-TRT_VERSION = rules.parse_version(os.environ.get("TRT_HARNESS_FUZZ_TRT_VERSION", "10.0.1"))
+TRT_VERSION = versions.parse_version(os.environ.get("TRT_HARNESS_FUZZ_TRT_VERSION", "10.0.1"))
 
 profiles.use("nightly")          # registers and loads trt-nightly (200 examples, print_blob)
 NIGHTLY = settings(settings.get_profile("trt-nightly"),
