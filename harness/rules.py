@@ -6,6 +6,10 @@ TensorRT's converters enforce.  Every rule cites its source:
 * ``ops.cc:<Class>`` - the converter in ``tvm/src/runtime/extra/contrib/tensorrt/tensorrt_ops.cc``,
   shipped inside the installed TVM wheel (its ICHECKs abort the engine build when violated).
 * ``runtime.cc`` / ``builder.cc`` - ``tensorrt_runtime.cc`` / ``tensorrt_builder.cc`` beside it.
+* ``codegen.cc`` / ``codegen_json.h`` - the Relax TensorRT codegen, which serialises a call's attributes
+  for the converters: ``src/relax/backend/contrib/tensorrt/codegen.cc`` and
+  ``src/relax/backend/contrib/codegen_json/codegen_json.h`` in apache/tvm (not in the wheel).
+* ``pattern:`` - the installed partitioner, ``tvm/relax/backend/contrib/tensorrt.py``.
 * ``relay:<function>`` - the Relay-era annotation rules, ``python/tvm/relay/op/contrib/tensorrt.py``
   in apache/tvm before Relay was removed (digest in ``docs/relay-annotation-rules.md``).
 * ``trt-docs`` - TensorRT's API documentation (IMatrixMultiplyLayer, IPoolingLayer, ...).
@@ -319,24 +323,47 @@ def _strided_slice(call, op, ctx):
     return None
 
 
-@rule("relax.squeeze", "relax.sum", "relax.prod", "relax.max", "relax.min", "relax.mean")
-def _needs_axis(call, op, ctx):
+@rule("relax.sum", "relax.prod", "relax.max", "relax.min", "relax.mean")
+def _reduce(call, op, ctx):
     axis = _attr(call, "axis")
-    conv = "SqueezeOpConverter" if op == "relax.squeeze" else "ReduceOpConverter"
     if axis is None:
-        return _no("attr", "axis=None (all axes): the converter reads the 'axis' attribute unconditionally",
-                   f"ops.cc:{conv} GetAttr<Array>(\"axis\"); relay:reduce annotation (axis required)")
-    return _batch_axes(call, [int(a) for a in axis], ctx, conv)
+        # The codegen materialises axis=None as every axis (MaybeFillReduceAxes, for StatisticalAttrs),
+        # so the converter always finds a list; only the batch axis among them can fail.
+        if ctx.implicit_batch:
+            return _no("implicit-batch", "under implicit batch, axis=None reduces every axis, the batch axis "
+                       "included: the codegen fills axis = [0, rank) and ConvertAxis rejects axis 0",
+                       "codegen.cc:MaybeFillReduceAxes; ops.cc:ReduceOpConverter -> ConvertAxis ICHECK_NE(axis, 0) "
+                       "under implicit batch; relay:reduce_checker (IB: axis None rejected)")
+        return None
+    return _batch_axes(call, [int(a) for a in axis], ctx, "ReduceOpConverter")
+
+
+# squeeze and permute_dims carry SqueezeAttrs / PermuteDimsAttrs, which MaybeFillReduceAxes leaves alone
+# (it fills StatisticalAttrs only); OpAttrExtractor serialises their None as the empty string "", and
+# the converters' GetAttr<Array<int64_t>> on it throws a type error: the engine build fails.
+_NONE_ATTR_SOURCE = ("codegen.cc:MaybeFillReduceAxes (StatisticalAttrs only); codegen_json.h:OpAttrExtractor "
+                     "(None -> \"\"); json_node.h GetAttr throws on a type mismatch")
+
+
+@rule("relax.squeeze")
+def _squeeze(call, op, ctx):
+    axis = _attr(call, "axis")
+    if axis is None:
+        return _no("attr", "squeeze with axis=None: the codegen does not fill squeeze's axis, so the converter's "
+                   "GetAttr<Array>(\"axis\") finds the empty-string None and throws",
+                   f"ops.cc:SqueezeOpConverter GetAttr<Array<int64_t>>(\"axis\") unconditionally; {_NONE_ATTR_SOURCE}")
+    return _batch_axes(call, [int(a) for a in axis], ctx, "SqueezeOpConverter")
 
 
 @rule("relax.permute_dims")
 def _transpose(call, op, ctx):
     axes = _attr(call, "axes")
     if axes is None:
-        return _no("attr", "axes=None (reverse): the converter reads 'axes' unconditionally",
-                   "ops.cc:TransposeOpConverter GetAttr<Array>(\"axes\")")
+        return _no("attr", "permute_dims with axes=None (reverse): the codegen does not fill axes, so the "
+                   "converter's GetAttr<Array>(\"axes\") finds the empty-string None and throws",
+                   f"ops.cc:TransposeOpConverter GetAttr<Array<int64_t>>(\"axes\") unconditionally; {_NONE_ATTR_SOURCE}")
     if ctx.implicit_batch and int(axes[0]) != 0 and not _is_const(call.args[0]):
-        return _no("implicit-batch", "transpose moves the batch dimension",
+        return _no("implicit-batch", "under implicit batch, transpose moves the batch dimension",
                    "ops.cc:Transpose ICHECK_EQ(order[0], 0) under implicit batch; relay:transpose annotation")
     return None
 

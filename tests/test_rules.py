@@ -1,0 +1,106 @@
+"""Unit tests of harness.rules.decide: one Relax call at a time, built with a BlockBuilder.
+
+Every case names the source it comes from (``ops.cc:<Converter>`` = tensorrt_ops.cc in the TVM
+wheel, ``builder.cc`` / ``runtime.cc`` beside it, ``codegen.cc`` = the Relax TensorRT codegen in
+apache/tvm, ``relay:`` = the Relay annotation rules digested in docs/relay-annotation-rules.md), and
+asserts both the offload flag and the rule id, so a changed rule fails here.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tvm import relax
+
+from harness import rules
+from harness.tvmcompat import tensor_type
+
+TRT10 = (10, 0, 1)           # explicit batch only (implicit_batch_default -> False)
+TRT8 = (8, 6, 1)             # implicit batch by default
+EXPLICIT = {"trt_version": TRT10}
+IMPLICIT = {"trt_version": TRT8, "implicit_batch": True}
+
+_BB = relax.BlockBuilder()
+
+
+def var(shape, dtype="float32", name="x"):
+    return relax.Var(name, tensor_type(list(shape), dtype))
+
+
+def const(shape, dtype="float32"):
+    return relax.const(np.ones(shape, dtype=dtype))
+
+
+def call(expr):
+    """The normalised call (types filled in), as the partitioner sees it."""
+    return _BB.normalize(expr)
+
+
+def decide(expr, **kw):
+    return rules.decide(call(expr), **(kw or EXPLICIT))
+
+
+def check(expr, offload, rule, **kw):
+    d = decide(expr, **kw)
+    assert (d.offload, d.rule) == (offload, rule), d
+    assert d.reason and d.source
+    return d
+
+
+X4 = var((2, 3, 4, 4))
+op = relax.op
+nn = relax.op.nn
+
+
+# -- reductions: ops.cc:ReduceOpConverter, codegen.cc:MaybeFillReduceAxes ---------------------------
+REDUCES = [op.sum, op.prod, op.max, op.min, op.mean]
+
+
+@pytest.mark.parametrize("fn", REDUCES, ids=lambda f: f.__name__)
+def test_reduce_axis_none_explicit_batch_offloads(fn):
+    # codegen.cc MaybeFillReduceAxes fills axis = [0, rank) before ReduceOpConverter reads "axis"
+    check(fn(X4), True, "supported", **EXPLICIT)
+    check(fn(X4, keepdims=True), True, "supported", trt_version=TRT8, implicit_batch=False)
+
+
+@pytest.mark.parametrize("fn", REDUCES, ids=lambda f: f.__name__)
+def test_reduce_axis_none_implicit_batch_rejected(fn):
+    # filled axes include 0; ConvertAxis ICHECK_NE(axis, 0) under implicit batch; relay:reduce_checker
+    # keepdims=True: a rank-0 result would be rejected earlier, by the generic rank-0 rule
+    d = check(fn(X4, keepdims=True), False, "implicit-batch", **IMPLICIT)
+    assert "under implicit batch" in d.reason and "MaybeFillReduceAxes" in d.source
+
+
+def test_reduce_axes_and_batch_axis():
+    # ops.cc:ReduceOpConverter -> ConvertAxis: axis 0 only fails under implicit batch
+    check(op.sum(X4, axis=[1, 2]), True, "supported", **IMPLICIT)
+    check(op.mean(X4, axis=[0]), False, "implicit-batch", **IMPLICIT)
+    check(op.mean(X4, axis=[-4]), False, "implicit-batch", **IMPLICIT)   # negative axis normalised
+    check(op.max(X4, axis=[-1]), True, "supported", **IMPLICIT)
+    check(op.mean(X4, axis=[0]), True, "supported", **EXPLICIT)
+
+
+# -- squeeze / permute_dims with None: not filled by the codegen ----------------------------------
+def test_squeeze_axis_none_rejected_in_both_modes():
+    # ops.cc:SqueezeOpConverter GetAttr<Array<int64_t>>("axis"); MaybeFillReduceAxes reads StatisticalAttrs only
+    x = var((2, 1, 4, 1))
+    for kw in (EXPLICIT, IMPLICIT):
+        d = check(op.squeeze(x), False, "attr", **kw)
+        assert "SqueezeOpConverter" in d.source
+    check(op.squeeze(x, axis=[1]), True, "supported", **IMPLICIT)
+    check(op.squeeze(x, axis=[-1]), True, "supported", **IMPLICIT)
+    check(op.squeeze(var((1, 3)), axis=[0]), False, "implicit-batch", **IMPLICIT)
+    check(op.squeeze(var((1, 3)), axis=[0]), True, "supported", **EXPLICIT)
+
+
+def test_permute_dims_axes_none_rejected_in_both_modes():
+    # ops.cc:TransposeOpConverter GetAttr<Array<int64_t>>("axes"); PermuteDimsAttrs are not filled
+    for kw in (EXPLICIT, IMPLICIT):
+        d = check(op.permute_dims(X4), False, "attr", **kw)
+        assert "TransposeOpConverter" in d.source
+    # ops.cc:Transpose ICHECK_EQ(order[0], 0) under implicit batch
+    check(op.permute_dims(X4, [0, 2, 3, 1]), True, "supported", **IMPLICIT)
+    d = check(op.permute_dims(X4, [1, 0, 2, 3]), False, "implicit-batch", **IMPLICIT)
+    assert "under implicit batch" in d.reason
+    check(op.permute_dims(X4, [1, 0, 2, 3]), True, "supported", **EXPLICIT)
+    # a constant carries no batch dimension
+    check(op.permute_dims(const((2, 3)), [1, 0]), True, "supported", **IMPLICIT)
