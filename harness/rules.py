@@ -151,6 +151,12 @@ def _conv(call, op, ctx):
     if not _is_const(call.args[1]):
         return _no("weight-not-constant", "the weight is not a constant", f"{src} input kinds {{kTensor, kWeight}}")
     if "transpose" in op:
+        groups = int(_attr(call, "groups"))
+        if groups != 1:
+            return _no("attr", f"grouped transposed convolution (groups={groups}): the converter passes "
+                       "weight_shape[1] (C_out/groups: Relax's kernel is [C_in, C_out/groups, k...]) to "
+                       "addDeconvolutionNd as the total number of output maps, so TensorRT builds another layer",
+                       f"{src} num_outputs = weight_shape[1]; setNbGroups(groups)")
         if any(int(d) != 1 for d in _attr(call, "dilation")):
             return _no("attr", "transposed convolution with dilation != 1", f"{src} ICHECK dilation == 1")
         if op.endswith("conv3d_transpose") and any(int(p) != 0 for p in _attr(call, "output_padding")):
@@ -196,9 +202,14 @@ def _adaptive(call, op, ctx):
         return _no("layout", f"layout {_attr(call, 'layout')}; the converter takes only NCHW",
                    "ops.cc:AdaptivePoolingOpConverter ICHECK_EQ layout")
     out = _attr(call, "output_size")
-    out = [1, 1] if out is None else [int(v) for v in out]
+    if out is None:   # Relax: the output keeps the input's spatial size
+        out = _shape(_ty(call.args[0]))[2:4]   # static: decide() rejected unknown shapes already
+        what = f"output_size=None (keeps the input size {out})"
+    else:
+        out = [int(v) for v in out]
+        what = f"output_size {out}"
     if out != [1, 1]:
-        return _no("attr", f"output_size {out}: the converter always pools to 1x1 "
+        return _no("attr", f"{what}: the converter always pools to 1x1 "
                    "(output_size = DimsHW(1, 1)), so any other size computes the wrong result",
                    "ops.cc:AdaptivePoolingOpConverter; relay:adaptive_pool2d annotation (output_size (1,1) only)")
     return None
@@ -361,7 +372,8 @@ def _transpose(call, op, ctx):
     if axes is None:
         return _no("attr", "permute_dims with axes=None (reverse): the codegen does not fill axes, so the "
                    "converter's GetAttr<Array>(\"axes\") finds the empty-string None and throws",
-                   f"ops.cc:TransposeOpConverter GetAttr<Array<int64_t>>(\"axes\") unconditionally; {_NONE_ATTR_SOURCE}")
+                   f"ops.cc:TransposeOpConverter GetAttr<Array<int64_t>>(\"axes\") unconditionally; "
+                   f"{_NONE_ATTR_SOURCE}")
     if ctx.implicit_batch and int(axes[0]) != 0 and not _is_const(call.args[0]):
         return _no("implicit-batch", "under implicit batch, transpose moves the batch dimension",
                    "ops.cc:Transpose ICHECK_EQ(order[0], 0) under implicit batch; relay:transpose annotation")
@@ -379,9 +391,24 @@ def _expand_dims(call, op, ctx):
     return None
 
 
-@rule("relax.nn.softmax", "relax.concat", "relax.split")
+@rule("relax.concat")
+def _concat(call, op, ctx):
+    # ConcatOpConverter has variable_input_count, so builder.cc AddLayer turns no constant (kWeight) into
+    # a tensor; the converter then ICHECKs every input is a kTensor (a constant first operand is even
+    # dereferenced as a null tensor before that ICHECK).
+    fields = getattr(call.args[0], "fields", ())
+    if any(_is_const(f) for f in fields):
+        return _no("constant-input", "concat with a constant operand: the converter takes only runtime tensors "
+                   "(variable input count, so the builder does not turn the constant into a tensor)",
+                   "ops.cc:ConcatOpConverter ICHECK_EQ(input.type, kTensor); builder.cc AddLayer "
+                   "(no kWeight->kTensor for variable_input_count); relay:concatenate_checker (constant rejected)")
+    return _batch_axes(call, [int(_attr(call, "axis"))], ctx, "ConcatOpConverter")
+
+
+@rule("relax.nn.softmax", "relax.split")
 def _axis_attr(call, op, ctx):
-    return _batch_axes(call, [int(_attr(call, "axis"))], ctx, "ConvertAxis")
+    conv = "SoftmaxOpConverter" if op == "relax.nn.softmax" else "SplitOpConverter"
+    return _batch_axes(call, [int(_attr(call, "axis"))], ctx, conv)
 
 
 def _batch_axes(call, axes, ctx, conv):

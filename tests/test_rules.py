@@ -104,3 +104,56 @@ def test_permute_dims_axes_none_rejected_in_both_modes():
     check(op.permute_dims(X4, [1, 0, 2, 3]), True, "supported", **EXPLICIT)
     # a constant carries no batch dimension
     check(op.permute_dims(const((2, 3)), [1, 0]), True, "supported", **IMPLICIT)
+
+
+# -- concat: ops.cc:ConcatOpConverter ----------------------------------------------------------------
+def test_concat_constant_operand_rejected():
+    # ICHECK_EQ(input.type, kTensor) for every input (variable_input_count: builder.cc turns no
+    # constant into a tensor); relay:concatenate_checker rejected constant fields too
+    c = const((2, 3, 4, 4))
+    for kw in (EXPLICIT, IMPLICIT):
+        check(op.concat([X4, c], axis=1), False, "constant-input", **kw)
+        check(op.concat([c, X4], axis=1), False, "constant-input", **kw)
+    check(op.concat([X4, var((2, 3, 4, 4), name="y")], axis=1), True, "supported", **EXPLICIT)
+
+
+def test_concat_batch_axis():
+    # ConvertAxis ICHECK_NE(axis, 0) under implicit batch
+    y = var((2, 3, 4, 4), name="y")
+    check(op.concat([X4, y], axis=0), False, "implicit-batch", **IMPLICIT)
+    check(op.concat([X4, y], axis=-4), False, "implicit-batch", **IMPLICIT)
+    check(op.concat([X4, y], axis=-1), True, "supported", **IMPLICIT)
+    check(op.concat([X4, y], axis=0), True, "supported", **EXPLICIT)
+
+
+# -- adaptive_avg_pool2d: ops.cc:AdaptivePoolingOpConverter (output_size = DimsHW(1, 1)) -----------------
+def test_adaptive_avg_pool_output_size():
+    check(nn.adaptive_avg_pool2d(X4, (1, 1)), True, "supported")
+    check(nn.adaptive_avg_pool2d(X4, 1), True, "supported")
+    check(nn.adaptive_avg_pool2d(X4, (2, 2)), False, "attr")
+    check(nn.adaptive_avg_pool2d(X4, (1, 2)), False, "attr")
+    # output_size=None keeps the input size (4x4 here) but the converter pools to 1x1
+    d = check(nn.adaptive_avg_pool2d(X4), False, "attr")
+    assert "None" in d.reason
+    # ... which is right only when the input is 1x1 already
+    check(nn.adaptive_avg_pool2d(var((2, 3, 1, 1))), True, "supported")
+    check(nn.adaptive_avg_pool2d(var((2, 3, 1, 4))), False, "attr")
+    # ICHECK_EQ(layout, "NCHW")
+    check(nn.adaptive_avg_pool2d(var((2, 4, 4, 3)), (1, 1), layout="NHWC"), False, "layout")
+
+
+# -- transposed convolutions: ops.cc:Conv2D/Conv3DTransposeOpConverter -----------------------------------
+def test_grouped_conv_transpose_rejected():
+    # num_outputs = weight_shape[1] (C_out/groups of the IOHW kernel) with setNbGroups(groups)
+    x = var((1, 4, 5, 5))
+    check(nn.conv2d_transpose(x, const((4, 2, 3, 3))), True, "supported")
+    d = check(nn.conv2d_transpose(x, const((4, 1, 3, 3)), groups=2), False, "attr")
+    assert "groups=2" in d.reason and "weight_shape[1]" in d.source
+    x3 = var((1, 4, 3, 3, 3))
+    check(nn.conv3d_transpose(x3, const((4, 2, 2, 2, 2))), True, "supported")
+    check(nn.conv3d_transpose(x3, const((4, 1, 2, 2, 2)), groups=4), False, "attr")
+
+
+def test_grouped_conv_forward_still_offloads():
+    # ops.cc:Conv2DOpConverter: channels = weight_shape[0] (C_out of OIHW) is right for any groups
+    check(nn.conv2d(var((1, 4, 5, 5)), const((6, 2, 3, 3)), groups=2), True, "supported")
