@@ -2,6 +2,8 @@
 the per-GPU lock across processes, the peak table and the roofline arithmetic.  CPU only."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from harness.timing import measure
@@ -51,3 +53,257 @@ def test_measure_tells_heavier_work_apart():
     light = measure(workload(1)[0], warmup=1, rounds=5, min_round_s=5e-3)
     heavy = measure(workload(8)[0], warmup=1, rounds=5, min_round_s=5e-3)
     assert heavy["median_s"] > 2 * light["median_s"]
+
+
+# -- device time (CUPTI) ----------------------------------------------------------------------------
+import enum
+import importlib.util
+import json
+import multiprocessing
+import os
+
+from harness.timing import device as device_mod
+from harness.timing import time_run
+from harness.timing.device import DeviceTimeUnavailable, measure_device
+from harness.timing.exclusive import exclusive_gpu, gpu_identity, lock_path
+
+
+class FakeCupti:
+    """The slice of cupti-python's ``cupti.cupti`` API the harness calls, over a virtual GPU.
+
+    ``launch(kind, ns)`` appends one activity record of ``ns`` nanoseconds on the virtual clock;
+    records come back through the registered buffer-completed callback on flush, as CUPTI's do."""
+
+    class ActivityKind(enum.IntEnum):
+        MEMCPY = 1
+        MEMSET = 2
+        KERNEL = 3
+        CONCURRENT_KERNEL = 10
+
+    class ActivityFlag(enum.IntEnum):
+        NONE = 0
+        FLUSH_FORCED = 1
+
+    class Record:
+        def __init__(self, kind, start, end, name, device_id=0):
+            self.kind, self.start, self.end, self.name, self.device_id = kind, start, end, name, device_id
+
+    def __init__(self, fail_enable=None):
+        self.clock = 1_000_000
+        self.pending, self.enabled, self.callbacks = [], set(), None
+        self.fail_enable = fail_enable
+        self.flushes = []
+
+    def activity_register_callbacks(self, requested, completed):
+        size, max_records = requested()
+        assert size > 0 and max_records == 0
+        self.callbacks = (requested, completed)
+
+    def activity_enable(self, kind):
+        if kind == self.fail_enable:
+            raise RuntimeError("CUPTI_ERROR_NOT_INITIALIZED")
+        self.enabled.add(kind)
+
+    def activity_disable(self, kind):
+        self.enabled.discard(kind)
+
+    def activity_flush_all(self, flag):
+        self.flushes.append(flag)
+        batch, self.pending = self.pending, []
+        if batch:
+            self.callbacks[1](batch)
+
+    def get_timestamp(self):
+        self.clock += 10
+        return self.clock
+
+    def launch(self, kind, ns, name="k", device_id=0):
+        self.clock += 100                           # launch gap: the span is longer than busy time
+        if kind in self.enabled:
+            self.pending.append(self.Record(kind, self.clock, self.clock + ns, name, device_id))
+        self.clock += ns
+
+
+def fake_workload(cupti, per_call):
+    def run(n=1):
+        for _ in range(n):
+            for kind, ns, name in per_call:
+                cupti.launch(kind, ns, name)
+    return run
+
+
+K = FakeCupti.ActivityKind
+
+
+def test_device_time_sums_records_per_round_and_leaves_warmup_out():
+    cupti = FakeCupti()
+    per_call = [(K.CONCURRENT_KERNEL, 1000, "gemm"), (K.CONCURRENT_KERNEL, 500, "bias"), (K.MEMSET, 250, "")]
+    run = fake_workload(cupti, per_call)
+    warm = []
+
+    def run_with_odd_warmup(n=1):       # the warm-up launches a 1 ms kernel: it must not count
+        if not warm:
+            warm.append(n)
+            cupti.launch(K.CONCURRENT_KERNEL, 1_000_000, "warmup")
+        run(n)
+    d = measure_device(run_with_odd_warmup, iterations=4, rounds=6, cupti=cupti, canary=None)
+    assert d["rounds"] == 6 and d["iterations"] == 4
+    assert d["median_s"] == pytest.approx(1750e-9) and d["iqr_s"] == 0 and d["cv"] == 0
+    assert d["kernel_median_s"] == pytest.approx(1500e-9)
+    assert d["memset_median_s"] == pytest.approx(250e-9) and d["memcpy_median_s"] == 0
+    assert (d["kernels_per_call"], d["memsets_per_call"], d["memcpys_per_call"]) == (2, 1, 0)
+    assert d["span_median_s"] > d["median_s"]                    # launch gaps
+    assert [k["name"] for k in d["top_kernels"]] == ["gemm", "bias"]
+    assert d["top_kernels"][0]["share"] == pytest.approx(2 / 3)
+    assert d["counted"] == "kernel+memcpy+memset" and d["note"] is None
+    assert cupti.enabled == set() and cupti.flushes and all(f == 1 for f in cupti.flushes)
+    json.dumps(d)
+
+
+def test_device_time_of_another_device_is_left_out():
+    cupti = FakeCupti()
+
+    def run(n=1):
+        for _ in range(n):
+            cupti.launch(K.CONCURRENT_KERNEL, 1000, "mine", device_id=0)
+            cupti.launch(K.CONCURRENT_KERNEL, 7000, "other gpu", device_id=1)
+    d = measure_device(run, iterations=2, rounds=5, cupti=cupti, canary=None)
+    assert d["median_s"] == pytest.approx(1000e-9) and d["kernels_per_call"] == 1
+
+
+def test_no_activity_is_never_reported_as_a_device_time():
+    cupti = FakeCupti()
+    idle = lambda n=1: None  # noqa: E731
+    with pytest.raises(DeviceTimeUnavailable, match="canary memset could not run \\(no GPU here\\)"):
+        measure_device(idle, iterations=2, rounds=5, cupti=cupti, canary=lambda: "no GPU here")
+    with pytest.raises(DeviceTimeUnavailable, match="nor the canary memset"):
+        measure_device(idle, iterations=2, rounds=5, cupti=cupti, canary=lambda: None)   # issued, not seen
+    # the canary is seen: the call really launched nothing, and the 0 says so
+    d = measure_device(idle, iterations=2, rounds=5, cupti=cupti,
+                       canary=lambda: cupti.launch(K.MEMSET, 100, ""))
+    assert d["median_s"] == 0 and d["kernels_per_call"] == 0 and "launched no device work" in d["note"]
+
+
+def test_cupti_failing_to_start_gives_the_reason_and_disables_what_it_enabled():
+    cupti = FakeCupti(fail_enable=K.MEMSET)
+    with pytest.raises(DeviceTimeUnavailable, match=r"^CUPTI unavailable: activity_enable\(MEMSET\) failed: "
+                                                     r"RuntimeError: CUPTI_ERROR_NOT_INITIALIZED$"):
+        measure_device(lambda n=1: None, iterations=1, rounds=5, cupti=cupti, canary=None)
+    assert cupti.enabled == set()
+
+
+NO_CUPTI = importlib.util.find_spec("cupti") is None
+
+
+@pytest.mark.skipif(not NO_CUPTI, reason="cupti-python is installed here")
+def test_without_cupti_the_reason_is_exact_and_timing_falls_back_to_latency(tmp_path):
+    assert device_mod.unavailable_reason("cuda") == "CUPTI unavailable: No module named 'cupti'"
+    with pytest.raises(DeviceTimeUnavailable, match="^CUPTI unavailable: No module named 'cupti'$"):
+        measure_device(lambda n=1: None, iterations=1)
+    r = time_run(workload(1)[0], device_kind="cuda", lock_dir=str(tmp_path), rounds=5, min_round_s=2e-3,
+                 gpu_key={"key": "test-gpu", "key_source": "test"})
+    assert r["method"] == "latency (CUPTI unavailable: No module named 'cupti')"
+    assert r["device"] is None and r["device_unavailable"] == "CUPTI unavailable: No module named 'cupti'"
+    assert r["latency"]["rounds"] == 5 and r["latency"]["median_s"] > 0
+    json.dumps(r)
+
+
+def test_cupti_broken_at_import_is_reported_verbatim(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupti", None)       # import of cupti halted
+    reason = device_mod.unavailable_reason("cuda")
+    assert reason.startswith("CUPTI unavailable: ") and "cupti" in reason
+    assert device_mod.unavailable_reason("cpu") == \
+        "CUPTI unavailable: device kind 'cpu' (CUPTI traces CUDA devices only)"
+
+
+def test_time_run_with_cupti_reports_both_and_the_lock(tmp_path):
+    cupti = FakeCupti()
+    run = fake_workload(cupti, [(K.CONCURRENT_KERNEL, 2000, "conv")])
+    r = time_run(run, device_kind="cuda", device_index=0, device_name="NVIDIA H200", lock_dir=str(tmp_path),
+                 rounds=5, min_round_s=1e-3, cupti=cupti, gpu_key={"key": "pci-0000:19:00.0", "key_source": "test"})
+    assert r["method"] == "cupti+latency" and r["device_unavailable"] is None
+    assert r["device"]["median_s"] == pytest.approx(2e-6)
+    assert r["device"]["iterations"] == r["latency"]["iterations"]
+    assert r["exclusive"] is True and r["lock"]["reason"] is None
+    assert r["lock"]["path"] == lock_path(str(tmp_path), "pci-0000:19:00.0") == str(tmp_path / "gpu-pci-0000_19_00.0.lock")
+    assert r["waited_s"] == r["lock"]["waited_s"] >= 0 and r["lock"]["contended"] is False
+    assert r["gpu"] == {"kind": "cuda", "index": 0, "name": "NVIDIA H200"}
+    json.dumps(r)
+
+
+def test_time_run_on_cpu_is_latency_only_and_not_locked(tmp_path):
+    r = time_run(workload(1)[0], device_kind="cpu", lock_dir=str(tmp_path), rounds=5, min_round_s=2e-3)
+    assert r["method"] == "latency (CUPTI unavailable: device kind 'cpu' (CUPTI traces CUDA devices only))"
+    assert r["exclusive"] is False and r["lock"]["path"] is None and "not a GPU" in r["lock"]["reason"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_lock_dir_times_anyway_and_says_not_exclusive(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = time_run(workload(1)[0], device_kind="cuda", lock_dir=str(blocker / "locks"), rounds=5,
+                 min_round_s=2e-3, device_time=False, gpu_key={"key": "g", "key_source": "test"})
+    assert r["exclusive"] is False and r["lock"]["reason"].startswith("lock not taken (")
+    assert r["method"] == "latency (device time not asked for)" and r["latency"]["rounds"] == 5
+
+
+# -- exclusive lock across processes --------------------------------------------------------------
+def test_gpu_identity_prefers_pci_then_visible_devices_then_index(monkeypatch):
+    assert gpu_identity(0, pci_bus_id=lambda i: ("0000:9A:00.0", None))["key"] == "pci-0000:9a:00.0"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-1234,3")
+    ident = gpu_identity(1, pci_bus_id=lambda i: (None, "no driver"))
+    assert ident["key"] == "cvd-3" and "no driver" in ident["key_source"]
+    assert gpu_identity(0, pci_bus_id=lambda i: (None, "x"))["key"] == "cvd-GPU-1234"
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert gpu_identity(2, pci_bus_id=lambda i: (None, "x"))["key"] == "cuda2"
+
+
+def _holder(lock_dir, log, held, waiter_blocked):
+    with exclusive_gpu("gpu-A", lock_dir) as info:
+        assert info["exclusive"] and not info["contended"]
+        held.set()
+        assert waiter_blocked.wait(60), "the second process never reported that it was blocked"
+        with open(log, "a") as fh:
+            fh.write("holder releases\n")
+
+
+def _waiter(lock_dir, log, held, waiter_blocked, out):
+    assert held.wait(60)
+    with exclusive_gpu("gpu-A", lock_dir, on_contended=waiter_blocked.set) as info:
+        with open(log, "a") as fh:
+            fh.write("waiter acquires\n")
+        with open(out, "w") as fh:
+            json.dump(info, fh)
+
+
+def test_second_process_waits_for_the_first(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    held, blocked = ctx.Event(), ctx.Event()
+    log, out = str(tmp_path / "log"), str(tmp_path / "waiter.json")
+    a = ctx.Process(target=_holder, args=(str(tmp_path), log, held, blocked))
+    b = ctx.Process(target=_waiter, args=(str(tmp_path), log, held, blocked, out))
+    a.start()
+    b.start()
+    a.join(120)
+    b.join(120)
+    assert a.exitcode == 0 and b.exitcode == 0
+    with open(log) as fh:
+        assert fh.read().splitlines() == ["holder releases", "waiter acquires"]
+    with open(out) as fh:
+        info = json.load(fh)
+    assert info["exclusive"] is True and info["contended"] is True and info["waited_s"] > 0
+    assert info["path"] == lock_path(str(tmp_path), "gpu-A")
+
+
+def test_different_gpus_do_not_exclude_each_other(tmp_path):
+    with exclusive_gpu("gpu-A", str(tmp_path)) as a:
+        with exclusive_gpu("gpu-B", str(tmp_path), on_contended=lambda: pytest.fail("gpu-B was contended")) as b:
+            assert a["exclusive"] and b["exclusive"] and a["path"] != b["path"]
+
+
+def test_nested_timing_in_one_process_does_not_deadlock(tmp_path):
+    with exclusive_gpu("gpu-A", str(tmp_path)) as outer:
+        with exclusive_gpu("gpu-A", str(tmp_path)) as inner:
+            assert outer["exclusive"] and inner["exclusive"] and "nested" in inner["reason"]
+    with exclusive_gpu("gpu-A", str(tmp_path)) as again:        # released afterwards
+        assert again["exclusive"] and again["reason"] is None

@@ -10,5 +10,6 @@
 Nothing here imports TVM or ``cupti`` at import time.
 """
 from .latency import measure, summarise
+from .run import time_run
 
-__all__ = ["measure", "summarise"]
+__all__ = ["measure", "summarise", "time_run"]

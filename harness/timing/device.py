@@ -1,0 +1,263 @@
+"""Device time per call, from CUPTI's activity records (NVIDIA's ``cupti-python``, module ``cupti``).
+
+How it is taken.  CUPTI's activity API is enabled for three kinds of record:
+
+- ``CONCURRENT_KERNEL``: every kernel, with GPU start and end timestamps (ns), without serialising
+  kernels as the older ``KERNEL`` kind does;
+- ``MEMCPY`` and ``MEMSET``: copies and memsets issued by the call.  They count because they are
+  device work the call asked for: a backend may implement an operator (or part of it: a layout
+  change, a concatenation, a reformat between TensorRT layers, an output initialised to zero) as a
+  copy or memset, and a device time that left them out would flatter it.  They are reported apart
+  from kernels (counts and time per call), so a reader sees the split.
+
+Buffers are handed to CUPTI through the buffer-requested callback and come back through the
+buffer-completed callback (``cupti.activity_register_callbacks``); ``cupti.activity_flush_all``
+with ``FLUSH_FORCED`` forces out the last, partly filled buffer.  The records are copied into
+plain tuples inside the callback: CUPTI reuses the buffer afterwards.
+
+Each timed round runs ``run(n)`` (n calls, one synchronisation) between two readings of CUPTI's
+own clock (``cupti.get_timestamp``, the clock of the activity records).  A record belongs to the
+round whose window holds its start; records from the warm-up, or from another device, are left
+out.  For each round, device time per call = (sum of end - start of its records) / n; the summary
+over rounds (median, IQR, CV, ...) is that of :func:`harness.timing.latency.summarise`.  The span
+(first start to last end of the round, per call) is reported too: busy time well below the span
+means the device waited for the host between kernels (launch-bound).
+
+When ``cupti`` cannot be imported, or CUPTI refuses to start, :class:`DeviceTimeUnavailable`
+carries the exact reason (e.g. ``CUPTI unavailable: No module named 'cupti'``) and the caller
+falls back to latency only.  When the timed rounds hold no record at all, a known memset (the
+canary) is issued through the CUDA driver: if CUPTI records it, the call really launched no device
+work and the device time is 0 (said in ``note``); otherwise the device time is unknown and
+:class:`DeviceTimeUnavailable` says so.  A device time is never guessed.
+"""
+from __future__ import annotations
+
+import bisect
+import time
+from typing import Callable
+
+from .latency import summarise
+
+#: Activity kinds enabled, in order (names of ``cupti.ActivityKind`` members).
+KINDS = ("CONCURRENT_KERNEL", "MEMCPY", "MEMSET")
+_LABEL = {"CONCURRENT_KERNEL": "kernel", "KERNEL": "kernel", "MEMCPY": "memcpy", "MEMSET": "memset"}
+_BUFFER_BYTES = 8 * 1024 * 1024           # per buffer handed to CUPTI (the NVIDIA samples' size)
+_TOP_KERNELS = 5
+
+
+class DeviceTimeUnavailable(Exception):
+    """No device time could be taken; ``str(exc)`` says exactly why."""
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ModuleNotFoundError):
+        return str(exc)                                    # "No module named 'cupti'"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def load_cupti():
+    """The ``cupti.cupti`` bindings module, or DeviceTimeUnavailable with the reason."""
+    try:
+        from cupti import cupti
+    except Exception as exc:  # noqa: BLE001 - any import failure is a reason to report, verbatim
+        raise DeviceTimeUnavailable(f"CUPTI unavailable: {_describe(exc)}") from None
+    return cupti
+
+
+def unavailable_reason(device_kind: str = "cuda") -> str | None:
+    """None when CUPTI can be tried for ``device_kind``, else exactly why not (no CUDA is touched)."""
+    if device_kind not in ("cuda", "gpu"):
+        return f"CUPTI unavailable: device kind {device_kind!r} (CUPTI traces CUDA devices only)"
+    try:
+        load_cupti()
+    except DeviceTimeUnavailable as exc:
+        return str(exc)
+    return None
+
+
+class Tracer:
+    """One activity-tracing session in this process (CUPTI's callbacks are per process).
+
+    ``start()`` registers the buffer callbacks and enables :data:`KINDS`; ``flush()`` forces the
+    records out and returns them as ``(label, start_ns, end_ns, device_id, name)`` tuples;
+    ``stop()`` flushes and disables what ``start()`` enabled."""
+
+    def __init__(self, cupti) -> None:
+        self.cupti = cupti
+        self.records: list[tuple] = []
+        self.enabled: list = []
+        kinds = cupti.ActivityKind
+        self._labels = {int(getattr(kinds, k)): _LABEL[k] for k in _LABEL if hasattr(kinds, k)}
+
+    # -- CUPTI's callbacks (may run on a CUPTI thread) -------------------------------------------
+    def _requested(self):
+        return _BUFFER_BYTES, 0                            # (buffer size, max records: 0 = as many as fit)
+
+    def _completed(self, activities) -> None:
+        out = self.records
+        for a in activities:
+            label = self._labels.get(int(a.kind))
+            if label is None:
+                continue
+            name = a.name if label == "kernel" else label
+            out.append((label, int(a.start), int(a.end), int(getattr(a, "device_id", -1)), name))
+
+    # -- session ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        c = self.cupti
+        try:
+            c.activity_register_callbacks(self._requested, self._completed)
+        except Exception as exc:  # noqa: BLE001
+            raise DeviceTimeUnavailable(
+                f"CUPTI unavailable: activity_register_callbacks failed: {_describe(exc)}") from None
+        for k in KINDS:
+            try:
+                c.activity_enable(getattr(c.ActivityKind, k))
+            except Exception as exc:  # noqa: BLE001
+                self.stop()
+                raise DeviceTimeUnavailable(
+                    f"CUPTI unavailable: activity_enable({k}) failed: {_describe(exc)}") from None
+            self.enabled.append(k)
+
+    def timestamp(self) -> int:
+        return int(self.cupti.get_timestamp())
+
+    def flush(self) -> list[tuple]:
+        c = self.cupti
+        c.activity_flush_all(int(getattr(getattr(c, "ActivityFlag", None), "FLUSH_FORCED", 1)))
+        return self.records
+
+    def stop(self) -> None:
+        try:
+            if self.enabled:
+                self.flush()
+        finally:
+            for k in reversed(self.enabled):
+                try:
+                    self.cupti.activity_disable(getattr(self.cupti.ActivityKind, k))
+                except Exception:  # noqa: BLE001 - best effort on the way out
+                    pass
+            self.enabled = []
+
+
+def cuda_memset_canary() -> str | None:
+    """Issue one 256-byte memset through the CUDA driver on this thread's current context.
+
+    Returns None once issued (and synchronised), else why it could not run."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+    except OSError as exc:
+        return f"libcuda.so.1 not loadable: {exc}"
+    ctx = ctypes.c_void_p()
+    if lib.cuCtxGetCurrent(ctypes.byref(ctx)) != 0 or not ctx.value:
+        return "no current CUDA context on this thread"
+    ptr = ctypes.c_uint64()
+    lib.cuMemAlloc_v2.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t]
+    lib.cuMemsetD8_v2.argtypes = [ctypes.c_uint64, ctypes.c_ubyte, ctypes.c_size_t]
+    lib.cuMemFree_v2.argtypes = [ctypes.c_uint64]
+    if lib.cuMemAlloc_v2(ctypes.byref(ptr), 256) != 0:
+        return "cuMemAlloc failed"
+    try:
+        rc = lib.cuMemsetD8_v2(ptr.value, 0, 256)
+        lib.cuCtxSynchronize()
+    finally:
+        lib.cuMemFree_v2(ptr.value)
+    return None if rc == 0 else f"cuMemsetD8 returned {rc}"
+
+
+def _round_stats(records: list[tuple], starts: list[int], window: tuple[int, int], n: int) -> dict:
+    lo = bisect.bisect_left(starts, window[0])
+    hi = bisect.bisect_right(starts, window[1])
+    busy = {"kernel": 0, "memcpy": 0, "memset": 0}
+    count = {"kernel": 0, "memcpy": 0, "memset": 0}
+    first, last = None, None
+    names: dict[str, int] = {}
+    for label, start, end, _dev, name in records[lo:hi]:
+        busy[label] += end - start
+        count[label] += 1
+        first = start if first is None else min(first, start)
+        last = end if last is None else max(last, end)
+        if label == "kernel":
+            names[name] = names.get(name, 0) + (end - start)
+    return {"busy_ns": sum(busy.values()), "busy": busy, "count": count,
+            "span_ns": (last - first) if first is not None else 0, "names": names, "n": n}
+
+
+def measure_device(run: Callable[[int], object], *, iterations: int, rounds: int = 15, warmup: int = 2,
+                   max_total_s: float = 5.0, device_index: int = 0, cupti=None,
+                   canary: Callable[[], str | None] | None = cuda_memset_canary) -> dict:
+    """Device time per call of ``run`` over ``rounds`` rounds of ``iterations`` calls each.
+
+    Returns (seconds per call unless said): median_s, iqr_s, mean_s, stddev_s, cv, min_s, max_s,
+    rounds, iterations (device time of all records: kernels + memcpy + memset);
+    kernel_median_s, memcpy_median_s, memset_median_s (each kind alone); kernels_per_call,
+    memcpys_per_call, memsets_per_call (median over rounds); span_median_s (first start to last
+    end per call); host_median_s (wall time per call of the traced rounds: latency with tracing
+    on); top_kernels (name, share of kernel time); counted; note.  Raises DeviceTimeUnavailable."""
+    if cupti is None:
+        cupti = load_cupti()
+    tracer = Tracer(cupti)
+    tracer.start()
+    windows, host = [], []
+    canary_status = None
+    try:
+        run(warmup)                        # absorbs the first traced launches' overhead
+        t_start = time.perf_counter()
+        for _ in range(rounds):
+            t0, h0 = tracer.timestamp(), time.perf_counter()
+            run(iterations)
+            host.append((time.perf_counter() - h0) / iterations)
+            windows.append((t0, tracer.timestamp()))
+            if time.perf_counter() - t_start > max_total_s and len(windows) >= 5:
+                break
+        records = sorted((r for r in tracer.flush() if r[3] in (device_index, -1)), key=lambda r: r[1])
+        starts = [r[1] for r in records]
+        per_round = [_round_stats(records, starts, w, iterations) for w in windows]
+        if not any(r["count"]["kernel"] + r["count"]["memcpy"] + r["count"]["memset"] for r in per_round):
+            before = len(tracer.records)
+            why = canary() if canary is not None else "no canary given"
+            after = [r for r in tracer.flush()[before:] if r[0] == "memset"] if why is None else []
+            if why is not None:
+                raise DeviceTimeUnavailable(
+                    "CUPTI recorded no device activity in the timed rounds, and the canary memset "
+                    f"could not run ({why}): device time unknown")
+            if not after:
+                raise DeviceTimeUnavailable(
+                    "CUPTI recorded no device activity in the timed rounds, nor the canary memset: "
+                    "CUPTI is not seeing this device's work, device time unknown")
+            canary_status = "recorded"
+    finally:
+        tracer.stop()
+
+    def per_call(key):
+        return [r[key] / r["n"] * 1e-9 for r in per_round]
+
+    stats = summarise([r["busy_ns"] / r["n"] * 1e-9 for r in per_round])
+    by_kind = {k: summarise([r["busy"][k] / r["n"] * 1e-9 for r in per_round])["median_s"]
+               for k in ("kernel", "memcpy", "memset")}
+    counts = {k: summarise([r["count"][k] / r["n"] for r in per_round])["median_s"]
+              for k in ("kernel", "memcpy", "memset")}
+    names: dict[str, int] = {}
+    for r in per_round:
+        for name, ns in r["names"].items():
+            names[name] = names.get(name, 0) + ns
+    total = sum(names.values()) or 1
+    top = sorted(names.items(), key=lambda kv: -kv[1])[:_TOP_KERNELS]
+    result = {
+        **stats, "iterations": iterations,
+        "kernel_median_s": by_kind["kernel"], "memcpy_median_s": by_kind["memcpy"],
+        "memset_median_s": by_kind["memset"],
+        "kernels_per_call": counts["kernel"], "memcpys_per_call": counts["memcpy"],
+        "memsets_per_call": counts["memset"],
+        "span_median_s": summarise(per_call("span_ns"))["median_s"],
+        "host_median_s": summarise(host)["median_s"],
+        "top_kernels": [{"name": n, "share": ns / total} for n, ns in top],
+        "counted": "+".join(_LABEL[k] for k in KINDS),
+        "note": None,
+    }
+    if canary_status == "recorded":
+        result["note"] = ("no kernel, copy or memset in the timed rounds; CUPTI recorded the canary "
+                          "memset, so the call launched no device work")
+    return result

@@ -1,0 +1,111 @@
+"""The one entry point backends and checks call: :func:`time_run`."""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from . import device as _device
+from .exclusive import exclusive_gpu, gpu_identity
+from .latency import measure
+
+GPU_KINDS = ("cuda", "gpu")
+
+
+def _device_name(kind: str, index: int) -> str | None:
+    """The name TVM reports, if TVM is already imported here (never imported, nor CUDA started, for this)."""
+    tvm = sys.modules.get("tvm")
+    if tvm is None or kind not in GPU_KINDS:
+        return None
+    try:
+        dev = tvm.cuda(index)
+        return dev.device_name if dev.exist else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def time_run(run: Callable[[int], object], *, device_kind: str = "cuda", device_index: int = 0,
+             device_name: str | None = None, lock_dir: str | None = None, exclusive: bool = True,
+             device_time: bool = True, warmup: int = 3, rounds: int = 15, min_round_s: float = 2e-2,
+             max_total_s: float = 5.0, cupti=None, gpu_key: dict | None = None) -> dict:
+    """Time ``run(n)`` (n calls back to back, one synchronisation): latency, and device time from
+    CUPTI where it can be had, under an exclusive per-GPU lock.  Returns one JSON-able dict:
+
+    ``method``      "cupti+latency" when both were measured, else "latency (<reason>)", the reason
+                    saying exactly why there is no device time (e.g. "latency (CUPTI unavailable:
+                    No module named 'cupti')").
+    ``latency``     host-inclusive seconds per call, what an application sees (see
+                    :func:`harness.timing.latency.measure`): median_s, iqr_s, mean_s, stddev_s, cv,
+                    min_s, max_s, rounds, iterations.  Measured with tracing off.
+    ``device``      None, or device seconds per call from CUPTI (see
+                    :func:`harness.timing.device.measure_device`): median_s, iqr_s, mean_s, stddev_s,
+                    cv, min_s, max_s, rounds, iterations, kernel_median_s, memcpy_median_s,
+                    memset_median_s, kernels_per_call, memcpys_per_call, memsets_per_call,
+                    span_median_s, host_median_s (latency with tracing on), top_kernels, counted, note.
+                    Taken in a second pass, same calls per round as ``latency``.
+    ``device_unavailable``  None, or the reason ``device`` is None.
+    ``exclusive``   True when the per-GPU lock was held over both passes (warm-up included).
+    ``lock``        {"path", "key", "key_source", "waited_s", "contended", "reason"}: the lock file,
+                    the GPU identity it is keyed by and where that came from, the wait, whether
+                    another process held it, and why it was not exclusive (None when it was).
+    ``waited_s``    seconds spent waiting for the lock (0.0 when not locked).
+    ``gpu``         {"kind", "index", "name"}: the device timed and the name TVM reports (None
+                    when unknown); :func:`harness.timing.peaks.lookup` takes that name.
+
+    ``lock_dir``: a directory every worker of the run sees (default: see
+    :func:`harness.timing.exclusive.default_lock_dir`).  ``cupti``/``gpu_key`` replace the
+    ``cupti`` module and the GPU identity (tests)."""
+    is_gpu = device_kind in GPU_KINDS
+    name = device_name if device_name is not None else _device_name(device_kind, device_index)
+    result: dict = {"gpu": {"kind": device_kind, "index": device_index, "name": name}}
+
+    if not device_time:
+        reason = "device time not asked for"
+    elif cupti is not None:
+        reason = None if is_gpu else _device.unavailable_reason(device_kind)
+    else:
+        reason = _device.unavailable_reason(device_kind)
+
+    if is_gpu and exclusive:
+        ident = gpu_key or gpu_identity(device_index)
+        lock_cm = exclusive_gpu(ident["key"], lock_dir)
+    else:
+        ident = {"key": None, "key_source": None}
+        lock_cm = None
+    dev_stats = None
+
+    def timed():
+        nonlocal reason, dev_stats
+        lat = measure(run, warmup=warmup, rounds=rounds, min_round_s=min_round_s, max_total_s=max_total_s)
+        if reason is None:
+            try:
+                dev_stats = _device.measure_device(run, iterations=lat["iterations"], rounds=rounds,
+                                                   max_total_s=max_total_s, device_index=device_index,
+                                                   cupti=cupti)
+            except _device.DeviceTimeUnavailable as exc:
+                reason = str(exc)
+            except Exception as exc:  # noqa: BLE001 - CUPTI failing mid-way: say so, keep the latency
+                reason = f"CUPTI failed: {type(exc).__name__}: {exc}"
+        return lat
+
+    if lock_cm is not None:
+        with lock_cm as held:
+            latency = timed()
+        lock = {"path": held["path"], **ident, "waited_s": held["waited_s"], "contended": held["contended"],
+                "reason": held["reason"]}
+        is_exclusive = held["exclusive"]
+    else:
+        latency = timed()
+        why = "exclusive timing not asked for" if is_gpu else f"not a GPU (device kind {device_kind!r}): no per-GPU lock"
+        lock = {"path": None, **ident, "waited_s": 0.0, "contended": False, "reason": why}
+        is_exclusive = False
+
+    result.update({
+        "method": "cupti+latency" if dev_stats is not None else f"latency ({reason})",
+        "latency": latency,
+        "device": dev_stats,
+        "device_unavailable": None if dev_stats is not None else reason,
+        "exclusive": is_exclusive,
+        "lock": lock,
+        "waited_s": lock["waited_s"],
+    })
+    return result
