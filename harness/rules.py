@@ -26,6 +26,16 @@ from .table import entries_for_tvm_op
 from .versions import Version, format_version, implicit_batch_default
 from .tvmcompat import constant_class, is_tensor, is_tuple, type_of
 
+# Ops of the seed's table whose converter in the wheel cannot take the Relax call at all.
+_NO_CONVERTER = {
+    "relax.nn.pad": (
+        "relax.nn.pad has no usable converter: PadOpConverter is Relay's (it reads a `padding` attribute, "
+        "Relax's PadAttrs has pad_width, and declares two inputs where Relax's pad has one tensor, its "
+        "pad_value being an attribute), so the installed partitioner rightly has no pattern for it",
+        "ops.cc:PadOpConverter input kinds {kTensor, kIgnored}, GetAttr(\"padding\"); builder.cc AddLayer "
+        "ICHECK_EQ(inputs, input_types) 'Mismatched input sizes'; pattern: no relax.nn.pad"),
+}
+
 # Ops with a converter in the installed wheel but absent from the seed's table.
 _EXTRA_CONVERTERS = {
     "relax.nn.silu": ((0, 0, 0), "ops.cc:SiluOpConverter"),
@@ -182,9 +192,12 @@ def _pool(call, op, ctx):
     out_layout = _attr(call, "out_layout")
     if out_layout is not None and str(out_layout) not in ("", layout):
         return _no("layout", f"out_layout {out_layout}", f"{src}")
-    if any(int(d) != 1 for d in _attr(call, "dilation")):
-        return _no("attr", "pooling with dilation != 1: the converter never sets a dilation, so TensorRT "
-                   "would pool a dense window", f"{src} (no dilation handling)")
+    # Dilation changes nothing along an axis whose window is 1 (output size and values are the same).
+    pool_size = [int(k) for k in _attr(call, "pool_size")]
+    dilation = [int(d) for d in _attr(call, "dilation")]
+    if any(d != 1 and k > 1 for k, d in zip(pool_size, dilation)):
+        return _no("attr", f"pooling window {pool_size} with dilation {dilation}: the converter never sets a "
+                   "dilation, so TensorRT would pool a dense window", f"{src} (no dilation handling)")
     if bool(_attr(call, "ceil_mode")) and ctx.version < (5, 1, 5):
         return _no("version", "ceil_mode needs TensorRT 5.1.5", f"{src} TRT_VERSION_GE(5, 1, 5); relay:pool")
     if op.startswith("relax.nn.avg_pool") and bool(_attr(call, "count_include_pad")):
@@ -301,23 +314,6 @@ def _reshape(call, op, ctx):
     return None
 
 
-@rule("relax.nn.pad")
-def _pad(call, op, ctx):
-    widths = [int(v) for v in _attr(call, "pad_width")]
-    rank = len(widths) // 2
-    if str(_attr(call, "pad_mode")) != "constant":
-        return _no("attr", f"pad_mode {_attr(call, 'pad_mode')}", "relay:pad annotation (constant mode only)")
-    value = _attr(call, "pad_value")
-    if value is not None and float(value) != 0.0:
-        return _no("attr", f"pad_value {float(value)}", "relay:pad annotation (pad_value 0 only); "
-                   "ops.cc:PadOpConverter (ignores the value)")
-    if rank != 4:
-        return _no("rank", f"pad of a rank-{rank} tensor", "ops.cc:PadOpConverter (DimsHW pre/post padding: 4-D only)")
-    if any(widths[:4]):
-        return _no("attr", "padding on the batch or channel axis", "ops.cc:PadOpConverter; relay:pad annotation")
-    return None
-
-
 @rule("relax.strided_slice")
 def _strided_slice(call, op, ctx):
     strides = _ints(call.args[4]) if len(call.args) > 4 else None
@@ -421,6 +417,38 @@ def _batch_axes(call, axes, ctx, conv):
     return None
 
 
+# What Resize2DOpConverter maps exactly (its method / coordinate / rounding maps, each ICHECKed); the
+# installed pattern (_resize2d_pattern's check) keeps the same subset.
+_RESIZE_METHODS = ("nearest_neighbor", "linear", "cubic")
+_RESIZE_COORDS = ("asymmetric", "align_corners", "half_pixel", "pytorch_half_pixel")
+_RESIZE_ROUNDING = ("floor", "ceil", "round_prefer_ceil", "round_prefer_floor")
+
+
+@rule("relax.image.resize2d")
+def _resize2d(call, op, ctx):
+    src = "ops.cc:Resize2DOpConverter"
+    layout = str(_attr(call, "layout"))
+    if layout != "NCHW":
+        return _no("layout", f"layout {layout}; the converter takes only NCHW", f"{src} ICHECK_EQ(layout, \"NCHW\")")
+    method = str(_attr(call, "method"))
+    if method not in _RESIZE_METHODS:
+        return _no("attr", f"method {method!r} has no TensorRT InterpolationMode", f"{src} method_map ICHECK")
+    coord = str(_attr(call, "coordinate_transformation_mode"))
+    if coord not in _RESIZE_COORDS:
+        return _no("attr", f"coordinate_transformation_mode {coord!r} has no TensorRT ResizeCoordinateTransformation",
+                   f"{src} coordinate_transformation_map ICHECK")
+    rounding = str(_attr(call, "rounding_method"))
+    if method == "nearest_neighbor" and rounding not in _RESIZE_ROUNDING:
+        return _no("attr", f"nearest_neighbor with rounding_method {rounding!r}: no TensorRT ResizeRoundMode "
+                   "rounds like it (Relax's 'round' breaks ties to even)", f"{src} rounding_map ICHECK")
+    in_dtype, out_dtype = str(_ty(call.args[0]).dtype), str(_ty(call).dtype)
+    if out_dtype != in_dtype:
+        return _no("attr", f"out_dtype {out_dtype} differs from the input's {in_dtype}: the converter ignores "
+                   "out_dtype and TensorRT's resize keeps its input type", f"{src} (no out_dtype); "
+                   "pattern:_resize2d_pattern")
+    return None
+
+
 @rule("relax.nn.batch_flatten")
 def _batch_flatten(call, op, ctx):
     return None
@@ -455,6 +483,8 @@ def decide(call, *, trt_version: Version, implicit_batch: bool | None = None) ->
         source = f"{conv} (not in the seed's table)"
     else:
         return _no("not-in-table", f"{op} is not in the support table", "seed table")
+    if op in _NO_CONVERTER:
+        return _no("no-converter", *_NO_CONVERTER[op])
 
     for ty in _tensor_types(call) + _out_types(call):
         if str(ty.dtype) not in ("float32", "float16"):

@@ -157,3 +157,68 @@ def test_grouped_conv_transpose_rejected():
 def test_grouped_conv_forward_still_offloads():
     # ops.cc:Conv2DOpConverter: channels = weight_shape[0] (C_out of OIHW) is right for any groups
     check(nn.conv2d(var((1, 4, 5, 5)), const((6, 2, 3, 3)), groups=2), True, "supported")
+
+
+# -- image.resize2d: ops.cc:Resize2DOpConverter (TRT_VERSION_GE(8, 0, 0)) ------------------------------
+def resize(x=X4, size=(8, 8), **kw):
+    return op.image.resize2d(x, size, **kw)
+
+
+@pytest.mark.parametrize("method,coord,rounding", [
+    ("linear", "half_pixel", "round"),                 # rounding only matters for nearest_neighbor
+    ("linear", "align_corners", ""),
+    ("cubic", "asymmetric", "round"),
+    ("linear", "pytorch_half_pixel", "round"),
+    ("nearest_neighbor", "asymmetric", "floor"),
+    ("nearest_neighbor", "half_pixel", "ceil"),
+    ("nearest_neighbor", "align_corners", "round_prefer_ceil"),
+    ("nearest_neighbor", "asymmetric", "round_prefer_floor"),
+])
+def test_resize2d_modes_the_converter_maps(method, coord, rounding):
+    # method_map / coordinate_transformation_map / rounding_map of Resize2DOpConverter
+    check(resize(method=method, coordinate_transformation_mode=coord, rounding_method=rounding), True,
+          "supported")
+
+
+@pytest.mark.parametrize("kw", [
+    {"coordinate_transformation_mode": "tf_half_pixel_for_nn", "method": "nearest_neighbor",
+     "rounding_method": "floor"},
+    {"coordinate_transformation_mode": "tf_crop_and_resize"},
+    {"method": "nearest_neighbor", "rounding_method": "round"},   # ties to even: no ResizeRoundMode
+    {"method": "nearest_neighbor", "rounding_method": ""},
+], ids=["tf_half_pixel_for_nn", "tf_crop_and_resize", "nearest-round", "nearest-empty"])
+def test_resize2d_modes_kept_on_tvm(kw):
+    # each map ICHECKs; the installed pattern's check keeps the same subset on TVM
+    check(resize(**kw), False, "attr")
+
+
+def test_resize2d_layout_dtype_version():
+    check(resize(var((2, 4, 4, 3)), layout="NHWC"), False, "layout")          # ICHECK_EQ(layout, "NCHW")
+    check(resize(out_dtype="float16"), False, "attr")                          # out_dtype ignored
+    check(resize(out_dtype="float32"), True, "supported")
+    check(resize(var((2, 3, 4, 4), "float16"), out_dtype="float16"), True, "supported")
+    check(resize(), True, "supported", trt_version=(8, 0, 1))                  # TRT_VERSION_GE(8, 0, 0)
+    check(resize(), False, "version", trt_version=(7, 2, 3))
+    check(resize(var((2, 3, 4, 4), "int32")), False, "dtype")
+
+
+# -- nn.pad: ops.cc:PadOpConverter is Relay's ---------------------------------------------------------
+@pytest.mark.parametrize("kw", [EXPLICIT, IMPLICIT, {"trt_version": (5, 0, 2)}])
+def test_pad_has_no_converter(kw):
+    # {kTensor, kIgnored} inputs and GetAttr("padding"): Relax's pad has one tensor and pad_width
+    d = check(nn.pad(X4, [0, 0, 0, 0, 1, 1, 1, 1]), False, "no-converter", **kw)
+    assert "PadOpConverter" in d.source
+    # no-converter comes first, whatever else the call has
+    check(nn.pad(var((2, 3), "int32"), [1, 1, 1, 1], pad_mode="edge"), False, "no-converter", **kw)
+
+
+# -- pooling dilation: ops.cc:PoolingOpConverter / Pooling3DOpConverter set no dilation ------------------
+def test_pool_dilation_only_where_the_window_is_wider_than_one():
+    check(nn.max_pool2d(X4, (2, 2), dilation=(2, 1)), False, "attr")
+    check(nn.avg_pool2d(X4, (1, 2), dilation=(1, 2)), False, "attr")
+    check(nn.max_pool2d(X4, (1, 3), dilation=(2, 1)), True, "supported")     # window 1 on the dilated axis
+    check(nn.max_pool2d(X4, (1, 1), dilation=(2, 2)), True, "supported")
+    check(nn.max_pool2d(X4, (2, 2)), True, "supported")
+    x5 = var((1, 2, 4, 4, 4))
+    check(nn.max_pool3d(x5, (1, 2, 2), dilation=(3, 1, 1)), True, "supported")
+    check(nn.avg_pool3d(x5, (2, 1, 2), dilation=(1, 1, 2)), False, "attr")
