@@ -240,7 +240,7 @@ def _matmul(call, op, ctx):
         return _no("rank", f"matmul of ranks {len(a)} and {len(b)}: TensorRT needs equal ranks and the converter "
                    "does not reshape", "ops.cc:BatchMatmulOpConverter; trt-docs:IMatrixMultiplyLayer")
     if ctx.implicit_batch and len(a) >= 3 and (a[0] != b[0]):  # relay: same rank, batch not broadcast
-        return _no("implicit-batch", "batch_matmul broadcasting the batch dimension under implicit batch",
+        return _no("implicit-batch", f"under implicit batch, matmul of {a} and {b} broadcasts the batch dimension",
                    "relay:batch_matmul annotation")
     return None
 
@@ -256,8 +256,8 @@ def _elemwise(call, op, ctx):
         a, b = shapes
         consts = [_is_const(x) for x in call.args[:2]]
         if not any(consts) and (len(a) != len(b) or (a and b and a[0] != b[0])):
-            return _no("implicit-batch", f"element-wise op of shapes {a} and {b} broadcasts over the batch "
-                       "dimension, which implicit batch mode cannot express", "relay:elementwise annotation")
+            return _no("implicit-batch", f"under implicit batch, element-wise op of shapes {a} and {b} broadcasts "
+                       "over the batch dimension, which that mode cannot express", "relay:elementwise annotation")
     return None
 
 
@@ -274,10 +274,11 @@ def _batch_norm(call, op, ctx):
     if not all(_is_const(a) for a in call.args[1:5]):
         return _no("weight-not-constant", "batch_norm statistics are not constants",
                    "ops.cc:BatchNormOpConverter input kinds {kTensor, kWeight x4}")
-    rank = len(_shape(_ty(call.args[0])) or [])
-    max_rank = 4 if ctx.implicit_batch else 5
-    if rank > max_rank + (1 if ctx.implicit_batch else 0):
-        return _no("rank", f"batch_norm of rank {rank}", "ops.cc:BatchNormOpConverter ICHECK_LE rank")
+    # ICHECK_LE(input_dims.size(), max_rank): 4 dims without the batch under implicit batch, 5 with it in
+    # explicit batch, so 5 counting the batch in either mode.
+    rank = len(_shape(_ty(call.args[0])))
+    if rank > 5:
+        return _no("rank", f"batch_norm of rank {rank}", "ops.cc:BatchNormOpConverter ICHECK_LE(rank, max_rank)")
     if ctx.version < (6, 0, 1) and rank > 4:
         return _no("version", "5-D batch_norm needs TensorRT 6.0.1", "ops.cc:BatchNormOpConverter addScaleNd")
     if bool(_attr(call, "training", False)):
@@ -309,7 +310,7 @@ def _reshape(call, op, ctx):
         old = _shape(_ty(call.args[0]))
         out = _shape(_ty(call))
         if old and out and old[0] != out[0]:
-            return _no("implicit-batch", f"reshape {old} -> {out} changes the batch dimension",
+            return _no("implicit-batch", f"under implicit batch, reshape {old} -> {out} changes the batch dimension",
                        "relay:reshape annotation; ops.cc:ReshapeOpConverter")
     return None
 
@@ -326,7 +327,8 @@ def _strided_slice(call, op, ctx):
         in_shape = _shape(_ty(call.args[0]))
         out_shape = _shape(_ty(call))
         if any(_norm_axis(a, rank) == 0 for a in axes) and in_shape and out_shape and in_shape[0] != out_shape[0]:
-            return _no("implicit-batch", "strided_slice changes the batch dimension", "relay:strided_slice annotation")
+            return _no("implicit-batch", "under implicit batch, strided_slice changes the batch dimension",
+                       "relay:strided_slice annotation")
     return None
 
 
@@ -382,7 +384,7 @@ def _expand_dims(call, op, ctx):
         return None
     out_rank = len(_shape(_ty(call)) or [])
     if any(_norm_axis(int(a), out_rank) == 0 for a in _attr(call, "axis")):
-        return _no("implicit-batch", "expand_dims inserts an axis before the batch dimension",
+        return _no("implicit-batch", "under implicit batch, expand_dims inserts an axis before the batch dimension",
                    "ops.cc:ConvertAxis ICHECK_NE(axis, 0) under implicit batch")
     return None
 
@@ -412,7 +414,7 @@ def _batch_axes(call, axes, ctx, conv):
         return None
     rank = len(_shape(_tensor_types(call)[0]) or [])
     if any(_norm_axis(a, rank) == 0 for a in axes):
-        return _no("implicit-batch", f"acts on the batch axis (axes {axes}) under implicit batch",
+        return _no("implicit-batch", f"under implicit batch, acts on the batch axis (axes {axes})",
                    f"ops.cc:{conv} -> ConvertAxis ICHECK_NE(axis, 0) under implicit batch; relay annotation")
     return None
 
@@ -488,16 +490,20 @@ def decide(call, *, trt_version: Version, implicit_batch: bool | None = None) ->
 
     for ty in _tensor_types(call) + _out_types(call):
         if str(ty.dtype) not in ("float32", "float16"):
-            return _no("dtype", f"dtype {ty.dtype}: TensorRT's runtime takes only float32/float16 tensors",
-                       "runtime.cc ICHECK(dtype FP16/FP32) for inputs and constants; builder.cc "
-                       "DLDataType2NVDataType; relay:is_supported_trt_type")
+            return _no("dtype", f"dtype {ty.dtype}: TVM's TensorRT builder maps only float32/float16 to TensorRT "
+                       "types (TensorRT itself has int32 layers): every engine input and every layer output goes "
+                       "through DLDataType2NVDataType, which ICHECKs float16/float32",
+                       "builder.cc DLDataType2NVDataType ICHECK(kDLFloat, 16 or 32 bits), called by "
+                       "TensorRTBuilder::AddInput and AddLayer (out->setType); runtime.cc BuildEngineAtCompileTime "
+                       "ICHECK float16/float32 inputs and constants; relay:is_supported_trt_type")
         shape = _shape(ty)
         if shape is None:
             return _no("dynamic-shape", "a tensor with unknown shape", "runtime.cc (static engine shapes)")
         if len(shape) > 8:
             return _no("rank", f"rank {len(shape)} > 8", "trt-docs:Dims::MAX_DIMS")
         if ctx.implicit_batch and len(shape) == 0:
-            return _no("implicit-batch", "a rank-0 tensor has no batch dimension", "relay annotation")
+            return _no("implicit-batch", "under implicit batch, a rank-0 tensor has no batch dimension",
+                       "relay:is_valid_subgraph (IB: rank-0 parameter rejected)")
     for check in _RULES.get(op, ()):
         d = check(call, op, ctx)
         if d is not None:
