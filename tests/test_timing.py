@@ -307,3 +307,188 @@ def test_nested_timing_in_one_process_does_not_deadlock(tmp_path):
             assert outer["exclusive"] and inner["exclusive"] and "nested" in inner["reason"]
     with exclusive_gpu("gpu-A", str(tmp_path)) as again:        # released afterwards
         assert again["exclusive"] and again["reason"] is None
+
+
+# -- peaks ------------------------------------------------------------------------------------------
+from harness.case import Case
+from harness.timing import peaks as P
+from harness.timing import roofline as R
+
+
+@pytest.mark.parametrize("reported, model", [
+    ("NVIDIA H200", "H200 SXM"),
+    ("NVIDIA H200 NVL", "H200 NVL"),
+    ("NVIDIA H100 80GB HBM3", "H100 SXM"),
+    ("NVIDIA H100 PCIe", "H100 PCIe"),
+    ("NVIDIA H100 NVL", "H100 NVL"),
+    ("NVIDIA A100-SXM4-80GB", "A100 SXM 80GB"),
+    ("NVIDIA A100 80GB PCIe", "A100 PCIe 80GB"),
+    ("NVIDIA L4", "L4"),
+])
+def test_peak_lookup_by_reported_name(reported, model):
+    assert P.lookup(reported).model == model
+
+
+@pytest.mark.parametrize("reported", ["NVIDIA L40S", "NVIDIA L40", "NVIDIA A100-SXM4-40GB", "NVIDIA H100",
+                                      "NVIDIA GeForce RTX 4090", "Tesla T4", "", None])
+def test_unknown_card_has_no_peak(reported):
+    assert P.lookup(reported) is None
+
+
+def test_peak_figures_and_sources():
+    h200 = P.lookup("NVIDIA H200")
+    assert h200.memory_bw.value == 4.8e12 and h200.fp32.value == 67e12
+    assert h200.fp16_tensor.value == pytest.approx(989.5e12)       # 1,979 with sparsity / 2
+    assert h200.tf32_tensor.value == pytest.approx(494.5e12)
+    a100 = P.lookup("NVIDIA A100-SXM4-80GB")
+    assert a100.fp16_tensor.value == 312e12 and a100.memory_bw.value == 2.039e12   # dense as printed
+    assert P.lookup("NVIDIA L4").fp16 is None                     # not published: no guess
+    for peak in P.PEAKS:
+        d = peak.as_dict()
+        for key in ("memory_bw", "fp32", "fp16_tensor", "bf16_tensor", "tf32_tensor"):
+            fig = d[key]
+            assert fig["value"] > 0 and fig["printed"] and fig["url"].startswith("https://")
+        # tensor cores are faster than CUDA cores, and FP16 tensor at least twice TF32
+        assert peak.fp16_tensor.value > peak.fp32.value and peak.fp16_tensor.value >= 2 * peak.tf32_tensor.value * 0.99
+    json.dumps([p.as_dict() for p in P.PEAKS])
+
+
+# -- roofline ---------------------------------------------------------------------------------------
+CONV = Case("nn.conv2d", "float32", ((1, 64, 56, 56),),
+            {"strides": [1, 1], "padding": [1, 1], "dilation": [1, 1], "groups": 1,
+             "data_layout": "NCHW", "kernel_layout": "OIHW"}, (("weight", (64, 64, 3, 3)),))
+ADD = Case("add", "float32", ((1, 256, 56, 56), (1, 256, 56, 56)))
+MATMUL = Case("nn.batch_matmul", "float16", ((8, 512, 512), (8, 512, 512)))
+
+
+def test_conv_cost_by_hand():
+    c = R.case_cost(CONV)
+    assert c["out_shapes"] == [[1, 64, 56, 56]]
+    assert c["flops"] == 2 * 1 * 64 * 64 * 3 * 3 * 56 * 56 == 231_211_008
+    assert c["bytes"] == (64 * 56 * 56 + 64 * 64 * 9 + 64 * 56 * 56) * 4 == 1_753_088
+    assert c["intensity"] == pytest.approx(231_211_008 / 1_753_088)
+
+
+def test_add_and_matmul_cost_by_hand():
+    a = R.case_cost(ADD)
+    assert a["flops"] == 802_816 and a["bytes"] == 3 * 802_816 * 4 and a["intensity"] == pytest.approx(1 / 12)
+    m = R.case_cost(MATMUL)
+    assert m["out_shapes"] == [[8, 512, 512]]
+    assert m["flops"] == 2 * 8 * 512 ** 3 and m["bytes"] == 3 * 8 * 512 * 512 * 2
+    bcast = R.case_cost(Case("add", "float16", ((8, 12, 128, 128), (8, 1, 1, 128))))
+    assert bcast["flops"] == 8 * 12 * 128 * 128
+    assert bcast["bytes"] == (2 * 8 * 12 * 128 * 128 + 8 * 128) * 2
+
+
+def test_fraction_of_peak_memory_bound_add_on_h200():
+    r = R.analyse(ADD, 2.74e-6, "NVIDIA H200")
+    assert r["card"] == "H200 SXM" and r["roof"] == "memory"
+    assert r["achieved_bytes_per_s"] == pytest.approx(9_633_792 / 2.74e-6)
+    assert r["fraction_of_peak"] == r["fraction_of_memory_bw"] == pytest.approx(9_633_792 / 2.74e-6 / 4.8e12)
+    assert r["peaks"]["compute_roof"]["name"] == "fp32"
+    assert r["peaks"]["ridge"] == pytest.approx(67e12 / 4.8e12)
+    json.dumps(r)
+
+
+def test_fp16_matmul_on_h100_uses_tensor_cores_and_the_ridge_decides_the_roof():
+    small = R.analyse(MATMUL, 1.0e-4, "NVIDIA H100 80GB HBM3")       # 512^3: 170.7 FLOP/B < ridge 295.4
+    assert small["peaks"]["compute_roof"]["name"] == "fp16_tensor"
+    assert small["peaks"]["ridge"] == pytest.approx(989.5e12 / 3.35e12)
+    assert small["intensity"] == pytest.approx(512 / 3) and small["roof"] == "memory"
+    assert small["fraction_of_peak"] == pytest.approx(3 * 8 * 512 * 512 * 2 / 1.0e-4 / 3.35e12)
+    big = Case("nn.batch_matmul", "float16", ((8, 2048, 2048), (8, 2048, 2048)))
+    t = 1.0e-3
+    r = R.analyse(big, t, "NVIDIA H100 80GB HBM3")                    # 682.7 FLOP/B > ridge
+    assert r["intensity"] == pytest.approx(2048 / 3) and r["roof"] == "compute"
+    assert r["fraction_of_peak"] == pytest.approx(2 * 8 * 2048 ** 3 / t / 989.5e12)
+    assert r["fraction_of_tf32_tensor"] is None                      # float16: no TF32 figure
+
+
+def test_fp32_conv_roof_is_fp32_with_tf32_beside():
+    r = R.analyse(CONV, 54e-6, "NVIDIA H200")
+    assert r["peaks"]["compute_roof"]["name"] == "fp32"
+    assert r["roof"] == "compute"                                # 131.9 FLOP/B > ridge 13.96
+    assert r["fraction_of_peak"] == pytest.approx(231_211_008 / 54e-6 / 67e12)
+    assert r["fraction_of_tf32_tensor"] == pytest.approx(231_211_008 / 54e-6 / 494.5e12)
+
+
+def test_fp16_elementwise_on_l4_falls_back_to_fp32_and_says_so():
+    r = R.analyse(Case("sigmoid", "float16", ((1, 96, 112, 112),)), 1e-4, "NVIDIA L4")
+    assert r["peaks"]["compute_roof"]["name"] == "fp32" and "not published" in r["peaks"]["compute_roof"]["why"]
+
+
+def test_unknown_card_and_missing_device_time():
+    r = R.analyse(ADD, 1e-6, "NVIDIA GeForce RTX 4090")
+    assert r["note"] == "unknown card: no peak, no fraction" and r["fraction_of_peak"] is None
+    assert r["achieved_bytes_per_s"] == pytest.approx(9_633_792 / 1e-6)
+    r = R.analyse(ADD, None, "NVIDIA H200")
+    assert r["fraction_of_peak"] is None and r["note"].startswith("no device time")
+    r = R.analyse(Case("transpose", "float32", ((2, 3),), {"axes": [1, 0]}), 1e-6, "NVIDIA H200")
+    assert r["flops"] is None and r["roof"] == "memory" and r["fraction_of_peak"] == pytest.approx(48 / 1e-6 / 4.8e12)
+
+
+CONV_ATTRS = {"dilation": [1, 1], "groups": 1}
+
+
+@pytest.mark.parametrize("case, out, flops", [
+    # grouped (depthwise), strided: MobileNetV2 features.2.conv.1.0
+    (Case("nn.conv2d", "float32", ((1, 96, 112, 112),), {**CONV_ATTRS, "strides": [2, 2], "padding": [1, 1],
+          "groups": 96, "data_layout": "NCHW", "kernel_layout": "OIHW"}, (("weight", (96, 1, 3, 3)),)),
+     (1, 96, 56, 56), 2 * 96 * 1 * 9 * 56 * 56),
+    # NHWC / HWIO, asymmetric padding (top, left, bottom, right), dilation 2
+    (Case("nn.conv2d", "float32", ((2, 9, 10, 4),), {"strides": [1, 2], "padding": [0, 1, 2, 0],
+          "dilation": [2, 1], "groups": 2, "data_layout": "NHWC", "kernel_layout": "HWIO"},
+          (("weight", (3, 3, 2, 6)),)),
+     (2, 7, 5, 6), 2 * 2 * 6 * 2 * 9 * 7 * 5),
+    # transposed conv: IOHW weight, output_padding
+    (Case("nn.conv2d_transpose", "float32", ((1, 4, 5, 5),), {**CONV_ATTRS, "strides": [2, 2], "padding": [1, 1],
+          "output_padding": [1, 1], "data_layout": "NCHW", "kernel_layout": "IOHW"}, (("weight", (4, 3, 3, 3)),)),
+     (1, 3, 10, 10), 2 * 4 * 3 * 9 * 25),
+    (Case("nn.conv1d", "float32", ((1, 2, 8),), {"strides": [1], "padding": [0], "dilation": [1], "groups": 1,
+          "data_layout": "NCW", "kernel_layout": "OIW"}, (("weight", (5, 2, 3)),)),
+     (1, 5, 6), 2 * 5 * 2 * 3 * 6),
+    (Case("nn.max_pool2d", "float32", ((1, 3, 7, 7),), {"pool_size": [3, 3], "strides": [2, 2], "padding": [0, 0],
+          "dilation": [1, 1], "ceil_mode": True, "layout": "NCHW"}),
+     (1, 3, 3, 3), 27 * 9),
+    (Case("nn.avg_pool3d", "float32", ((1, 4, 4, 4, 2),), {"pool_size": [2, 2, 2], "strides": [2, 2, 2],
+          "padding": [0, 0, 0], "dilation": [1, 1, 1], "ceil_mode": False, "layout": "NDHWC",
+          "count_include_pad": False}),
+     (1, 2, 2, 2, 2), 16 * 8),
+    (Case("nn.adaptive_avg_pool2d", "float32", ((1, 2, 5, 3),), {"output_size": [2, 1], "layout": "NCHW"}),
+     (1, 2, 2, 1), 2 * (3 + 3) * 3 + 4),                        # windows [0,3) and [2,5) overlap
+    (Case("mean", "float32", ((2, 3, 4),), {"axis": [-1, 0], "keepdims": False}), (3,), 24),
+    (Case("nn.softmax", "float32", ((4, 10),), {"axis": -1}), (4, 10), 200),
+    (Case("nn.layer_norm", "float32", ((2, 8),), {"axes": [-1], "epsilon": 1e-5, "center": False, "scale": True},
+          (("gamma", (8,)), ("beta", (8,)))), (2, 8), 6 * 16),
+    (Case("nn.dense", "float16", ((8, 128, 768),), {"units": 3072}, (("weight_t", (768, 3072)),)),
+     (8, 128, 3072), 2 * 8 * 128 * 768 * 3072),
+    (Case("nn.batch_matmul", "float32", ((3, 1, 4, 5), (2, 5, 6)), {}), (3, 2, 4, 6), 2 * 6 * 4 * 5 * 6),
+    (Case("reshape", "float32", ((2, 3, 4),), {"newshape": [4, -1]}), (4, 6), None),
+    (Case("concatenate", "float32", ((2, 3), (2, 5)), {"axis": -1}), (2, 8), None),
+    (Case("strided_slice", "float32", ((8, 10),), {"axes": [1], "begin": [-1], "end": [-11], "strides": [-3]}),
+     (8, 4), None),
+])
+def test_shapes_and_flops_by_hand(case, out, flops):
+    c = R.case_cost(case)
+    assert tuple(c["out_shapes"][0]) == out and c["flops"] == flops
+
+
+def test_shape_rules_refuse_what_does_not_fit():
+    with pytest.raises(ValueError, match="channels"):
+        R.case_cost(Case("nn.conv2d", "float32", ((1, 3, 8, 8),), {**CONV_ATTRS, "strides": [1, 1], "padding": [0, 0],
+                         "data_layout": "NCHW", "kernel_layout": "OIHW"}, (("weight", (4, 2, 3, 3)),)))
+    with pytest.raises(ValueError, match="broadcast"):
+        R.case_cost(Case("add", "float32", ((2, 3), (4, 3))))
+    with pytest.raises(ValueError, match="cannot become"):
+        R.case_cost(Case("reshape", "float32", ((2, 3),), {"newshape": [4, -1]}))
+
+
+def test_every_runnable_table_op_has_a_shape_rule():
+    from harness.table import OPS
+
+    known = (R.UNARY | R.BINARY | set(R.CONV) | R.MATMUL | set(R.POOL) | R.ADAPTIVE | R.REDUCE |
+             {"clip", "nn.leaky_relu", "nn.bias_add", "nn.softmax", "nn.layer_norm", "nn.batch_norm",
+              "nn.batch_flatten", "expand_dims", "squeeze", "concatenate", "transpose", "layout_transform",
+              "reshape", "nn.pad", "split", "strided_slice"})
+    missing = sorted(e.name for e in OPS if e.tvm_op is not None and e.name not in known)
+    assert missing == []
