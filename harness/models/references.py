@@ -1,0 +1,414 @@
+"""References for a whole model's outputs, cross-checked before TVM is judged against them.
+
+A *reference* computes the model's outputs on given inputs without TVM:
+
+* ``onnx-reference <version>``: :class:`onnx.reference.ReferenceEvaluator`, NumPy code that
+  shares nothing with TVM or ONNX Runtime;
+* ``onnxruntime <version>``: ONNX Runtime's CPU execution provider, graph optimisations off;
+* the source framework's stored outputs, when the model came from one (``mxnet 1.9.1``).
+
+:func:`run_references` runs the available ones.  A reference that is not installed or that raises
+becomes a named one-line ``unavailable``/``failed`` entry, never an exception.  The references
+are then compared pairwise; the largest group that agree with each other, when it is a strict
+majority, is the *consensus*, and the first of that group the reference TVM is measured against.
+
+:func:`judge` gives TVM's verdict:
+
+* TVM **fails** only when it disagrees with every reference of the consensus group;
+* when the references disagree among themselves and no strict majority agrees, the outcome is
+  ``inconclusive`` with ``references disagree: A vs B (max abs err ...)``, not a failure of TVM;
+* when a majority agrees and one reference is out (``A`` against ``B`` and ``C``), TVM is judged
+  against the majority and the disagreement is reported beside the verdict.
+
+Known bug worked around: onnx's ``ReferenceEvaluator`` computes ``BatchNormalization`` of
+opsets 7–13 in training mode (running statistics blended with the batch's, ``momentum``'s schema
+default 0.9 taken as "training").  Every onnx release from 1.15.0 to 1.23.2 has it; the fix,
+onnx/onnx#8442 ("fix(reference): handle BatchNormalization opset 9 modes"), is not merged.  When a
+probe finds the installed evaluator affected, ``onnx-reference`` runs a one-output
+BatchNormalization of those opsets in inference mode (the spec's formula) and its name says so.
+
+Errors are normwise (see :func:`compare_outputs`).
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+REFERENCE_TOL = {"rtol": 1e-4, "atol_scale": 1e-4}
+
+BN_BUG = ("onnx's ReferenceEvaluator runs BatchNormalization of opsets 7-13 in training mode "
+          "(onnx 1.15.0-1.23.2; fix proposed in onnx/onnx#8442)")
+
+
+def _one_line(exc: BaseException | str, limit: int = 300) -> str:
+    from .onnx_io import one_line
+
+    return one_line(exc, limit)
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Reference:
+    """One reference's outputs (``status == "ok"``) or why there are none."""
+
+    name: str
+    status: str                      # ok | unavailable | failed
+    outputs: list[np.ndarray] | None = None
+    reason: str = ""
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and self.outputs is not None
+
+    def line(self) -> str:
+        if self.ok:
+            extra = f" [{'; '.join(self.notes)}]" if self.notes else ""
+            return f"{self.name}: ok ({self.seconds:.2f} s){extra}"
+        return f"{self.name}: {self.status}: {self.reason}"
+
+
+@dataclass
+class Agreement:
+    """The comparison of two output lists (``a`` against ``b``)."""
+
+    a: str
+    b: str
+    agree: bool
+    max_abs_err: float
+    max_rel_err: float
+    reason: str = ""
+
+    def describe(self) -> str:
+        return f"{self.a} vs {self.b} (max abs err {self.max_abs_err:.3g}, " \
+               f"max rel err {self.max_rel_err:.3g})"
+
+
+# ---------------------------------------------------------------------------------------------
+# The numeric comparison (one function: it becomes harness.compare's comparator)
+# ---------------------------------------------------------------------------------------------
+
+def compare_outputs(actual: Sequence[np.ndarray], expected: Sequence[np.ndarray], *,
+                    a: str = "actual", b: str = "expected", rtol: float = REFERENCE_TOL["rtol"],
+                    atol_scale: float = REFERENCE_TOL["atol_scale"]) -> Agreement:
+    """Normwise comparison of two output lists.
+
+    Outputs agree when their counts and shapes match, integer and boolean outputs are equal, NaN
+    and Inf sit at the same positions (with the same signs), and elsewhere ``|a - b| <= atol +
+    rtol * |b|`` elementwise with ``atol = atol_scale * max(max|a|, max|b|)`` (so a model with
+    tiny outputs is held to the same relative accuracy; symmetric in scale, so a wrong reference
+    cannot widen the tolerance alone).  ``max_abs_err = max|a - b|``, ``max_rel_err =
+    max_abs_err / max(|a|, |b|)``.  This is the one place the comparison lives; it is meant to be
+    replaced by the harness's shared comparator.
+    """
+    if len(actual) != len(expected):
+        return Agreement(a, b, False, float("inf"), float("inf"),
+                         f"{len(actual)} outputs vs {len(expected)}")
+    worst_abs = worst_rel = 0.0
+    bad: list[str] = []
+    for i, (x, y) in enumerate(zip(actual, expected)):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.shape != y.shape:
+            bad.append(f"output {i}: shape {x.shape} vs {y.shape}")
+            worst_abs = worst_rel = float("inf")
+            continue
+        if x.dtype.kind not in "fc" or y.dtype.kind not in "fc":
+            if x.dtype.kind in "fc" or y.dtype.kind in "fc":
+                bad.append(f"output {i}: dtype {x.dtype} vs {y.dtype}")
+                continue
+            if not np.array_equal(x, y):
+                diff = np.abs(x.astype(np.float64) - y.astype(np.float64))
+                err = float(diff.max(initial=0.0))
+                worst_abs = max(worst_abs, err)
+                worst_rel = max(worst_rel, err / max(float(np.abs(y.astype(np.float64)).max(initial=0)), 1.0))
+                bad.append(f"output {i} ({y.dtype}): {int((x != y).sum())}/{y.size} elements differ")
+            continue
+        x64 = x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)
+        y64 = y.astype(np.complex128 if y.dtype.kind == "c" else np.float64)
+        fx, fy = np.isfinite(x64), np.isfinite(y64)
+        if not (np.array_equal(fx, fy) and np.array_equal(x64[~fx], y64[~fy], equal_nan=True)):
+            bad.append(f"output {i}: NaN/Inf positions differ "
+                       f"({int((~fx).sum())} vs {int((~fy).sum())} non-finite)")
+        mask = fx & fy
+        diff = np.abs(x64[mask] - y64[mask])
+        scale = max(float(np.abs(x64[mask]).max(initial=0.0)), float(np.abs(y64[mask]).max(initial=0.0)))
+        atol = atol_scale * (scale if scale > 0 else 1.0)
+        err = float(diff.max(initial=0.0))
+        worst_abs = max(worst_abs, err)
+        worst_rel = max(worst_rel, err / scale if scale > 0 else (0.0 if err == 0 else float("inf")))
+        over = diff > atol + rtol * np.abs(y64[mask])
+        if over.any():
+            bad.append(f"output {i}: {int(over.sum())}/{y.size} elements beyond atol={atol:.3g} "
+                       f"rtol={rtol:g} (max abs err {err:.3g})")
+    return Agreement(a, b, not bad, worst_abs, worst_rel, "; ".join(bad) if bad else "agree")
+
+
+# ---------------------------------------------------------------------------------------------
+# The references
+# ---------------------------------------------------------------------------------------------
+
+def _opset(model) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+
+
+@functools.lru_cache(maxsize=None)
+def _bn_inference_op():
+    """A ``BatchNormalization`` for the evaluator's ``new_ops``: one output -> inference mode."""
+    from onnx.reference.op_run import OpRun
+
+    class BatchNormalization(OpRun):
+        op_domain = ""
+
+        def _run(self, x, scale, bias, mean, var, **_attrs):
+            outs = [o for o in self.onnx_node.output[1:] if o]
+            if outs:
+                raise RuntimeError("training-mode BatchNormalization (several outputs) of opset "
+                                   "< 14 is not covered by the harness's workaround of " + BN_BUG)
+            eps = 1e-5
+            for a in self.onnx_node.attribute:
+                if a.name == "epsilon":
+                    eps = a.f
+            shape = (-1,) + (1,) * (x.ndim - 2)
+            s, b, m, v = (np.asarray(t).reshape(shape) for t in (scale, bias, mean, var))
+            y = s * (x - m) / np.sqrt(v + np.asarray(eps, dtype=v.dtype)) + b
+            return (y.astype(x.dtype),)
+
+    return BatchNormalization
+
+
+@functools.lru_cache(maxsize=None)
+def evaluator_bn_broken(opset: int) -> bool:
+    """Whether the installed evaluator gets a one-output BatchNormalization of ``opset`` wrong."""
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    x = np.array([[[0.0, 2.0]], [[4.0, 6.0]]], np.float32).reshape(2, 1, 2)   # batch mean 3
+    consts = [numpy_helper.from_array(np.array([v], np.float32), n)
+              for n, v in (("s", 1.0), ("b", 0.0), ("m", 0.0), ("v", 1.0))]
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], epsilon=0.0)
+    g = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 1, 2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 1, 2])], consts)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 7
+    try:
+        y = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    except Exception:
+        return True
+    return not np.allclose(y, x, atol=1e-6)   # inference mode with mean 0, var 1 is the identity
+
+
+def onnx_reference(model, inputs: Mapping[str, np.ndarray], *, workaround: bool = True) -> Reference:
+    """``onnx.reference.ReferenceEvaluator`` (with the BatchNormalization workaround where the
+    installed version needs it, unless ``workaround=False``)."""
+    try:
+        import onnx
+        from onnx.reference import ReferenceEvaluator
+    except Exception as exc:
+        return Reference("onnx-reference", "unavailable", reason=f"import onnx.reference failed: "
+                                                                f"{_one_line(exc)}")
+    name = f"onnx-reference {onnx.__version__}"
+    notes: list[str] = []
+    new_ops = None
+    opset = _opset(model)
+    if workaround and 7 <= opset <= 13 and any(n.op_type == "BatchNormalization" and n.domain in ("", "ai.onnx")
+                                               for n in model.graph.node) and evaluator_bn_broken(opset):
+        new_ops = [_bn_inference_op()]
+        name += " (BatchNormalization fixed)"
+        notes.append("BatchNormalization run in inference mode: " + BN_BUG)
+    t0 = time.perf_counter()
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sess = ReferenceEvaluator(model, new_ops=new_ops)
+            outs = sess.run(None, dict(inputs))
+    except Exception as exc:
+        return Reference(name, "failed", reason=f"{type(exc).__name__}: {_one_line(exc)}",
+                         seconds=time.perf_counter() - t0, notes=notes)
+    return Reference(name, "ok", [np.asarray(o) for o in outs], seconds=time.perf_counter() - t0,
+                     notes=notes)
+
+
+onnx_reference.reference_name = "onnx-reference"  # type: ignore[attr-defined]
+
+
+def onnxruntime_reference(model, inputs: Mapping[str, np.ndarray]) -> Reference:
+    """ONNX Runtime, CPU execution provider, graph optimisations disabled."""
+    try:
+        import onnxruntime as ort
+    except Exception as exc:
+        return Reference("onnxruntime", "unavailable",
+                         reason=f"onnxruntime is not installed ({type(exc).__name__}: "
+                                f"{_one_line(exc)}); pip install 'onnxruntime>=1.17'")
+    name = f"onnxruntime {ort.__version__}"
+    t0 = time.perf_counter()
+    try:
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        opts.log_severity_level = 3
+        sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        outs = sess.run(None, dict(inputs))
+    except Exception as exc:
+        return Reference(name, "failed", reason=f"{type(exc).__name__}: {_one_line(exc)}",
+                         seconds=time.perf_counter() - t0)
+    return Reference(name, "ok", [np.asarray(o) for o in outs], seconds=time.perf_counter() - t0)
+
+
+onnxruntime_reference.reference_name = "onnxruntime"  # type: ignore[attr-defined]
+
+
+def stored_reference(name: str, outputs: Sequence[np.ndarray] | None, reason: str = "") -> Reference:
+    """A source framework's stored outputs (``name`` such as ``"mxnet 1.9.1"``)."""
+    if outputs is None:
+        return Reference(name, "unavailable", reason=reason or "no stored outputs")
+    return Reference(name, "ok", [np.asarray(o) for o in outputs])
+
+
+DEFAULT_RUNNERS: tuple[Callable[..., Reference], ...] = (onnx_reference, onnxruntime_reference)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running them and finding the consensus
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class ReferenceSet:
+    """The references of one model on one set of inputs."""
+
+    references: list[Reference]
+    comparisons: list[Agreement]
+    group: list[str]                 # the consensus group (names), [] when there is none
+    consensus: Reference | None
+
+    @property
+    def available(self) -> list[Reference]:
+        return [r for r in self.references if r.ok]
+
+    @property
+    def agree(self) -> bool:
+        """At least one reference ran and every pair of those that ran agrees."""
+        return bool(self.available) and all(c.agree for c in self.comparisons)
+
+    @property
+    def disagreement(self) -> str | None:
+        """``references disagree: A vs B (max abs err ...)`` for each disagreeing pair, or None."""
+        bad = [c for c in self.comparisons if not c.agree]
+        if not bad:
+            return None
+        return "references disagree: " + "; ".join(f"{c.describe()}: {c.reason}" for c in bad)
+
+    def lines(self) -> list[str]:
+        out = [r.line() for r in self.references]
+        if self.disagreement:
+            out.append(self.disagreement)
+        if self.consensus is not None:
+            out.append(f"consensus: {', '.join(self.group)}")
+        return out
+
+
+def _runner_name(fn) -> str:
+    return getattr(fn, "reference_name", None) or getattr(fn, "name", None) or \
+        getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def run_references(model, inputs: Mapping[str, np.ndarray], *,
+                   runners: Sequence[Callable[..., Reference]] | None = None,
+                   source: Reference | tuple[str, Sequence[np.ndarray]] | None = None,
+                   rtol: float = REFERENCE_TOL["rtol"],
+                   atol_scale: float = REFERENCE_TOL["atol_scale"]) -> ReferenceSet:
+    """Run ``runners`` (default: onnx-reference, onnxruntime) on ``inputs``, add the ``source``
+    framework's stored outputs (``(name, outputs)`` or a :class:`Reference`), compare every pair
+    and find the consensus.  Never raises for a reference's failure: a runner that raises becomes
+    a ``failed`` entry named after it."""
+    refs: list[Reference] = []
+    for fn in (DEFAULT_RUNNERS if runners is None else runners):
+        t0 = time.perf_counter()
+        try:
+            r = fn(model, inputs)
+            if not isinstance(r, Reference):
+                r = Reference(_runner_name(fn), "ok", [np.asarray(o) for o in r])
+        except Exception as exc:
+            r = Reference(_runner_name(fn), "failed", reason=f"{type(exc).__name__}: {_one_line(exc)}")
+        r.seconds = r.seconds or (time.perf_counter() - t0)
+        refs.append(r)
+    if source is not None:
+        refs.append(source if isinstance(source, Reference) else stored_reference(*source))
+    ok = [r for r in refs if r.ok]
+    comps: dict[tuple[str, str], Agreement] = {}
+    for x, y in itertools.combinations(ok, 2):
+        comps[(x.name, y.name)] = compare_outputs(x.outputs, y.outputs, a=x.name, b=y.name,
+                                                  rtol=rtol, atol_scale=atol_scale)
+    group: list[Reference] = []
+    for size in range(len(ok), 0, -1):
+        cliques = [c for c in itertools.combinations(ok, size)
+                   if all(comps[(p.name, q.name)].agree for p, q in itertools.combinations(c, 2))]
+        if cliques:
+            # A consensus needs a unique largest group that is a strict majority (one reference
+            # alone is its own consensus; two that disagree have none).
+            if len(cliques) == 1 and (size * 2 > len(ok)):
+                group = list(cliques[0])
+            break
+    return ReferenceSet(refs, list(comps.values()), [r.name for r in group],
+                        group[0] if group else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The verdict on TVM
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Judgement:
+    """TVM's outputs against the references: pass | fail | inconclusive | skip."""
+
+    outcome: str
+    reason: str
+    against: str | None = None
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    versus: list[Agreement] = field(default_factory=list)
+
+
+def judge(actual: Sequence[np.ndarray], refs: ReferenceSet, *, name: str = "tvm",
+          rtol: float = REFERENCE_TOL["rtol"],
+          atol_scale: float = REFERENCE_TOL["atol_scale"]) -> Judgement:
+    """TVM (``name``) fails only when it disagrees with every reference of the consensus group;
+    references that disagree with no majority make the outcome ``inconclusive``."""
+    ok = refs.available
+    if not ok:
+        why = "; ".join(r.line() for r in refs.references) or "no reference was run"
+        return Judgement("skip", f"no reference available: {why}")
+    versus = [compare_outputs(actual, r.outputs, a=name, b=r.name, rtol=rtol, atol_scale=atol_scale)
+              for r in ok]
+    by = {v.b: v for v in versus}
+    agrees_with = [v.b for v in versus if v.agree]
+    note = f"; {refs.disagreement}" if refs.disagreement else ""
+    if refs.consensus is None:
+        side = f"{name} agrees with {', '.join(agrees_with)}" if agrees_with else \
+            f"{name} agrees with none of them"
+        best = min(versus, key=lambda v: v.max_abs_err)
+        return Judgement("inconclusive", f"{refs.disagreement}; {side}; not blamed on {name}",
+                         against=None, max_abs_err=best.max_abs_err, max_rel_err=best.max_rel_err,
+                         versus=versus)
+    first = by[refs.consensus.name]
+    in_group = [by[g] for g in refs.group]
+    if any(v.agree for v in in_group):
+        which = [v.b for v in in_group if v.agree]
+        return Judgement("pass", f"{name} agrees with {', '.join(which)}{note}",
+                         against=refs.consensus.name, max_abs_err=first.max_abs_err,
+                         max_rel_err=first.max_rel_err, versus=versus)
+    also = [v.b for v in versus if v.agree]
+    tail = f" (it agrees only with {', '.join(also)}, which the others outvote)" if also else ""
+    return Judgement("fail", f"{name} disagrees with every reference that agrees with the others: "
+                     + "; ".join(f"{v.b}: {v.reason}" for v in in_group) + tail + note,
+                     against=refs.consensus.name, max_abs_err=first.max_abs_err,
+                     max_rel_err=first.max_rel_err, versus=versus)
