@@ -29,6 +29,16 @@ class Case:
         )
         return f"{self.op}-{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
 
+    def to_json(self) -> dict:
+        return {"op": self.op, "dtype": self.dtype, "shapes": [list(s) for s in self.shapes], "attrs": self.attrs,
+                "weights": [[n, list(s)] for n, s in self.weights], "seed": self.seed}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Case":
+        case = cls(d["op"], d["dtype"], tuple(tuple(s) for s in d["shapes"]), dict(d["attrs"]),
+                   tuple((n, tuple(s)) for n, s in d["weights"]), int(d["seed"]))
+        return case
+
     def describe(self) -> str:
         shapes = ", ".join("x".join(map(str, s)) or "scalar" for s in self.shapes)
         return f"{self.op} {self.dtype} [{shapes}] {self.attrs_key}"

@@ -1,252 +1,156 @@
-"""The four checks on one generated case.
+"""The four checks, one signature: ``check(art, target, opts) -> CheckResult``.
 
-A :class:`CaseRun` builds each artefact of a case once (program, partition, TVM builds and their
-outputs, oracle) and the checks share them, so a case is built once however many checks run.
+* ``offload``   what ``partition_for_tensorrt`` put in TensorRT functions against what the table
+                and the converter rules say it should (over- and under-offload apart);
+* ``preserve``  the partitioned program, built by TVM, computes what the original does;
+* ``reference`` TVM's build agrees with an independent reference (NumPy oracle for table cases,
+                ONNX references for models); on a GPU, TVM's CUDA build too;
+* ``tensorrt``  the system under test (TensorRT) agrees with the reference backend (TVM's CUDA
+                build), and both are timed.
+
+:data:`NEEDS` says which builds each check needs, so the pipeline builds each once.  A check never
+reads session state: what it needs comes in :class:`CheckOptions`.
 """
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
-import numpy as np
-
-from . import offload, program, rules
-from .case import Case
+from .compare import Comparison, compare
 from .errors import EnvironmentProblem
-from .table import OpEntry
+from .pipeline import ORIGINAL, PARTITIONED, Artifacts, StageFailure
+from .records import CHECKS, Offload, Timing, Tolerance
+
+FP16_ENV = "TVM_TENSORRT_USE_FP16"
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    trt_version: tuple
+    implicit_batch: bool
+    sut: str = "tensorrt"                  # system under test of the tensorrt check
+    reference: str = "tvm-cuda"            # its reference backend
+    cuda_reference: bool = False           # the reference check also checks TVM's CUDA build
+    fp16_mode: bool = False                # TVM_TENSORRT_USE_FP16: the tensorrt check is looser
+    fp16_tolerance: Tolerance | None = None
+    time: Callable | None = None           # time(art, variant, backend) -> Timing, or None: no timing
+
+
+@dataclass
+class CheckTarget:
+    """What a check needs to know about the program beyond its artefacts."""
+
+    tolerance: Tolerance                               # preserve / reference / tensorrt
+    oracle: Callable[[object], list] | None = None     # Program -> independent reference outputs
+    reference_name: str = "numpy-oracle"
+    main_op: str | None = None                         # the Relax op whose rule names the case
 
 
 @dataclass
 class CheckResult:
-    outcome: str                 # pass | fail | skip | error
+    outcome: str                        # pass | fail | skip | error
     reason: str = ""
-    fields: dict = field(default_factory=dict)
+    comparison: Comparison | None = None
+    offload: Offload | None = None
+    timings: dict[str, Timing] | None = None
+    speedup: float | None = None
+    backend: str | None = None
+    reference: str | None = None
     error_kind: str | None = None
+    details: dict = field(default_factory=dict)
 
 
-@dataclass
-class Comparison:
-    ok: bool
-    max_abs_err: float
-    max_rel_err: float
-    min_tolerance: dict
-    nan_inf_agree: bool
-    reason: str = ""
-
-    def fields(self, atol: float, rtol: float) -> dict:
-        return {"max_abs_err": self.max_abs_err, "max_rel_err": self.max_rel_err,
-                "min_tolerance": self.min_tolerance, "nan_inf_agree": self.nan_inf_agree,
-                "tolerance": {"atol": atol, "rtol": rtol}}
-
-
-def compare(actual: list, expected: list, *, atol: float, rtol: float) -> Comparison:
-    """Compare output lists the way numpy.testing.assert_allclose does (|a-e| <= atol + rtol*|e|),
-    with NaN/Inf required to agree in place, and the smallest tolerance that would have passed."""
-    if len(actual) != len(expected):
-        return Comparison(False, math.inf, math.inf, {}, False, f"{len(actual)} outputs, expected {len(expected)}")
-    max_abs = max_rel = 0.0
-    need_atol = need_rtol = 0.0
-    agree = True
-    reasons = []
-    for i, (a, e) in enumerate(zip(actual, expected)):
-        a = np.asarray(a)
-        e = np.asarray(e)
-        if a.shape != e.shape:
-            return Comparison(False, math.inf, math.inf, {}, False,
-                              f"output {i}: shape {a.shape}, expected {e.shape}")
-        a64 = a.astype(np.float64)
-        e64 = e.astype(np.float64)
-        nan_a, nan_e = np.isnan(a64), np.isnan(e64)
-        inf_a, inf_e = np.isinf(a64), np.isinf(e64)
-        same_special = np.array_equal(nan_a, nan_e) and np.array_equal(inf_a, inf_e) and np.array_equal(
-            a64[inf_a], e64[inf_e])
-        if not same_special:
-            agree = False
-            reasons.append(f"output {i}: NaN/Inf positions differ "
-                           f"({int(nan_a.sum())} NaN/{int(inf_a.sum())} Inf vs {int(nan_e.sum())}/{int(inf_e.sum())})")
-        finite = np.isfinite(a64) & np.isfinite(e64)
-        if finite.any():
-            diff = np.abs(a64[finite] - e64[finite])
-            mag = np.abs(e64[finite])
-            max_abs = max(max_abs, float(diff.max()))
-            rel = diff / np.maximum(mag, np.finfo(np.float64).tiny)
-            max_rel = max(max_rel, float(np.where(diff == 0, 0.0, rel).max()))
-            need_atol = max(need_atol, float(np.max(np.maximum(diff - rtol * mag, 0.0))))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = np.where(diff <= atol, 0.0, (diff - atol) / mag)
-            need_rtol = max(need_rtol, float(np.max(r)))
-    ok = agree and need_atol <= atol
-    if not ok and not reasons:
-        reasons.append(f"max abs error {max_abs:.3g} > atol {atol:g} + rtol {rtol:g} * |expected| "
-                       f"(max rel error {max_rel:.3g})")
-    return Comparison(ok, max_abs, max_rel, {"atol": need_atol, "rtol": need_rtol}, agree, "; ".join(reasons))
-
-
-class TVMFailure(Exception):
-    """TVM raised while building or running a program it had accepted."""
-
-
-def _guard(stage: str, fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except EnvironmentProblem:
-        raise
-    except Exception as exc:  # TVM raises many kinds: all mean "TVM could not do it"
-        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-        # TVM appends the module dump after the message: prefer the line that states the error.
-        informative = [line for line in lines if not line.startswith("#") and ("Error" in line or "Check failed" in line)]
-        first = lines[0] if lines else type(exc).__name__
-        text = informative[-1] if informative else first
-        raise TVMFailure(f"{stage}: {type(exc).__name__}: {text[:300]}") from exc
-
-
-class CaseRun:
-    """Lazily built artefacts of one case, shared by its checks."""
-
-    def __init__(self, entry: OpEntry, case: Case, *, trt_version, implicit_batch: bool) -> None:
-        self.entry = entry
-        self.case = case
-        self.trt_version = tuple(trt_version)
-        self.implicit_batch = implicit_batch
-        self._memo: dict[str, Any] = {}
-        self.timings: dict[str, float] = {}
-
-    def _get(self, key: str, make: Callable[[], Any]) -> Any:
-        if key not in self._memo:
-            t0 = time.perf_counter()
-            try:
-                self._memo[key] = ("ok", make())
-            except (TVMFailure, EnvironmentProblem) as exc:
-                self._memo[key] = ("err", exc)
-            self.timings[key] = time.perf_counter() - t0
-        status, value = self._memo[key]
-        if status == "err":
-            raise value
-        return value
-
-    # -- artefacts ---------------------------------------------------------------------------
-    @property
-    def program(self) -> program.Program:
-        return self._get("build", lambda: _guard("build the Relax program", lambda: program.build(self.entry, self.case)))
-
-    @property
-    def partitioned(self):
-        return self._get("partition", lambda: _guard("partition_for_tensorrt",
-                                                      lambda: program.partition(self.program.mod)))
-
-    @property
-    def original_outputs(self) -> list:
-        def make():
-            ex = _guard("tvm.compile(original, llvm)", lambda: program.compile_module(self.program.mod))
-            return _guard("run original", lambda: program.run(ex, self.program.inputs))
-        return self._get("llvm-original", make)
-
-    @property
-    def partitioned_outputs(self) -> list:
-        def make():
-            stripped = _guard("lower the partitioned module for TVM",
-                              lambda: program.strip_codegen(self.partitioned))
-            ex = _guard("tvm.compile(partitioned, llvm)", lambda: program.compile_module(stripped))
-            return _guard("run partitioned", lambda: program.run(ex, self.program.inputs))
-        return self._get("llvm-partitioned", make)
-
-    @property
-    def oracle(self) -> list:
-        def make():
-            out = self.entry.family.oracle(self.case, self.program.inputs, self.program.weights)
-            out = list(out) if isinstance(out, tuple) else [out]
-            if self.case.dtype.startswith("int"):   # integer ops produce integers (C-style truncation)
-                out = [np.trunc(np.asarray(o, np.float64)).astype(self.case.dtype) for o in out]
-            return out
-        return self._get("oracle", make)
-
-    def offload_comparison(self) -> offload.OffloadComparison:
-        return self._get("offload", lambda: offload.compare(self.program.mod, self.partitioned,
-                                                            trt_version=self.trt_version,
-                                                            implicit_batch=self.implicit_batch))
-
-    def decisions(self) -> list:
-        return [(offload.op_name(c), rules.decide(c, trt_version=self.trt_version, implicit_batch=self.implicit_batch))
-                for c in offload.all_calls(self.program.mod)]
-
-    def main_rule(self) -> str:
-        """The rule that decided this case's operator (the op the table entry maps to)."""
-        decisions = self.decisions()
-        for name, d in decisions:
-            if name == self.entry.tvm_op:
-                return d.rule
-        return decisions[-1][1].rule if decisions else "supported"
-
-
-# -- the checks ---------------------------------------------------------------------------------------
-def check_offload(run: CaseRun) -> CheckResult:
-    cmp = run.offload_comparison()
-    expected = [{"op": name, **d.to_json()} for name, d in run.decisions()]
-    actual = sorted(offload.op_name(c) for c in offload.trt_calls(run.partitioned))
-    fields = {"expected_offload": expected, "actual_offload": {"ops": actual, "regions": cmp.regions},
-              "offload_verdict": cmp.verdict}
-    if cmp.verdict == "match":
-        return CheckResult("pass", "offload as expected", fields)
-    parts = []
-    if cmp.over:
-        parts.append("over-offload: " + "; ".join(f"{op} offloaded though {why}" for op, why in cmp.over))
-    if cmp.under:
-        parts.append("under-offload: " + "; ".join(f"{op} kept on TVM though {why}" for op, why in cmp.under))
-    return CheckResult("fail", " | ".join(parts), fields)
-
-
-def _numeric(actual: list, expected: list, atol: float, rtol: float, what: str) -> CheckResult:
-    cmp = compare(actual, expected, atol=atol, rtol=rtol)
-    fields = cmp.fields(atol, rtol)
-    if cmp.ok:
-        return CheckResult("pass", f"{what} within atol={atol:g} rtol={rtol:g}", fields)
-    return CheckResult("fail", f"{what}: {cmp.reason}", fields)
-
-
-def check_preserve(run: CaseRun) -> CheckResult:
-    atol, rtol = run.entry.tolerance(run.case.dtype)
-    return _numeric(run.partitioned_outputs, run.original_outputs, atol, rtol,
-                    "partitioned vs original (TVM LLVM)")
-
-
-def check_reference(run: CaseRun) -> CheckResult:
-    """TVM's LLVM build against the oracle; on a GPU, TVM's CUDA build too (with its timings),
-    so the CUDA reference of the tensorrt check is not trusted blindly."""
-    atol, rtol = run.entry.tolerance(run.case.dtype)
-    result = _numeric(run.original_outputs, run.oracle, atol, rtol, "TVM LLVM vs NumPy oracle")
+def needs(check: str, opts: CheckOptions) -> set[tuple[str, str]]:
+    """The (variant, backend) builds ``check`` compares."""
     from .backends import get_backend
-    from .timing import measure
 
-    cuda = get_backend("tvm-cuda")
-    if cuda.unavailable_reason() is not None or result.outcome != "pass":
-        return result
-    built = run._get("built:tvm-cuda", lambda: _guard("build with tvm-cuda", lambda: cuda.build(run.program.mod)))
-    outputs = _guard("run tvm-cuda", lambda: cuda.run(built, run.program.inputs))
-    on_gpu = _numeric(outputs, run.oracle, atol, rtol, "TVM CUDA vs NumPy oracle")
-    on_gpu.fields = {**result.fields, **on_gpu.fields,
-                     "timings": {"tvm-cuda": {**measure(cuda.timer(built, run.program.inputs)),
-                                              "build_s": built.build_s}}}
-    on_gpu.fields["reference"] = "numpy-oracle (tvm-llvm and tvm-cuda)"
-    on_gpu.reason = (f"{result.reason} (LLVM max abs error {result.fields['max_abs_err']:.3g}); "
-                     f"{on_gpu.reason} (CUDA max abs error {on_gpu.fields['max_abs_err']:.3g})")
+    if check == "preserve":
+        return {(ORIGINAL, "tvm-llvm"), (PARTITIONED, "tvm-llvm")}
+    if check == "reference":
+        return {(ORIGINAL, "tvm-llvm")} | ({(ORIGINAL, "tvm-cuda")} if opts.cuda_reference else set())
+    if check == "tensorrt":
+        sut, ref = get_backend(opts.sut), get_backend(opts.reference)
+        return {(sut.variant, sut.name), (ref.variant, ref.name)}
+    return set()
+
+
+def _numeric(actual: list, expected: list, tol: Tolerance, what: str) -> CheckResult:
+    cmp = compare(actual, expected, tol)
+    return CheckResult("pass" if cmp.ok else "fail", f"{what}: {cmp.reason}", comparison=cmp)
+
+
+def check_offload(art: Artifacts, target: CheckTarget, opts: CheckOptions) -> CheckResult:
+    art.need("partition")
+    off = art.offload
+    if off.verdict == "match":
+        return CheckResult("pass", "offload as expected", offload=off)
+    parts = []
+    for title, items, verb in (("over-offload", off.over, "offloaded though"),
+                               ("under-offload", off.under, "kept on TVM though")):
+        if items:
+            parts.append(f"{title}: " + "; ".join(
+                f"{d.op}{f' x{d.count}' if d.count > 1 else ''} {verb} {d.reason}" for d in items))
+    return CheckResult("fail", " | ".join(parts), offload=off)
+
+
+def check_preserve(art: Artifacts, target: CheckTarget, opts: CheckOptions) -> CheckResult:
+    res = _numeric(art.output(PARTITIONED, "tvm-llvm"), art.output(ORIGINAL, "tvm-llvm"), target.tolerance,
+                   "partitioned vs original (TVM LLVM)")
+    res.backend, res.reference = "tvm-llvm", "tvm-llvm (original)"
+    return res
+
+
+def check_reference(art: Artifacts, target: CheckTarget, opts: CheckOptions) -> CheckResult:
+    if target.oracle is None:
+        return CheckResult("skip", "no independent reference for this program")
+    program = art.need("build")
+    expected = target.oracle(program)
+    res = _numeric(art.output(ORIGINAL, "tvm-llvm"), expected, target.tolerance,
+                   f"TVM LLVM vs {target.reference_name}")
+    res.backend, res.reference = "tvm-llvm", target.reference_name
+    if not opts.cuda_reference or res.outcome != "pass":
+        return res
+    on_gpu = _numeric(art.output(ORIGINAL, "tvm-cuda"), expected, target.tolerance,
+                      f"TVM CUDA vs {target.reference_name}")
+    on_gpu.backend, on_gpu.reference = "tvm-llvm,tvm-cuda", target.reference_name
+    on_gpu.reason = f"{res.reason}; {on_gpu.reason}"
     return on_gpu
 
 
-CHECK_FUNCS: dict[str, Callable[[CaseRun], CheckResult]] = {
+def check_tensorrt(art: Artifacts, target: CheckTarget, opts: CheckOptions) -> CheckResult:
+    from .backends import get_backend
+
+    sut, ref = get_backend(opts.sut), get_backend(opts.reference)
+    got = art.output(sut.variant, sut.name)
+    want = art.output(ref.variant, ref.name)
+    tol = opts.fp16_tolerance if opts.fp16_mode and opts.fp16_tolerance else target.tolerance
+    res = _numeric(got, want, tol, f"{sut.name} vs {ref.name}")
+    res.backend, res.reference = sut.name, ref.name
+    res.details["fp16_mode"] = opts.fp16_mode
+    if opts.time is not None:
+        res.timings = {}
+        for backend in (sut, ref):
+            if backend.name not in res.timings:
+                res.timings[backend.name] = opts.time(art, backend.variant, backend.name)
+        a, b = res.timings[ref.name].figure(), res.timings[sut.name].figure()
+        res.speedup = a / b if a and b else None
+    return res
+
+
+CHECK_FUNCS: dict[str, Callable[[Artifacts, CheckTarget, CheckOptions], CheckResult]] = {
     "offload": check_offload,
     "preserve": check_preserve,
     "reference": check_reference,
+    "tensorrt": check_tensorrt,
 }
+assert tuple(CHECK_FUNCS) == CHECKS
 
 
-def run_check(run: CaseRun, check: str, tensorrt_check: Callable[[CaseRun], CheckResult] | None = None) -> CheckResult:
-    """Run one check; TVM failing on a program it accepted is a ``fail`` with the stage named."""
-    fn = CHECK_FUNCS.get(check) or tensorrt_check
+def run_check(check: str, art: Artifacts, target: CheckTarget, opts: CheckOptions) -> CheckResult:
+    """One check; TVM failing on a program it accepted is a ``fail`` that names the stage."""
     try:
-        return fn(run)
-    except TVMFailure as exc:
+        return CHECK_FUNCS[check](art, target, opts)
+    except StageFailure as exc:
         return CheckResult("fail", f"TVM failed: {exc}")
     except EnvironmentProblem as exc:
         return CheckResult("skip", str(exc))

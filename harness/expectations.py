@@ -1,30 +1,120 @@
-"""Known departures as data: each entry names the op(s), the check, when it applies and why.
+"""Known departures as data, and the one function that judges an outcome against them.
 
-A matching case whose check fails is an ``xfail``; one that passes is an ``xpass``, and strict
-entries fail the test on XPASS, so a TVM upgrade that fixes a departure is noticed.
+Each ``[[expect]]`` entry of the TOML file names the op(s), the check, exactly which cases depart
+(rule, dtype, attributes, named case predicates) and where (backends, devices, TVM and targeted
+TensorRT version ranges), and why.  :func:`judge` turns a matching ``fail`` (or crash) into
+``xfail`` and a matching ``pass`` into ``xpass``; strict entries make an XPASS fail the run, so a
+TVM upgrade that fixes a departure is noticed.  An entry whose place does not hold (e.g. limited
+to ``tvm-cuda`` on a machine without a GPU) neither applies nor XPASSes.
 
 File format (TOML)::
 
     [[expect]]
-    ops = ["*"]                 # seed op names, or "*" for all
-    except_ops = ["nn.pad"]     # optional: ops that "*" leaves out
-    check = "offload"           # offload | preserve | reference | tensorrt
-    rule = "dtype"              # optional (offload): the rule id of harness.rules' decision
-    dtype = ["int32"]           # optional: case dtypes
+    id = "split-empty-piece-cuda"   # optional stable id (default "#<position>")
+    ops = ["split"]                 # seed op names, or "*" for all
+    except_ops = ["nn.pad"]         # optional: ops that "*" leaves out
+    check = "reference"             # offload | preserve | reference | tensorrt
+    rule = "dtype"                  # optional (offload): the rule id of harness.rules' decision
+    verdict = "over-offload"        # optional (offload): the verdict expected
+    dtype = ["int32"]               # optional: case dtypes
     attrs = { layout = ["NHWC"] }   # optional: attribute values (any listed value matches)
-    verdict = "over-offload"    # optional (offload): the verdict expected
-    reason = "why this departs" # required
-    strict = true               # optional, default true
+    when = ["split-empty-piece"]    # optional: named case predicates (PREDICATES), all must hold
+    backends = ["tvm-cuda"]         # optional: applies only where the check runs one of these
+    devices = ["cuda"]              # optional: applies only where the check runs on these devices
+    tvm = ">=0.26"                  # optional: installed TVM version range
+    trt = "<10"                     # optional: targeted TensorRT version range
+    outcome = "crash"               # optional: fail (default) | crash | error (crash or fail)
+    reason = "why this departs"     # required
+    reproducer = "docs/findings/..."  # optional: a standalone script showing it
+    strict = true                   # optional, default true
 """
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .errors import InputError
-from .results import CHECKS, OFFLOAD_VERDICTS
+from .records import CHECKS, OFFLOAD_VERDICTS
+from .versions import Version, VersionRange
 
-_KEYS = {"ops", "except_ops", "check", "rule", "dtype", "attrs", "verdict", "reason", "strict"}
+DEFAULT_PATH = os.path.join(os.path.dirname(__file__), "data", "expectations.toml")
+DEVICES = ("cpu", "cuda")
+EXPECTED_OUTCOMES = ("fail", "crash", "error")
+_KEYS = {"id", "ops", "except_ops", "check", "rule", "verdict", "dtype", "attrs", "when", "backends", "devices",
+         "tvm", "trt", "outcome", "reason", "reproducer", "strict"}
+
+
+# -- named case predicates -----------------------------------------------------------------------
+PREDICATES: dict[str, Callable] = {}
+
+
+def predicate(name: str):
+    """Register a case predicate ``fn(case) -> bool`` under ``name`` for ``when = [...]``."""
+    def deco(fn):
+        PREDICATES[name] = fn
+        return fn
+    return deco
+
+
+@predicate("split-empty-piece")
+def _split_empty_piece(case) -> bool:
+    """split yields at least one empty piece (an index at 0 or at the axis length, or repeated)."""
+    a = case.attrs
+    n = case.shapes[0][a["axis"]]
+    ios = a["indices_or_sections"]
+    if isinstance(ios, int):
+        return n == 0
+    bounds = [0, *[min(max(i + n if i < 0 else i, 0), n) for i in ios], n]
+    return any(hi <= lo for lo, hi in zip(bounds, bounds[1:]))
+
+
+@predicate("output-size-not-1x1")
+def _output_not_1x1(case) -> bool:
+    """adaptive pooling whose output is not 1x1 (output_size None keeps the input size)."""
+    out = case.attrs.get("output_size")
+    if out is None:
+        layout = case.attrs.get("layout", "NCHW")
+        shape = case.shapes[0]
+        out = [shape[layout.index("H")], shape[layout.index("W")]]
+    return list(out) != [1, 1]
+
+
+@predicate("axis-none")
+def _axis_none(case) -> bool:
+    """The reduction/squeeze axis (or the transpose axes) is None: all axes."""
+    return case.attrs.get("axis", case.attrs.get("axes", 0)) is None
+
+
+@predicate("pad-edge-nonzero")
+def _pad_edge_nonzero(case) -> bool:
+    """nn.pad in edge mode that pads something (all-zero widths copy the input)."""
+    return case.attrs.get("pad_mode") == "edge" and any(int(w) > 0 for w in case.attrs.get("pad_width", []))
+
+
+# -- entries --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Context:
+    """Where a check ran: the backends it used, their devices, TVM's and TensorRT's versions."""
+
+    backends: frozenset = frozenset()
+    devices: frozenset = frozenset({"cpu"})
+    tvm: Version | None = None
+    trt: Version | None = None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a check judged: a case of a table op, or one op (type) of a model or fuzzed program."""
+
+    op: str
+    check: str
+    dtype: str | None = None
+    attrs: dict = field(default_factory=dict, hash=False, compare=False)
+    rule: str | None = None
+    verdict: str | None = None
+    case: object = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -32,53 +122,101 @@ class Expectation:
     ops: tuple
     check: str
     reason: str
+    id: str = ""
     rule: str | None = None
-    dtype: tuple | None = None
-    attrs: dict = field(default_factory=dict, hash=False)
     verdict: str | None = None
+    dtype: tuple | None = None
+    attrs: dict = field(default_factory=dict, hash=False, compare=False)
+    when: tuple = ()
+    backends: tuple = ()
+    devices: tuple = ()
+    tvm: VersionRange | None = None
+    trt: VersionRange | None = None
+    outcome: str = "fail"
+    reproducer: str | None = None
     strict: bool = True
     index: int = 0
     except_ops: tuple = ()
 
-    def matches(self, op: str, check: str, dtype: str, attrs: dict, rule: str | None) -> bool:
-        if check != self.check or ("*" not in self.ops and op not in self.ops) or op in self.except_ops:
+    def applies(self, ctx: Context) -> bool:
+        """Whether the place this entry is limited to holds where the check ran."""
+        if self.backends and not set(self.backends) & set(ctx.backends):
             return False
-        if self.dtype is not None and dtype not in self.dtype:
+        if self.devices and not set(self.devices) & set(ctx.devices):
             return False
-        if self.rule is not None and rule != self.rule:
+        if self.tvm is not None and (ctx.tvm is None or ctx.tvm not in self.tvm):
             return False
-        for key, allowed in self.attrs.items():
-            if key not in attrs or attrs[key] not in allowed:
-                return False
+        if self.trt is not None and (ctx.trt is None or ctx.trt not in self.trt):
+            return False
         return True
 
+    def matches(self, s: Subject) -> bool:
+        """Whether this entry describes the subject (op, check, rule, dtype, attributes, predicates)."""
+        if s.check != self.check or ("*" not in self.ops and s.op not in self.ops) or s.op in self.except_ops:
+            return False
+        if self.dtype is not None and s.dtype not in self.dtype:
+            return False
+        if self.rule is not None and s.rule != self.rule:
+            return False
+        for key, allowed in self.attrs.items():
+            if key not in s.attrs or s.attrs[key] not in allowed:
+                return False
+        if self.when:
+            if s.case is None:
+                return False
+            try:
+                if not all(PREDICATES[name](s.case) for name in self.when):
+                    return False
+            except (KeyError, IndexError, TypeError, ValueError):
+                return False   # a predicate that cannot read this case does not describe it
+        return True
 
-def load(path: str, known_ops: set[str]) -> list[Expectation]:
+    def takes(self, outcome: str, error_kind: str | None) -> bool:
+        """Whether a departure that looks like ``outcome`` is the one this entry expects."""
+        if outcome == "fail":
+            return self.outcome in ("fail", "error")
+        if outcome == "error" and error_kind in ("crash", "timeout", "device"):
+            return self.outcome in ("crash", "error")
+        return False
+
+
+def _strs(value, where: str, key: str, allowed=None) -> tuple:
+    if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise InputError(f"{where}: {key!r} must be a list of strings")
+    if allowed is not None:
+        bad = [v for v in value if v not in allowed]
+        if bad:
+            raise InputError(f"{where}: unknown {key} {bad}; known: {', '.join(sorted(allowed))}")
+    return tuple(value)
+
+
+def load(path: str, known_ops: set[str], known_backends: set[str] | None = None) -> list[Expectation]:
+    """Parse and check an expectations file; every problem is one line naming the entry."""
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise InputError(f"{path}: expectations file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not an expectations file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid TOML: {exc}") from None
     items = data.get("expect", [])
     if not isinstance(items, list) or set(data) - {"expect"}:
         raise InputError(f"{path}: expected only [[expect]] tables")
-    out = []
+    out, ids = [], set()
     for i, item in enumerate(items):
         where = f"{path}: expect #{i + 1}"
         if not isinstance(item, dict):
             raise InputError(f"{where}: not a table")
         unknown = set(item) - _KEYS
         if unknown:
-            raise InputError(f"{where}: unknown keys {sorted(unknown)}")
+            raise InputError(f"{where}: unknown keys {sorted(unknown)}; known: {', '.join(sorted(_KEYS))}")
         ops = item.get("ops")
         if not (isinstance(ops, list) and ops and all(isinstance(o, str) for o in ops)):
             raise InputError(f"{where}: 'ops' must be a non-empty list of op names")
-        except_ops = item.get("except_ops", [])
-        if not (isinstance(except_ops, list) and all(isinstance(o, str) for o in except_ops)):
-            raise InputError(f"{where}: 'except_ops' must be a list of op names")
-        bad = [o for o in ops + except_ops if o != "*" and o not in known_ops]
+        except_ops = _strs(item.get("except_ops", []), where, "except_ops")
+        bad = [o for o in list(ops) + list(except_ops) if o != "*" and o not in known_ops]
         if bad:
             raise InputError(f"{where}: unknown ops {bad}")
         if item.get("check") not in CHECKS:
@@ -91,27 +229,38 @@ def load(path: str, known_ops: set[str]) -> list[Expectation]:
         attrs = item.get("attrs", {})
         if not isinstance(attrs, dict) or not all(isinstance(v, list) for v in attrs.values()):
             raise InputError(f"{where}: 'attrs' must map attribute names to lists of values")
-        dtype = item.get("dtype")
-        if dtype is not None and not (isinstance(dtype, list) and all(isinstance(d, str) for d in dtype)):
-            raise InputError(f"{where}: 'dtype' must be a list of dtype names")
+        dtype = _strs(item["dtype"], where, "dtype") if "dtype" in item else None
+        when = _strs(item.get("when", []), where, "predicate", set(PREDICATES))
+        backends = _strs(item.get("backends", []), where, "backends", known_backends)
+        devices = _strs(item.get("devices", []), where, "devices", set(DEVICES))
+        ranges = {}
+        for key in ("tvm", "trt"):
+            if key in item:
+                ranges[key] = VersionRange.parse(item[key]) if isinstance(item[key], str) else None
+                if ranges[key] is None:
+                    raise InputError(f"{where}: {key!r} must be a version range string like '>=0.26,<0.28'")
+        outcome = item.get("outcome", "fail")
+        if outcome not in EXPECTED_OUTCOMES:
+            raise InputError(f"{where}: 'outcome' must be one of {', '.join(EXPECTED_OUTCOMES)}")
         strict = item.get("strict", True)
         if not isinstance(strict, bool):
             raise InputError(f"{where}: 'strict' must be true or false")
-        out.append(Expectation(ops=tuple(ops), check=item["check"], reason=item["reason"].strip(),
-                               rule=item.get("rule"), dtype=tuple(dtype) if dtype else None, attrs=attrs,
-                               verdict=verdict, strict=strict, index=i + 1,
-                               except_ops=tuple(except_ops)))
+        ident = item.get("id", f"#{i + 1}")
+        if not isinstance(ident, str) or not ident or ident in ids:
+            raise InputError(f"{where}: 'id' must be a unique non-empty string, got {ident!r}")
+        ids.add(ident)
+        reproducer = item.get("reproducer")
+        if reproducer is not None and not isinstance(reproducer, str):
+            raise InputError(f"{where}: 'reproducer' must be a path")
+        try:
+            out.append(Expectation(
+                ops=tuple(ops), check=item["check"], reason=item["reason"].strip(), id=ident, rule=item.get("rule"),
+                verdict=verdict, dtype=dtype, attrs=attrs, when=when, backends=backends, devices=devices,
+                tvm=ranges.get("tvm"), trt=ranges.get("trt"), outcome=outcome, reproducer=reproducer,
+                strict=strict, index=i + 1, except_ops=except_ops))
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
     return out
-
-
-def find(expectations: list[Expectation], **kw) -> Expectation | None:
-    for e in expectations:
-        if e.matches(**kw):
-            return e
-    return None
-
-
-DEFAULT_PATH = __import__("os").path.join(__import__("os").path.dirname(__file__), "data", "expectations.toml")
 
 
 def load_default() -> list[Expectation]:
@@ -120,26 +269,45 @@ def load_default() -> list[Expectation]:
     return load(DEFAULT_PATH, set(BY_NAME))
 
 
-def classify_offload(comparison, expectations: list[Expectation]) -> tuple[list, list]:
-    """Split an OffloadComparison's departures into known (matching an expectation) and new.
+def find(expectations: list[Expectation], subject: Subject, ctx: Context) -> Expectation | None:
+    for e in expectations:
+        if e.applies(ctx) and e.matches(subject):
+            return e
+    return None
 
-    Each departure is (relax op, reason, verdict); known ones carry the expectation too.  Used by
-    the model checks, where a departure of one call stands for one op of the table."""
-    from .table import entries_for_tvm_op
 
-    known, new = [], []
-    for verdict, items in (("over-offload", comparison.over), ("under-offload", comparison.under)):
-        for name, why in items:
-            rule = comparison.rules.get((name, why))
-            seeds = [e.name for e in entries_for_tvm_op(name)] or [name]
-            hit = None
-            for seed in seeds:
-                for e in expectations:
-                    if e.matches(op=seed, check="offload", dtype="", attrs={}, rule=rule) and \
-                            e.verdict in (None, verdict):
-                        hit = e
-                        break
-                if hit:
-                    break
-            (known if hit else new).append((name, why, verdict, hit) if hit else (name, why, verdict))
-    return known, new
+@dataclass(frozen=True)
+class Judgement:
+    outcome: str
+    reason: str
+    expectation: Expectation | None = None
+
+    @property
+    def strict_xpass(self) -> bool:
+        return self.outcome == "xpass" and self.expectation is not None and self.expectation.strict
+
+    @property
+    def unexpected(self) -> bool:
+        """A result that fails the run: a new departure, a crash nobody expected, a strict XPASS."""
+        return self.outcome in ("fail", "error") or self.strict_xpass
+
+
+def judge(outcome: str, reason: str, subject: Subject, ctx: Context, expectations: list[Expectation], *,
+          error_kind: str | None = None) -> Judgement:
+    """The one place where outcomes meet the known departures (op suites, models and fuzz).
+
+    fail/crash + an entry that expects it -> xfail; pass + a matching entry -> xpass; a matching
+    entry that expects another verdict or another kind of failure does not cover it."""
+    if outcome not in ("pass", "fail", "error"):
+        return Judgement(outcome, reason)
+    for e in expectations:
+        if not (e.applies(ctx) and e.matches(subject)):
+            continue
+        if subject.check == "offload" and e.verdict and outcome == "fail" and subject.verdict != e.verdict:
+            continue   # a different departure than the one known: it must fail
+        where = f"expectations {e.id}"
+        if outcome == "pass":
+            return Judgement("xpass", f"expected to fail ({where}: {e.reason}) but passed", e)
+        if e.takes(outcome, error_kind):
+            return Judgement("xfail", f"known departure ({where}): {e.reason} | {reason}", e)
+    return Judgement(outcome, reason)

@@ -3,19 +3,20 @@
 Cases are matched by (op, case_id, check).  Where an op's case ids differ between the runs (a
 different Hypothesis seed or profile), its per-op aggregates are compared instead.  Timings are
 judged against the noise both runs measured: a slowdown counts only when it exceeds both a
-minimum percentage and ``noise_k`` times the combined IQR (or stddev) of the two runs.
+minimum percentage and ``noise_k`` times the combined IQR (or stddev) of the two runs.  The
+figure compared is the device time (CUPTI) by default, the host latency on request; a timing
+taken while the GPU was shared, or without device time where device time is asked, is reported
+but never fails the gate.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from .errors import HarnessError, InputError
-from .reader import Run, load_results
+from .reader import Run
+from .records import Record, Timing
 
 BAD = ("fail", "error")
 GOOD = ("pass", "xpass")
@@ -90,35 +91,15 @@ class Verdict:
         return "\n".join(lines)
 
 
-def _num(value) -> float | None:
-    """A float from a record value; "nan"/"inf" strings become floats, None stays None."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def offloaded(value) -> bool | None:
-    """Whether an ``actual_offload`` value says something was offloaded (None: unknown)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return value > 0
-    if isinstance(value, str):
-        return value.strip().lower() not in ("", "0", "false", "no", "none")
-    return len(value) > 0
-
-
-def _noise(t: dict) -> float:
-    for key in ("iqr_s", "stddev_s"):
-        v = _num(t.get(key))
+def _noise(stats) -> float:
+    for v in (stats.iqr_s, stats.stddev_s):
         if v is not None and math.isfinite(v) and v > 0:
             return v
     return 0.0
+
+
+def _finite(x) -> bool:
+    return x is not None and math.isfinite(x)
 
 
 @dataclass(frozen=True)
@@ -130,6 +111,7 @@ class Gate:
     acc_factor: max_abs_err must grow by at least this factor...
     acc_budget: ...and by more than acc_budget * (atol + rtol) of the case's tolerance.
     max_rate_drop: per-op pass-rate drop (0..1) flagged when case ids differ.
+    timing: "device" (default: the sum of GPU kernel time per call) or "latency" (host-inclusive).
     """
 
     max_slowdown: float = 0.10
@@ -137,6 +119,7 @@ class Gate:
     acc_factor: float = 2.0
     acc_budget: float = 0.5
     max_rate_drop: float = 0.05
+    timing: str = "device"
 
     def compare(self, baseline: Run, current: Run) -> Verdict:
         env_diffs, notes = _env_differences(baseline.env, current.env)
@@ -158,70 +141,84 @@ class Gate:
             labels = [f"{r.label} [{r.run_id[:8]}]" for r in (baseline, current)]
         return Verdict(labels[0], labels[1], findings, env_diffs, notes, matched)
 
-    def _case(self, b: dict, c: dict, gate_perf: bool) -> list[Finding]:
+    def _case(self, b: Record, c: Record, gate_perf: bool) -> list[Finding]:
         out = []
-        ident = dict(op=c["op"], case_id=c["case_id"], check=c["check"])
-        bo, co = b["outcome"], c["outcome"]
+        ident = dict(op=c.op, case_id=c.case_id, check=c.check)
+        bo, co = b.outcome, c.outcome
         if co in BAD and bo not in BAD and bo != "skip":
-            why = f": {c.get('reason')}" if c.get("reason") else ""
+            why = f": {c.reason}" if c.reason else ""
             out.append(Finding("new-failure", detail=f"{bo} -> {co}{why}"[:300], regression=True, **ident))
         elif bo in BAD and co in GOOD:
             out.append(Finding("fixed", detail=f"{bo} -> {co}", regression=False, **ident))
-        if c["check"] == "offload":
+        if c.check == "offload":
             out.extend(self._offload(b, c, ident))
         acc = self._accuracy(b, c)
         if acc:
             out.append(Finding("accuracy", detail=acc[0], regression=True, data=acc[1], **ident))
-        for detail, data in self._timings(b.get("timings"), c.get("timings")):
-            out.append(Finding("performance", detail=detail, regression=gate_perf, data=data, **ident))
+        for detail, data, counts in self._timings(b.timings, c.timings):
+            out.append(Finding("performance", detail=detail, regression=gate_perf and counts, data=data, **ident))
         return out
 
     @staticmethod
-    def _offload(b: dict, c: dict, ident: dict) -> list[Finding]:
-        was, now = offloaded(b.get("actual_offload")), offloaded(c.get("actual_offload"))
-        bv, cv = b.get("offload_verdict"), c.get("offload_verdict")
-        if was is None or now is None or was == now:
-            if bv == "match" and cv not in (None, "match"):
+    def _offload(b: Record, c: Record, ident: dict) -> list[Finding]:
+        if b.offload is None or c.offload is None:
+            return []
+        was, now = b.offload.offloaded, c.offload.offloaded
+        bv, cv = b.offload.verdict, c.offload.verdict
+        if was == now:
+            if bv == "match" and cv != "match":
                 return [Finding("offload-change", detail=f"verdict match -> {cv}", regression=True, **ident)]
             return []
         direction = "no longer offloaded" if was else "now offloaded"
-        regression = (bv == "match" and cv not in (None, "match")) or (cv is None and was and not now)
         detail = f"{direction} (verdict {bv} -> {cv})"
-        return [Finding("offload-change", detail=detail, regression=regression,
-                        data={"baseline": b.get("actual_offload"), "current": c.get("actual_offload")}, **ident)]
+        return [Finding("offload-change", detail=detail, regression=bv == "match" and cv != "match",
+                        data={"baseline": b.offload.actual, "current": c.offload.actual}, **ident)]
 
-    def _accuracy(self, b: dict, c: dict) -> tuple[str, dict] | None:
-        eb, ec = _num(b.get("max_abs_err")), _num(c.get("max_abs_err"))
+    def _accuracy(self, b: Record, c: Record) -> tuple[str, dict] | None:
+        eb, ec = b.max_abs_err, c.max_abs_err
         if eb is None or ec is None:
             return None
         if not math.isfinite(ec):
             return (f"max_abs_err {eb:g} -> {ec:g}", {"baseline": eb, "current": ec}) if math.isfinite(eb) else None
         if not math.isfinite(eb):
             return None
-        tol = c.get("tolerance") or b.get("tolerance") or {}
-        atol, rtol = _num(tol.get("atol")) or 0.0, _num(tol.get("rtol")) or 0.0
-        allowed = self.acc_budget * (atol + rtol)
+        tol = c.tolerance or b.tolerance
+        allowed = self.acc_budget * ((tol.atol + tol.rtol) if tol else 0.0)
         if ec > eb * self.acc_factor and ec - eb > allowed:
-            data = {"baseline": eb, "current": ec, "allowed_growth": allowed, "tolerance": tol}
+            data = {"baseline": eb, "current": ec, "allowed_growth": allowed,
+                    "tolerance": {"atol": tol.atol, "rtol": tol.rtol} if tol else None}
             return f"max_abs_err {eb:.3g} -> {ec:.3g} (x{ec / eb if eb else math.inf:.3g}, budget {allowed:.3g})", data
         return None
 
-    def _timings(self, tb: dict | None, tc: dict | None) -> list[tuple[str, dict]]:
+    def _figure(self, t: Timing):
+        """(median, stats, note): the compared figure; the note says why it cannot fail the gate."""
+        if self.timing == "device":
+            if t.device is not None:
+                return t.device.median_s, t.device, ""
+            return (t.latency.median_s if t.latency else None), t.latency, "no device time (latency compared)"
+        return (t.latency.median_s if t.latency else None), t.latency, ""
+
+    def _timings(self, tb: dict | None, tc: dict | None) -> list[tuple[str, dict, bool]]:
         out = []
         if not tb or not tc:
             return out
         for backend, b in tb.items():
             c = tc.get(backend)
-            if backend == "speedup" or not isinstance(b, dict) or not isinstance(c, dict):
+            if c is None:
                 continue
-            mb, mc = _num(b.get("median_s")), _num(c.get("median_s"))
-            if not mb or mc is None or not (math.isfinite(mb) and math.isfinite(mc)) or mb <= 0:
+            (mb, sb, nb), (mc, sc, nc) = self._figure(b), self._figure(c)
+            if not _finite(mb) or not _finite(mc) or mb <= 0:
                 continue
-            noise = math.hypot(_noise(b), _noise(c))
+            noise = math.hypot(_noise(sb), _noise(sc))
             slowdown = (mc - mb) / mb
             if slowdown > self.max_slowdown and mc - mb > self.noise_k * noise:
-                data = {"backend": backend, "baseline_s": mb, "current_s": mc, "slowdown": slowdown, "noise_s": noise}
-                out.append((f"{backend} median {mb:.3g}s -> {mc:.3g}s (+{slowdown:.0%}, noise {noise:.2g}s)", data))
+                shared = [r.exclusive_note or "GPU shared" for r in (b, c) if r.exclusive is False]
+                why = "; ".join([n for n in (nb, nc) if n] + shared)
+                counts = not why
+                data = {"backend": backend, "figure": self.timing, "baseline_s": mb, "current_s": mc,
+                        "slowdown": slowdown, "noise_s": noise}
+                out.append((f"{backend} {self.timing} median {mb:.3g}s -> {mc:.3g}s (+{slowdown:.0%}, noise "
+                            f"{noise:.2g}s)" + (f" [not gated: {why}]" if why else ""), data, counts))
         return out
 
     def _aggregates(self, baseline: Run, current: Run, base: dict, cur: dict) -> list[Finding]:
@@ -274,8 +271,7 @@ def _pass_rate(c: Counter) -> float | None:
 
 
 def _offload_rate(run: Run, op: str) -> float | None:
-    vals = [offloaded(r.get("actual_offload")) for r in run.records if r["op"] == op and r["check"] == "offload"]
-    vals = [v for v in vals if v is not None]
+    vals = [r.offload.offloaded for r in run.records if r.op == op and r.check == "offload" and r.offload]
     return sum(vals) / len(vals) if vals else None
 
 
@@ -321,54 +317,3 @@ def _positive(text: str) -> float:
     if value < 0 or not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a non-negative number: {text!r}")
     return value
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, through the CLI's error path
-        raise InputError(message)
-
-
-def gate_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="trt-harness gate", description="Compare CURRENT against BASELINE; exit 1 on regression.")
-    p.add_argument("baseline", metavar="BASELINE", help="results file of the baseline run")
-    p.add_argument("current", metavar="CURRENT", help="results file of the current run")
-    p.add_argument("--json", metavar="OUT", help="also write the verdict as JSON to OUT ('-' for stdout)")
-    p.add_argument("--max-slowdown", type=parse_fraction, default=Gate.max_slowdown, metavar="PCT",
-                   help="minimum slowdown of a median that counts (default 10%%)")
-    p.add_argument("--noise-k", type=_positive, default=Gate.noise_k, metavar="K",
-                   help="slowdown must also exceed K x combined IQR/stddev of both runs (default 3)")
-    p.add_argument("--acc-factor", type=_positive, default=Gate.acc_factor, metavar="F",
-                   help="max_abs_err must grow by this factor to count (default 2)")
-    p.add_argument("--acc-budget", type=_positive, default=Gate.acc_budget, metavar="B",
-                   help="...and by more than B x (atol + rtol) (default 0.5)")
-    p.add_argument("--max-rate-drop", type=parse_fraction, default=Gate.max_rate_drop, metavar="PCT",
-                   help="per-op pass-rate drop flagged when case ids differ (default 5%%)")
-    return p
-
-
-def gate_main(argv: list[str] | None = None) -> int:
-    """``trt-harness gate BASELINE CURRENT ...``: 0 no regression, 1 regression, 2 bad input."""
-    try:
-        args = gate_parser().parse_args(argv)
-        gate = Gate(args.max_slowdown, args.noise_k, args.acc_factor, args.acc_budget, args.max_rate_drop)
-        baseline, current = load_results(args.baseline), load_results(args.current)
-        verdict = gate.compare(baseline, current)
-        for w in baseline.warnings + current.warnings:
-            print(f"trt-harness: warning: {w}", file=sys.stderr)
-        print(verdict.to_text())
-        if args.json:
-            text = json.dumps(verdict.to_json(), indent=2, sort_keys=True, default=str)
-            if args.json == "-":
-                print(text)
-            else:
-                try:
-                    with open(args.json, "w", encoding="utf-8") as fh:
-                        fh.write(text + "\n")
-                except OSError as exc:
-                    raise InputError(f"{args.json}: cannot write: {exc.strerror or exc}") from None
-    except HarnessError as exc:
-        print(f"trt-harness: error: {exc}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
-    return 1 if verdict.regressed else 0

@@ -1,23 +1,33 @@
-"""Is there a CUDA GPU TVM can use?  Asked in a short-lived child process.
+"""Which CUDA GPUs TVM can use, and which one this process is pinned to.
 
-Asking in-process would initialise CUDA in the pytest process, and CUDA does not survive fork():
-the isolated case worker (harness/isolate.py), forked from it, would then fail every CUDA call
-with cudaErrorInitializationError.  The answer is cached for the process (and inherited by forks).
+Asked in a short-lived child process: asking in-process would initialise CUDA in the pytest
+process, and CUDA does not survive fork() (the isolated case worker is forked from it).  The
+answer is cached for the process.
+
+Pinning: on a host with several GPUs each pytest-xdist worker takes one, round robin over the
+visible devices (``gw0`` -> the first, ``gw1`` -> the second, ...), by setting
+``CUDA_VISIBLE_DEVICES`` before anything in that worker touches CUDA; its isolated case worker
+inherits it.  Inside a pinned process the GPU is ``cuda:0``.
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from functools import lru_cache
 
 _PROBE = (
     "import json, tvm\n"
-    "d = tvm.cuda(0)\n"
-    "ok = bool(d.exist)\n"
-    "print(json.dumps({'exist': ok, 'name': d.device_name if ok else None,"
-    " 'compute_version': d.compute_version if ok else None}))\n"
+    "devs = []\n"
+    "for i in range(64):\n"
+    "    d = tvm.cuda(i)\n"
+    "    if not d.exist: break\n"
+    "    devs.append({'index': i, 'name': d.device_name, 'compute_version': d.compute_version})\n"
+    "print(json.dumps({'exist': bool(devs), 'name': devs[0]['name'] if devs else None,"
+    " 'compute_version': devs[0]['compute_version'] if devs else None, 'count': len(devs), 'devices': devs}))\n"
 )
+PINNED_ENV = "TRT_HARNESS_PINNED_GPU"
 
 
 @lru_cache(maxsize=1)
@@ -25,14 +35,14 @@ def probe() -> dict:
     try:
         proc = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"exist": False, "error": f"CUDA probe failed: {exc}"}
+        return {"exist": False, "count": 0, "error": f"CUDA probe failed: {exc}"}
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"exist": False, "error": f"TVM cannot query CUDA: {last[:200]}"}
+        return {"exist": False, "count": 0, "error": f"TVM cannot query CUDA: {last[:200]}"}
     try:
         return json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        return {"exist": False, "error": f"CUDA probe gave no answer: {proc.stdout[-200:]!r}"}
+        return {"exist": False, "count": 0, "error": f"CUDA probe gave no answer: {proc.stdout[-200:]!r}"}
 
 
 def unavailable_reason() -> str | None:
@@ -40,3 +50,51 @@ def unavailable_reason() -> str | None:
     if info.get("exist"):
         return None
     return info.get("error") or "no CUDA GPU visible to TVM (tvm.cuda(0).exist is False)"
+
+
+def _visible() -> list[str]:
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None and env.strip():
+        return [d.strip() for d in env.split(",") if d.strip()]
+    return [str(d["index"]) for d in probe().get("devices", [])]
+
+
+def placement(workers: list[str]) -> dict[str, str]:
+    """worker id -> the GPU it is pinned to (round robin over the visible GPUs)."""
+    devices = probe().get("devices", [])
+    visible = _visible()
+    if not devices or not visible:
+        return {}
+    return {w: f"cuda:{visible[i % len(visible)]} {devices[i % len(devices)]['name']}"
+            for i, w in enumerate(workers)}
+
+
+def pin(worker: str | None) -> str | None:
+    """Pin this process to its GPU (before CUDA is touched); returns a description, or None."""
+    if not worker or not worker.startswith("gw") or os.environ.get(PINNED_ENV):
+        return os.environ.get(PINNED_ENV)
+    visible = _visible()
+    if not visible or not probe().get("exist"):
+        return None
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    chosen = visible[index % len(visible)]
+    name = probe()["devices"][index % len(probe()["devices"])]["name"]
+    os.environ["CUDA_VISIBLE_DEVICES"] = chosen
+    os.environ[PINNED_ENV] = f"cuda:{chosen} {name}"
+    return os.environ[PINNED_ENV]
+
+
+def assigned_index() -> int:
+    """The device index to use inside this process (0 once pinned)."""
+    return 0
+
+
+def describe() -> str | None:
+    """This process's GPU, for records: "cuda:1 NVIDIA H200" (None without a GPU)."""
+    if os.environ.get(PINNED_ENV):
+        return os.environ[PINNED_ENV]
+    info = probe()
+    if not info.get("exist"):
+        return None
+    visible = _visible()
+    return f"cuda:{visible[0] if visible else 0} {info.get('name')}"

@@ -3,9 +3,9 @@ comparison of that with the expected offload of :mod:`harness.rules`."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 
 from . import rules
+from .records import Decision, Departure, Offload
 
 
 def _is_trt(func) -> bool:
@@ -87,53 +87,41 @@ def op_name(call) -> str:
     return str(call.op.name)
 
 
-@dataclass
-class OffloadComparison:
-    over: list = field(default_factory=list)     # (op, reason): offloaded, though rules reject it
-    under: list = field(default_factory=list)    # (op, reason): supported, but kept on TVM
-    by_op: dict = field(default_factory=dict)    # op -> {"expected", "offloaded", "kept"}
-    regions: int = 0
-    rules: dict = field(default_factory=dict)    # (op, reason) -> rule id of the decision
-
-    @property
-    def verdict(self) -> str:
-        if self.over:
-            return "over-offload"
-        if self.under:
-            return "under-offload"
-        return "match"
-
-
-def compare(original_mod, partitioned_mod, *, trt_version, implicit_batch=None) -> OffloadComparison:
-    """Compare expected and actual offload per op type (a model may hold many calls of one op).
+def compare_offload(original_mod, partitioned_mod, *, trt_version, implicit_batch=None) -> Offload:
+    """Expected against actual offload per op type (a model may hold many calls of one op).
 
     Calls are matched by signature (op, input types, attributes), so two calls of one op that the
-    rules judge differently are told apart."""
-    expected = Counter()
-    reasons = {}
-    total = Counter()
+    rules judge differently are told apart.  Each distinct decision is listed once with its count."""
+    expected, total, decided = Counter(), Counter(), {}
     for call in all_calls(original_mod):
         d = rules.decide(call, trt_version=trt_version, implicit_batch=implicit_batch)
         sig = rules.signature(call)
         total[sig] += 1
-        reasons[sig] = d
+        decided[sig] = d
         if d.offload:
             expected[sig] += 1
     actual = Counter(rules.signature(c) for c in trt_calls(partitioned_mod))
-    result = OffloadComparison(regions=len(trt_functions(partitioned_mod)))
-    for sig in set(total) | set(actual):
+    out = Offload(verdict="match", regions=len(trt_functions(partitioned_mod)))
+    decisions: Counter = Counter()
+    over: Counter = Counter()
+    under: Counter = Counter()
+    for sig in sorted(set(total) | set(actual), key=repr):
         name = sig[0]
-        exp, act = expected.get(sig, 0), actual.get(sig, 0)
-        slot = result.by_op.setdefault(name, {"expected": 0, "offloaded": 0, "kept": 0, "total": 0})
-        slot["expected"] += exp
-        slot["offloaded"] += act
-        slot["total"] += total.get(sig, act)
-        slot["kept"] += max(total.get(sig, act) - act, 0)
-        d = reasons.get(sig)
-        why = d.reason if d else "not in the original program"
-        result.rules[(name, why)] = d.rule if d else "not-in-original"
+        exp, act, tot = expected.get(sig, 0), actual.get(sig, 0), total.get(sig, actual.get(sig, 0))
+        out.expected[name] = out.expected.get(name, 0) + exp
+        out.actual[name] = out.actual.get(name, 0) + act
+        out.total[name] = out.total.get(name, 0) + tot
+        d = decided.get(sig)
+        if d is not None:
+            decisions[(name, d.offload, d.rule, d.reason, d.source)] += total[sig]
+        why, rule = (d.reason, d.rule) if d else ("not in the original program", "not-in-original")
         if act > exp:
-            result.over.extend([(name, why)] * (act - exp))
+            over[(name, why, rule)] += act - exp
         elif exp > act:
-            result.under.extend([(name, why)] * (exp - act))
-    return result
+            under[(name, why, rule)] += exp - act
+    out.decisions = [Decision(op=o, offload=f, rule=r, reason=w, source=s, count=n)
+                     for (o, f, r, w, s), n in decisions.items()]
+    out.over = [Departure(op=o, reason=w, rule=r, count=n) for (o, w, r), n in over.items()]
+    out.under = [Departure(op=o, reason=w, rule=r, count=n) for (o, w, r), n in under.items()]
+    out.verdict = "over-offload" if out.over else "under-offload" if out.under else "match"
+    return out

@@ -22,18 +22,23 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def softmax(x, axis):
+def softmax(x, *, axis):
     x = np.asarray(x, dtype=np.float64)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def leaky_relu(x, alpha):
+def leaky_relu(x, *, alpha):
     x = np.asarray(x, dtype=np.float64)
     return np.where(x > 0, x, alpha * x)
 
 
-def layer_norm(x, gamma, beta, axes, eps, scale=True, center=True):
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def layer_norm(x, gamma, beta, *, axes, epsilon, scale=True, center=True):
+    eps = epsilon
     x = np.asarray(x, dtype=np.float64)
     axes = tuple(a % x.ndim for a in axes)
     mean = x.mean(axis=axes, keepdims=True)
@@ -47,7 +52,8 @@ def layer_norm(x, gamma, beta, axes, eps, scale=True, center=True):
     return out
 
 
-def batch_norm(x, gamma, beta, mean, var, axis, eps, scale=True, center=True):
+def batch_norm(x, gamma, beta, mean, var, *, axis, epsilon, scale=True, center=True):
+    eps = epsilon
     x = np.asarray(x, dtype=np.float64)
     shape = [1] * x.ndim
     shape[axis % x.ndim] = x.shape[axis]
@@ -218,3 +224,46 @@ def strided_slice(x, axes, begin, end, strides):
     for a, b, e, s in zip(axes, begin, end, strides):
         sl[a] = slice(b, e, s)
     return x[tuple(sl)]
+
+
+def expand_dims(x, *, axis):
+    return np.expand_dims(x, tuple(axis))
+
+
+def squeeze(x, *, axis):
+    return np.squeeze(x, axis=None if axis is None else tuple(axis))
+
+
+def transpose(x, *, axes):
+    return np.transpose(x, axes)
+
+
+def batch_flatten(x):
+    return x.reshape(x.shape[0], -1)
+
+
+def reshape(x, *, newshape):
+    return x.reshape(newshape)
+
+
+def layout_transform(x, *, perm=None, pack=None):
+    """A permutation of the axes, or NCHW -> NCHW{pack}c packing."""
+    if perm is not None:
+        return np.transpose(x, perm)
+    n, ch, h, w = x.shape
+    return x.reshape(n, ch // pack, pack, h, w).transpose(0, 1, 3, 4, 2)
+
+
+def pad(x, *, pad_width, pad_mode, pad_value):
+    w = list(zip(pad_width[0::2], pad_width[1::2]))
+    if pad_mode == "constant":
+        return np.pad(x, w, mode="constant", constant_values=np.array(pad_value).astype(x.dtype))
+    return np.pad(x, w, mode=pad_mode)
+
+
+def split(x, indices_or_sections, *, axis):
+    return np.split(x, indices_or_sections, axis=axis)
+
+
+def concatenate(xs, *, axis):
+    return np.concatenate(xs, axis=axis)

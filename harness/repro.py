@@ -2,7 +2,8 @@
 
 The script embeds the program as TVMScript (a string literal written with ``repr``, so any
 content is quoted properly) and loads its data with ``allow_pickle=False``: nothing read from a
-file is ever evaluated.
+file is ever evaluated.  It **asserts** the departure: it exits 1 while the departure is there and
+0 once TVM no longer shows it, so it can be dropped into TVM's own test suite or a bisect.
 """
 from __future__ import annotations
 
@@ -10,31 +11,33 @@ import os
 
 import numpy as np
 
-_TEMPLATE = '''\
+TEMPLATE = '''\
 """Reproducer written by tvm-trt-harness.
 
-case:     {case_id}
+case:     {stem}
 check:    {check}
 outcome:  {outcome}   (the reason is REASON below)
 Run: python {script_name}   (needs TVM and NumPy only)
+Exit status: 1 while the departure is there, 0 once it is gone.
 """
 import os
 import sys
+from collections import Counter
 
 import numpy as np
 import tvm
 from tvm import relax
-from tvm.relax.backend.contrib.tensorrt import partition_for_tensorrt
 
 REASON = {reason!r}
 SOURCE = {source!r}
 CHECK = {check!r}
-TOLERANCE = {tolerance!r}
+ATOL, RTOL, MODE = {tolerance!r}
+EXPECTED_OFFLOAD = {expected_offload!r}   # op -> calls the converter rules say TensorRT should take
 HERE = os.path.dirname(os.path.abspath(__file__))
 data = np.load(os.path.join(HERE, {npz_name!r}), allow_pickle=False)
 inputs = [data[k] for k in sorted((k for k in data.files if k.startswith("input_")), key=lambda k: int(k[6:]))]
 weights = {{k[7:]: data[k] for k in data.files if k.startswith("weight_")}}
-expected = [data[k] for k in sorted((k for k in data.files if k.startswith("oracle_")), key=lambda k: int(k[7:]))]
+oracle = [data[k] for k in sorted((k for k in data.files if k.startswith("oracle_")), key=lambda k: int(k[7:]))]
 
 mod = tvm.script.from_source(SOURCE)
 if weights:
@@ -58,55 +61,67 @@ def run(m):
     return flat
 
 
+def same(actual, expected):
+    """harness/compare.py's rule: |a - e| <= ATOL + RTOL * |e| (ATOL scaled by max|e| when MODE is
+    normwise); NaN/Inf must agree in place; integer outputs must be equal."""
+    ok = len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        a64, e64 = a.astype(np.float64), e.astype(np.float64)
+        if a.shape != e.shape:
+            print("shape", a.shape, "expected", e.shape)
+            ok = False
+            continue
+        special = np.array_equal(np.isnan(a64), np.isnan(e64)) and np.array_equal(a64[np.isinf(a64)], e64[np.isinf(e64)])
+        fin = np.isfinite(a64) & np.isfinite(e64)
+        atol = ATOL * (np.abs(e64[fin]).max(initial=0.0) or 1.0) if MODE == "normwise" else ATOL
+        err = np.abs(a64[fin] - e64[fin])
+        good = special and bool(np.all(err <= atol + RTOL * np.abs(e64[fin])))
+        print("output", a.shape, "max abs error", err.max(initial=0.0), "ok" if good else "MISMATCH")
+        ok = ok and good
+    return ok
+
+
+from tvm.relax.backend.contrib.tensorrt import partition_for_tensorrt  # noqa: E402
+
 partitioned = partition_for_tensorrt(mod)
-offloaded = []
+if CHECK == "offload":
+    offloaded = Counter()
+    for gv, func in partitioned.functions.items():
+        if isinstance(func, relax.Function) and func.attrs is not None and "Codegen" in func.attrs:
+            relax.analysis.post_order_visit(
+                func.body, lambda n: offloaded.update([str(n.op.name)])
+                if isinstance(n, relax.Call) and isinstance(n.op, tvm.ir.Op) else None)
+    print("offloaded to TensorRT:", dict(offloaded))
+    print("expected (converter rules):", EXPECTED_OFFLOAD)
+    sys.exit(0 if dict(offloaded) == EXPECTED_OFFLOAD else 1)
+
+original = run(mod)
+if CHECK == "reference":
+    sys.exit(0 if same(original, oracle) else 1)
+funcs = {{}}
 for gv, func in partitioned.functions.items():
     if isinstance(func, relax.Function) and func.attrs is not None and "Codegen" in func.attrs:
-        relax.analysis.post_order_visit(
-            func.body, lambda n: offloaded.append(str(n.op.name))
-            if isinstance(n, relax.Call) and isinstance(n.op, tvm.ir.Op) else None)
-print("ops offloaded to TensorRT:", sorted(offloaded))
-print("expected offload:", {expected_offload!r})
-
-if CHECK in ("preserve", "reference"):
-    original = run(mod)
-    if CHECK == "reference":
-        other = expected
-    else:
-        funcs = {{}}
-        for gv, func in partitioned.functions.items():
-            if isinstance(func, relax.Function) and func.attrs is not None and "Codegen" in func.attrs:
-                func = func.without_attr("Codegen")
-            funcs[gv] = func
-        other = run(relax.transform.LambdaLift()(tvm.IRModule(funcs)))
-    atol, rtol = TOLERANCE
-    bad = False
-    for a, b in zip(original, other):
-        err = np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))) if a.size else 0.0
-        ok = a.shape == b.shape and np.allclose(a.astype(np.float64), b.astype(np.float64), atol=atol, rtol=rtol,
-                                                equal_nan=True)
-        print("shape", a.shape, "vs", b.shape, "max abs error", err, "ok" if ok else "MISMATCH")
-        bad = bad or not ok
-    sys.exit(1 if bad else 0)
+        func = func.without_attr("Codegen")
+    funcs[gv] = func
+sys.exit(0 if same(run(relax.transform.LambdaLift()(tvm.IRModule(funcs))), original) else 1)
 '''
 
 
-def write(directory: str, *, case, check: str, outcome: str, reason: str, program, oracle,
-          tolerance, expected_offload) -> str:
+def write(directory: str, *, stem: str, check: str, outcome: str, reason: str, program, oracle, tolerance,
+          expected_offload: dict | None) -> str:
+    """Write ``<stem>.py`` and ``<stem>.npz`` into ``directory``; returns the script's path."""
     os.makedirs(directory, exist_ok=True)
-    stem = f"{case.case_id}-{check}"
     npz_name = stem + ".npz"
-    arrays = {f"input_{i}": x for i, x in enumerate(program.inputs)}
-    arrays.update({f"weight_{k}": v for k, v in program.weights.items()})
+    arrays = {f"input_{i}": np.asarray(x) for i, x in enumerate(program.inputs)}
+    arrays.update({f"weight_{k}": np.asarray(v) for k, v in program.weights.items()})
     if oracle is not None:
         arrays.update({f"oracle_{i}": np.asarray(o) for i, o in enumerate(oracle)})
     np.savez(os.path.join(directory, npz_name), **arrays)
     script_name = stem + ".py"
-    text = _TEMPLATE.format(
-        case_id=case.case_id, check=check, outcome=outcome, reason=reason,
-        script_name=script_name, source=program.source.script(), npz_name=npz_name,
-        tolerance=tuple(tolerance), expected_offload=expected_offload,
-    )
+    text = TEMPLATE.format(stem=stem, check=check, outcome=outcome, reason=reason, script_name=script_name,
+                           source=program.source.script(), npz_name=npz_name,
+                           tolerance=(float(tolerance.atol), float(tolerance.rtol), tolerance.mode),
+                           expected_offload=dict(sorted((expected_offload or {}).items())))
     path = os.path.join(directory, script_name)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)

@@ -1,114 +1,37 @@
-"""Results files: JSON Lines, one header line then one record per (case, check).
+"""Writing results files: the environment fingerprint, the one header builder, the writer, and
+the merging of shards (xdist workers' files, CI jobs' files) into one file.
 
-The writer appends and flushes each record as soon as its case ends, so a run killed at any
-moment leaves a valid file lacking at most the case in flight.  The schema is documented in
-``harness/schema/results.schema.json``; readers live in :mod:`harness.reader`.
+The writer appends and fsyncs each record as soon as its case ends, so a run killed at any
+moment leaves a valid file lacking at most the case in flight.  Lines are :mod:`harness.records`
+types; :mod:`harness.reader` reads them back with the same types.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import json
-import math
+import glob
 import os
 import platform
-import sys
 import uuid
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from . import __version__
-
-SCHEMA_NAME = "tvm-trt-harness.results"
-SCHEMA_VERSION = 1
-
-CHECKS = ("offload", "preserve", "reference", "tensorrt")
-OUTCOMES = ("pass", "fail", "xfail", "xpass", "skip", "error")
-ERROR_KINDS = ("crash", "timeout", "harness")
-OFFLOAD_VERDICTS = ("match", "over-offload", "under-offload")
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _clean(value: Any) -> Any:
-    """Make a value JSON-safe: NaN/Inf become strings, tuples lists, numpy scalars Python."""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        try:
-            return _clean(value.item())
-        except (TypeError, ValueError):
-            pass
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    return str(value)
-
-
-@dataclass
-class Record:
-    """One outcome of one check on one generated case."""
-
-    op: str
-    check: str
-    outcome: str
-    case_id: str
-    tvm_op: str | None = None
-    reason: str = ""
-    error_kind: str | None = None
-    dtype: str | None = None
-    input_shapes: list = field(default_factory=list)
-    attrs: dict = field(default_factory=dict)
-    trt_version: str | None = None
-    expected_offload: Any = None
-    actual_offload: Any = None
-    offload_verdict: str | None = None
-    max_abs_err: float | None = None
-    max_rel_err: float | None = None
-    tolerance: dict | None = None
-    min_tolerance: dict | None = None
-    nan_inf_agree: bool | None = None
-    backend: str | None = None
-    reference: str | None = None
-    timings: dict | None = None
-    reproducer: str | None = None
-    duration_s: float | None = None
-    nodeid: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.check not in CHECKS:
-            raise ValueError(f"unknown check {self.check!r}; known: {', '.join(CHECKS)}")
-        if self.outcome not in OUTCOMES:
-            raise ValueError(f"unknown outcome {self.outcome!r}; known: {', '.join(OUTCOMES)}")
-        if self.error_kind is not None and self.error_kind not in ERROR_KINDS:
-            raise ValueError(f"unknown error kind {self.error_kind!r}")
-
-    def to_json(self) -> dict:
-        d = {"kind": "record", **asdict(self), "time": now_iso()}
-        return _clean(d)
+from .records import SCHEMA_NAME, SCHEMA_VERSION, Header, LineError, Record, TableOp, decode, encode, now_iso
 
 
 def _tvm_facts() -> dict:
     facts: dict[str, Any] = {}
     try:
-        import tvm  # noqa: F401
+        import tvm
     except Exception as exc:  # pragma: no cover - exercised only without TVM
         return {"tvm_version": None, "tvm_import_error": f"{type(exc).__name__}: {exc}"}
     facts["tvm_version"] = tvm.__version__
     facts["tvm_has_tensorrt_codegen"] = tvm.get_global_func("relax.ext.tensorrt", allow_missing=True) is not None
     facts["tvm_has_tensorrt_runtime"] = (
-        tvm.get_global_func("runtime.tensorrt_runtime_create", allow_missing=True) is not None
-    )
+        tvm.get_global_func("runtime.tensorrt_runtime_create", allow_missing=True) is not None)
     get_ver = tvm.get_global_func("relax.get_tensorrt_version", allow_missing=True)
     facts["tensorrt_version"] = ".".join(str(v) for v in get_ver()) if get_ver is not None else None
+    if not facts["tvm_has_tensorrt_runtime"]:
+        facts["tensorrt_absent_reason"] = ("TVM was built without the TensorRT runtime "
+                                           "(no runtime.tensorrt_runtime_create)")
     from . import gpu   # asked in a child process: CUDA must not be initialised before fork()
 
     info = gpu.probe()
@@ -116,6 +39,7 @@ def _tvm_facts() -> dict:
     if facts["cuda_available"]:
         facts["gpu"] = info.get("name")
         facts["gpu_compute_version"] = info.get("compute_version")
+        facts["gpus"] = info.get("devices", [])
     elif info.get("error"):
         facts["cuda_error"] = info["error"]
     return facts
@@ -134,41 +58,50 @@ def environment(**extra: Any) -> dict:
         "hostname": platform.node(),
     }
     env.update(_tvm_facts())
-    if not env.get("tvm_has_tensorrt_runtime"):
-        env.setdefault(
-            "tensorrt_absent_reason",
-            "TVM was built without the TensorRT runtime (no runtime.tensorrt_runtime_create)",
-        )
     env.update(extra)
-    return _clean(env)
+    return env
+
+
+def table_ops() -> list[TableOp]:
+    """The support table as the header records it, so a report reads results alone."""
+    from .table import OPS
+    from .versions import format_version
+
+    return [TableOp(name=e.name, tvm_op=e.tvm_op, no_equivalent=e.no_equivalent,
+                    min_trt=format_version(e.min_trt) if e.min_trt else None) for e in OPS]
+
+
+def header(*, suite: str, env: dict, run_id: str | None = None, label: str | None = None,
+           shard: str | None = None, placement: dict | None = None, with_table: bool = True) -> Header:
+    """The one header builder: every producer (op suites, models, fuzz, bench, merge) uses it."""
+    return Header(schema=SCHEMA_NAME, schema_version=SCHEMA_VERSION, run_id=run_id or uuid.uuid4().hex[:12], created=now_iso(), suite=suite, env=env, label=label,
+                  ops=table_ops() if with_table else [], shard=shard, placement=dict(placement or {}))
 
 
 class ResultsWriter:
-    """Appends records to a JSON Lines file, flushing and fsyncing each one.
+    """Appends lines to a JSON Lines file, flushing and fsyncing each one.
 
-    A file that already holds records is appended to (``--resume``); a new file starts with a
-    header.  Records from a previous, unfinished run are never rewritten.
+    A file that already holds records is appended to (``resume``), after a new header marked
+    ``resumed`` with the same run id; a new file starts with the header.  Records already written
+    are never rewritten.
     """
 
-    def __init__(self, path: str | os.PathLike, header: dict, *, resume: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, head: Header, *, resume: bool = False) -> None:
         self.path = os.fspath(path)
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)) or ".", exist_ok=True)
         exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
         if exists and not resume:
             raise FileExistsError(self.path)
-        self._fh = open(self.path, "a", encoding="utf-8")
+        if exists:
+            previous = _first_header(self.path)
+            if previous is not None:
+                head.run_id = previous.run_id
+            head.resumed = True
+        self._fh = open(self.path, "ab")
         if exists:
             self._repair_tail()
-        self.header = {
-            "kind": "header",
-            "schema": SCHEMA_NAME,
-            "schema_version": SCHEMA_VERSION,
-            "run_id": header.pop("run_id", None) or uuid.uuid4().hex[:12],
-            "created": now_iso(),
-            "resumed": bool(exists),
-            **header,
-        }
-        self._write(self.header)
+        self.header = head
+        self._write(encode(head))
 
     def _repair_tail(self) -> None:
         """A SIGKILL mid-write can leave a partial last line: end it so the next line is whole."""
@@ -179,25 +112,97 @@ class ResultsWriter:
             fh.seek(-1, os.SEEK_END)
             last = fh.read(1)
         if last != b"\n":
-            self._fh.write("\n")
+            self._fh.write(b"\n")
             self._fh.flush()
 
     @property
     def run_id(self) -> str:
-        return self.header["run_id"]
+        return self.header.run_id
 
-    def _write(self, obj: dict) -> None:
-        self._fh.write(json.dumps(obj, sort_keys=True, allow_nan=False) + "\n")
+    def _write(self, line: bytes) -> None:
+        self._fh.write(line + b"\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
     def write(self, record: Record) -> None:
-        self._write({**record.to_json(), "run_id": self.run_id})
+        record.run_id = self.run_id
+        if not record.time:
+            record.time = now_iso()
+        self._write(encode(record))
 
     def close(self) -> None:
         if not self._fh.closed:
             self._fh.close()
 
 
-def python_info() -> str:
-    return sys.version.split()[0]
+def _first_header(path: str) -> Header | None:
+    with open(path, "rb") as fh:
+        first = fh.readline()
+    try:
+        line = decode(first)
+    except LineError:
+        return None
+    return line if isinstance(line, Header) else None
+
+
+def _lines(path: str) -> Iterable[object]:
+    """Typed lines of a shard; a partial or invalid line (a worker killed mid-write) is skipped."""
+    with open(path, "rb") as fh:
+        for raw in fh:
+            raw = raw.strip()
+            if not raw:
+                continue
+            try:
+                yield decode(raw)
+            except LineError:
+                continue
+
+
+def append_shards(base: str, shards: list[str], *, run_id: str | None = None, remove: bool = True) -> int:
+    """Append the records of ``shards`` that ``base`` lacks to ``base`` (keyed by case and check;
+    a later shard's record of the same pair is a duplicate and is dropped), then delete the shards.
+
+    Used for xdist workers' files at the end of a run and for the files a killed run left behind.
+    The records take ``run_id`` (default: the base file's).  Returns the number appended."""
+    have: set = set()
+    head = None
+    if os.path.exists(base) and os.path.getsize(base) > 0:
+        for line in _lines(base):
+            if isinstance(line, Record):
+                have.add((line.op, line.case_id, line.check))
+            elif head is None:
+                head = line
+    out = []
+    for shard in shards:
+        for line in _lines(shard):
+            if isinstance(line, Header):
+                if head is None:
+                    head = line
+                    if run_id:
+                        head.run_id = run_id
+                    out.append(encode(head))
+                continue
+            key = (line.op, line.case_id, line.check)
+            if key in have:
+                continue
+            have.add(key)
+            line.run_id = run_id or (head.run_id if head is not None else line.run_id)
+            out.append(encode(line))
+    if out:
+        with open(base, "ab") as fh:
+            if fh.tell():
+                with open(base, "rb") as check:
+                    check.seek(-1, os.SEEK_END)
+                    if check.read(1) != b"\n":
+                        fh.write(b"\n")
+            fh.write(b"\n".join(out) + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    if remove:
+        for shard in shards:
+            os.remove(shard)
+    return sum(1 for line in out if b'"kind":"record"' in line)
+
+
+def worker_shards(base: str) -> list[str]:
+    return sorted(glob.glob(glob.escape(base) + ".gw*"))

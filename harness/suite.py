@@ -1,180 +1,313 @@
-"""Running one (operator, check) suite: Hypothesis generates cases, each is checked and recorded.
+"""The op suites, parent side: one unit of work (a chunk of one op's cases) from request to records.
 
-Outcomes per case: ``pass``; ``fail`` (unexpected departure: raised, so Hypothesis shrinks it to
-the smallest failing case, which gets a reproducer); ``xfail``/``xpass`` (the case matches a known
-departure of the expectations file: recorded, and the run goes on); ``skip`` with the exact
-reason.  While Hypothesis shrinks, only the latest failing example is kept, so the results hold
-each explored case once plus the minimal failing one.
+:func:`run_unit` asks the worker for every selected check of every case of the unit
+(:func:`harness.engine.run_unit`), judges each result against the known departures, writes one
+record per (case, check), shrinks the first unexpected failure of each check with Hypothesis and
+writes reproducers.  A batch that kills the worker is split until the case (and check) that does
+it is found, so no innocent case is recorded as a crash.  A case that a known-crash expectation
+describes is run once per run to confirm the expectation; the others it describes are recorded as
+xfail without running ([NOTRUN], as pytest's ``xfail(run=False)``).
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
-import pytest
-from hypothesis import given, note, settings
+from . import engine
+from .checks import CheckOptions, CheckResult
+from .expectations import Judgement, Subject, judge
+from .records import Record
+from .session import Session
+from .versions import format_version
 
-from . import checks, expectations as exp_mod
-from .backends import get_backend
-from .case import Case
-from .plugin import RunState
-from .results import Record
-from .table import OpEntry
-
-CACHE_SIZE = 48
-
-
-class DepartureFound(AssertionError):
-    """An unexpected departure; Hypothesis shrinks on it."""
+SHRINK_CANDIDATES = 60         # at most this many smaller cases are tried per unexpected failure
+SHRINK_SECONDS = 120.0
 
 
-def _case_run(state: RunState, entry: OpEntry, case: Case) -> checks.CaseRun:
-    key = case.case_id
-    cache = state.cache
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    run = checks.CaseRun(entry, case, trt_version=state.settings.trt_version,
-                         implicit_batch=state.settings.implicit_batch)
-    cache[key] = run
-    while len(cache) > CACHE_SIZE:
-        cache.popitem(last=False)
-    return run
+@dataclass
+class UnitReport:
+    """What the pytest item reports: unexpected results, and a skip reason when nothing ran."""
+
+    unexpected: list = field(default_factory=list)   # one line each
+    skipped: str | None = None
+    ran: int = 0
 
 
-def _base_fields(state: RunState, entry: OpEntry, case: Case, check: str, nodeid: str) -> dict:
-    from .versions import format_version
+def check_options(session: Session) -> CheckOptions:
+    from .backends import get_backend
+    from .checks import FP16_ENV
+    from .table import FP16_MODE_TOL
+    import os
 
-    return dict(op=entry.name, tvm_op=entry.tvm_op, check=check, case_id=case.case_id, dtype=case.dtype,
-                input_shapes=[list(s) for s in case.shapes], attrs={**case.attrs, "_weights": [
-                    [n, list(s)] for n, s in case.weights]} if case.weights else dict(case.attrs),
-                trt_version=format_version(state.settings.trt_version), nodeid=nodeid,
-                backend=state.settings.backend if check == "tensorrt" else "tvm-llvm",
-                reference=state.settings.reference if check == "tensorrt" else (
-                    "numpy-oracle" if check == "reference" else "tvm-llvm (original)"))
+    s = session.settings
+    cuda = get_backend("tvm-cuda").unavailable_reason() is None
+    return CheckOptions(trt_version=tuple(s.trt_version), implicit_batch=s.implicit_batch, sut=s.backend,
+                        reference=s.reference, cuda_reference=cuda,
+                        fp16_mode=os.environ.get(FP16_ENV, "0") not in ("", "0"), fp16_tolerance=FP16_MODE_TOL)
 
 
-def tensorrt_skip_reason(state: RunState) -> str | None:
-    for name in (state.settings.backend, state.settings.reference):
+def timing_options(session: Session) -> dict | None:
+    """Keyword arguments of the tensorrt check's timing, or None where it does not time."""
+    from .backends import get_backend
+
+    s = session.settings
+    if s.timing == "off":
+        return None
+    on_gpu = any(get_backend(n).device_kind == "cuda" for n in (s.backend, s.reference))
+    if s.timing == "auto" and not on_gpu:
+        return None
+    return {"min_round_s": 1e-3, "rounds": 15, "max_total_s": 2.0}
+
+
+def tensorrt_skip_reason(session: Session) -> str | None:
+    from .backends import get_backend
+
+    for name in (session.settings.backend, session.settings.reference):
         reason = get_backend(name).unavailable_reason()
         if reason:
             return f"backend {name} cannot run here: {reason}"
     return None
 
 
-def compute(state: RunState, entry: OpEntry, case: Case, check: str):
-    """One check of one case, in this process: (CaseRun, CheckResult, rule id of the decision)."""
-    tensorrt_check = None
-    if check == "tensorrt":
-        from .execution import check_tensorrt
+def make_record(session: Session, entry, case, check: str, result: CheckResult, judged: Judgement, *,
+                rule: str | None, nodeid: str | None, duration_s: float | None) -> Record:
+    """The one place a table case's record is made."""
+    cmp = result.comparison
+    return Record(
+        op=entry.name, tvm_op=entry.tvm_op, check=check, case_id=case.case_id, outcome=judged.outcome,
+        reason=judged.reason, error_kind=result.error_kind if judged.outcome == "error" else None, dtype=case.dtype,
+        input_shapes=[list(s) for s in case.shapes], attrs=dict(case.attrs),
+        weights=[(n, list(s)) for n, s in case.weights], trt_version=format_version(session.settings.trt_version),
+        rule=rule, expectation=judged.expectation.id if judged.expectation else None, offload=result.offload,
+        max_abs_err=cmp.max_abs_err if cmp else None, max_rel_err=cmp.max_rel_err if cmp else None,
+        tolerance=cmp.tolerance if cmp else None, min_tolerance=cmp.min_tolerance if cmp else None,
+        nan_inf_agree=cmp.nan_inf_agree if cmp else None,
+        backend=result.backend or ("tvm-llvm" if check != "offload" else None), reference=result.reference,
+        timings=result.timings, speedup=result.speedup, duration_s=duration_s, nodeid=nodeid,
+        worker=session.worker, device=session.device if check in ("reference", "tensorrt") else None,
+        details=result.details)
 
-        tensorrt_check = lambda r: check_tensorrt(r, state)  # noqa: E731
-    run = _case_run(state, entry, case)
-    result = checks.run_check(run, check, tensorrt_check)
-    try:
-        rule = run.main_rule()
-    except (checks.TVMFailure, checks.EnvironmentProblem):
-        rule = None
-    return run, result, rule
+
+# -- computing, with crash isolation ------------------------------------------------------------------
+def _compute(session: Session, entry, cases: list, todo: dict, opts: CheckOptions) -> dict:
+    """(case_id, check) -> Computed or Answer (crash/timeout), splitting batches that kill the worker."""
+    from .isolate import Answer
+
+    s = session.settings
+    req = engine.UnitRequest(op=entry.name, cases=tuple(cases), checks={c.case_id: tuple(todo[c.case_id])
+                                                                        for c in cases},
+                             opts=opts, cache_dir=s.build_cache, timing=timing_options(session))
+    n = sum(len(v) for v in req.checks.values())
+    if n == 0:
+        return {}
+    answer = session.isolator.call("harness.engine:run_unit", req, timeout=s.timeout * len(cases))
+    if answer.ok:
+        out = {(c.case_id, c.check): c for c in answer.value}
+        if any(c.result.error_kind == "device" for c in answer.value):
+            session.isolator.restart()   # a device error can leave the CUDA context unusable
+        return out
+    if len(cases) > 1:   # find the case that kills the worker: halves, not every case alone
+        half = len(cases) // 2
+        return {**_compute(session, entry, cases[:half], todo, opts),
+                **_compute(session, entry, cases[half:], todo, opts)}
+    (case,) = cases
+    checks = todo[case.case_id]
+    if len(checks) > 1:
+        out = {}
+        for check in checks:
+            out.update(_compute(session, entry, cases, {case.case_id: [check]}, opts))
+        return out
+    return {(case.case_id, checks[0]): Answer(error_kind=answer.error_kind, reason=answer.reason)}
 
 
-def run_op_check(state: RunState, entry: OpEntry, check: str, nodeid: str) -> None:
-    """The body of a generated test: one op, one check, many cases."""
+def _known_crash(session: Session, entry, case, check: str, opts: CheckOptions):
+    ctx = session.context(check, opts.cuda_reference)
+    subject = Subject(op=entry.name, check=check, dtype=case.dtype, attrs=case.attrs, case=case)
+    for e in session.settings.expectations:
+        if e.outcome == "crash" and e.applies(ctx) and e.matches(subject) and e.id not in session.refuted:
+            return e
+    return None
+
+
+def run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
+    """Every selected check of every case of ``unit``: compute, judge, record, shrink, reproduce."""
+    from .table import BY_NAME
+
+    entry = BY_NAME[unit.op]
+    s = session.settings
+    report = UnitReport()
+    opts = check_options(session)
+    checks = list(s.checks)
     if not entry.runnable:
-        pytest.skip(f"{entry.name}: no equivalent in the installed TVM: {entry.no_equivalent}")
-    if check == "tensorrt":
-        reason = tensorrt_skip_reason(state)
+        report.skipped = f"{entry.name}: no equivalent in the installed TVM: {entry.no_equivalent}"
+        return report
+    if "tensorrt" in checks:
+        reason = tensorrt_skip_reason(session)
         if reason:
-            if (f"{entry.name}-*", check) not in state.done:   # --trt-resume: recorded once
-                state.record(Record(op=entry.name, tvm_op=entry.tvm_op, check=check, outcome="skip",
-                                    case_id=f"{entry.name}-*", reason=reason, nodeid=nodeid,
-                                    backend=state.settings.backend, reference=state.settings.reference))
-            pytest.skip(reason)
-
-    track = {"failed": False, "pending": None, "xpass": [], "errors": [], "skips": [], "cases": 0}
-
-    def one(case: Case) -> None:
-        note(f"case {case.case_id}: {case.describe()}")
-        if (case.case_id, check) in state.done:
-            return
-        t0 = time.perf_counter()
-        isolator = getattr(state, "isolator", None)
-        if isolator is not None:
-            run = None
-            answer = isolator.check(entry, case, check)
-            if answer.error_kind:
-                fields = _base_fields(state, entry, case, check, nodeid)
-                rec = Record(outcome="error", error_kind=answer.error_kind, reason=answer.reason,
-                             duration_s=time.perf_counter() - t0, **fields)
-                note(f"{answer.error_kind}: {answer.reason}")
-                track["errors"].append(f"{case.describe()}: {answer.error_kind}: {answer.reason}")
-                state.record(rec)
-                return
-            result, rule = answer.result, answer.rule
+            checks.remove("tensorrt")
+            if unit.index == 0 and (f"{entry.name}-*", "tensorrt") not in session.done:
+                session.record(Record(op=entry.name, tvm_op=entry.tvm_op, check="tensorrt", outcome="skip",
+                                      case_id=f"{entry.name}-*", reason=reason, nodeid=nodeid, backend=s.backend,
+                                      reference=s.reference, worker=session.worker))
+            report.skipped = reason
+    cases = list(unit.cases)
+    todo = {c.case_id: [k for k in checks if (c.case_id, k) not in session.done] for c in cases}
+    held = {}
+    for case in cases:
+        for check in list(todo[case.case_id]):
+            e = _known_crash(session, entry, case, check, opts)
+            if e is not None and e.id in session.confirmed:
+                todo[case.case_id].remove(check)
+                held[(case.case_id, check)] = e
+    # One case per unconfirmed known-crash expectation runs alone first, to confirm it.
+    confirming = {}
+    for case in cases:
+        for check in list(todo[case.case_id]):
+            e = _known_crash(session, entry, case, check, opts)
+            if e is not None and e.id not in confirming.values():
+                confirming[(case.case_id, check)] = e.id
+                todo[case.case_id].remove(check)
+    t0 = time.perf_counter()
+    computed = {}
+    by_id = {c.case_id: c for c in cases}
+    for (cid, check), eid in confirming.items():
+        got = _compute(session, entry, [by_id[cid]], {cid: [check]}, opts)
+        computed.update(got)
+        res = got.get((cid, check))
+        if res is not None and not hasattr(res, "result"):
+            session.confirmed[eid] = cid
         else:
-            run, result, rule = compute(state, entry, case, check)
-        fields = _base_fields(state, entry, case, check, nodeid)
-        fields.update(result.fields)
-        outcome, reason = result.outcome, result.reason
-        expected = exp_mod.find(state.settings.expectations, op=entry.name, check=check, dtype=case.dtype,
-                                attrs=case.attrs, rule=rule)
-        if expected is not None and expected.verdict and check == "offload" and outcome == "fail":
-            if fields.get("offload_verdict") != expected.verdict:
-                expected = None    # a different departure than the one known: it must fail
-        if expected is not None and outcome == "fail":
-            outcome, reason = "xfail", f"known departure (expectations #{expected.index}): {expected.reason} | {reason}"
-        elif expected is not None and outcome == "pass":
-            outcome, reason = "xpass", f"expected to fail (expectations #{expected.index}: {expected.reason}) but passed"
-        rec = Record(outcome=outcome, reason=reason, duration_s=time.perf_counter() - t0, **fields)
-        if outcome == "fail":
-            note(reason)
-            track["failed"] = True
-            track["pending"] = (rec, run, case)
-            raise DepartureFound(f"{entry.name} {check}: {reason}\n  case: {case.describe()}")
-        if track["failed"]:
-            return    # shrinking: passing examples are not recorded
-        if outcome == "xpass" and expected.strict:
-            track["xpass"].append(f"{case.describe()}: {reason}")
-        track["cases"] += 1
-        if outcome == "skip":
-            track["skips"].append(reason)
-        state.record(rec)
+            session.refuted.add(eid)
+    for case in cases:   # the pairs of refuted expectations run normally, the others are held
+        for check in [k for k in checks if (case.case_id, k) not in session.done]:
+            e = _known_crash(session, entry, case, check, opts)
+            if e is not None and e.id in session.confirmed and (case.case_id, check) not in computed:
+                if check in todo[case.case_id]:
+                    todo[case.case_id].remove(check)
+                held[(case.case_id, check)] = e
+    computed.update(_compute(session, entry, cases, todo, opts))
+    elapsed = (time.perf_counter() - t0) / max(1, len(computed))
+    failures = []
+    for case in cases:
+        for check in checks:
+            key = (case.case_id, check)
+            if key in held:
+                e = held[key]
+                judged = Judgement("xfail", f"[NOTRUN] known to crash (expectations {e.id}: {e.reason}); confirmed "
+                                            f"on {session.confirmed[e.id]} in this run", e)
+                session.record(make_record(session, entry, case, check, CheckResult("xfail"), judged, rule=None,
+                                           nodeid=nodeid, duration_s=0.0))
+                continue
+            got = computed.get(key)
+            if got is None:
+                continue   # done in an earlier (resumed) run
+            judged, rec = _judge(session, entry, case, check, got, opts, nodeid, elapsed)
+            report.ran += 1
+            if judged.unexpected:
+                report.unexpected.append(f"{case.describe()} {check}: {judged.outcome}: {judged.reason[:300]}")
+                failures.append((case, check, judged, rec))
+            else:
+                session.record(rec)
+    _shrink_and_reproduce(session, entry, failures, opts)
+    if report.ran and report.skipped and not report.unexpected:
+        report.skipped = None
+    return report
 
-    test = settings()(given(case=entry.family.strategy(entry.name))(one))
-    if state.settings.seed is not None:
-        from hypothesis import seed as hypothesis_seed
 
-        test = hypothesis_seed(state.settings.seed)(test)
+def _judge(session, entry, case, check, got, opts, nodeid, elapsed):
+    if hasattr(got, "result"):
+        result, rule = got.result, got.rule
+    else:   # the worker crashed or hung on this (case, check)
+        result, rule = CheckResult("error", got.reason, error_kind=got.error_kind), None
+    judged = judge(result.outcome, result.reason, Subject(op=entry.name, check=check, dtype=case.dtype,
+                                                          attrs=case.attrs, rule=rule,
+                                                          verdict=result.offload.verdict if result.offload else None,
+                                                          case=case),
+                   session.context(check, opts.cuda_reference), session.settings.expectations,
+                   error_kind=result.error_kind)
+    return judged, make_record(session, entry, case, check, result, judged, rule=rule, nodeid=nodeid,
+                               duration_s=elapsed)
+
+
+def _reproducer(session: Session, entry, case, check, outcome, reason, opts) -> str | None:
+    answer = session.isolator.call("harness.engine:write_reproducer", entry.name, case, check, outcome, reason,
+                                   opts, session.settings.repro_dir)
+    return answer.value if answer.ok else f"(not written: {answer.reason})"
+
+
+def _shrink_and_reproduce(session: Session, entry, failures: list, opts: CheckOptions) -> None:
+    """Record every unexpected result with a reproducer; the first failure of each check is shrunk
+    first, and its smallest case is recorded too (``details.shrunk_from``)."""
+    shrunk = set()
+    for case, check, judged, rec in failures:
+        if judged.outcome == "fail" and check not in shrunk:
+            shrunk.add(check)
+            smaller = _shrink(session, entry, case, check, opts)
+            if smaller is not None:
+                s_case, s_judged, s_result, s_rule = smaller
+                s_rec = make_record(session, entry, s_case, check, s_result, s_judged, rule=s_rule,
+                                    nodeid=rec.nodeid, duration_s=None)
+                s_rec.details = {**s_rec.details, "shrunk_from": case.case_id}
+                s_rec.reproducer = _reproducer(session, entry, s_case, check, s_judged.outcome, s_judged.reason,
+                                               opts)
+                session.record(s_rec)
+        if judged.outcome in ("fail", "error"):
+            rec.reproducer = _reproducer(session, entry, case, check, judged.outcome, judged.reason, opts)
+        session.record(rec)
+
+
+class _Departure(AssertionError):
+    pass
+
+
+def _shrink(session: Session, entry, case, check: str, opts: CheckOptions):
+    """The smallest case Hypothesis finds that still departs the same way, or None.
+
+    Hypothesis replays the op's cases under the run's seed; the plan's other cases are passed
+    over unchecked (other units check them), so the failing case is reached where it was drawn,
+    and only it and the smaller cases shrinking proposes are computed."""
+    from hypothesis import given, settings
+    from hypothesis import seed as hypothesis_seed
+
+    from .table import cases as strategy
+
+    s = session.settings
+    planned = {c.case_id for u in session.units or () if u.op == entry.name for c in u.cases}
+    state = {"seen": False, "n": 0, "t0": time.perf_counter(), "best": None}
+
+    def departs(c) -> bool:
+        if not state["seen"]:
+            if c.case_id != case.case_id and c.case_id in planned:
+                return False
+            state["seen"] = c.case_id == case.case_id
+        if c.case_id == case.case_id:
+            return True
+        if state["n"] >= SHRINK_CANDIDATES or time.perf_counter() - state["t0"] > SHRINK_SECONDS:
+            return False
+        state["n"] += 1
+        got = _compute(session, entry, [c], {c.case_id: [check]}, opts).get((c.case_id, check))
+        if got is None or not hasattr(got, "result"):
+            return False
+        judged = judge(got.result.outcome, got.result.reason,
+                       Subject(op=entry.name, check=check, dtype=c.dtype, attrs=c.attrs, rule=got.rule,
+                               verdict=got.result.offload.verdict if got.result.offload else None, case=c),
+                       session.context(check, opts.cuda_reference), s.expectations, error_kind=got.result.error_kind)
+        if judged.outcome != "fail":
+            return False
+        state["best"] = (c, judged, got.result, got.rule)
+        return True
+
+    def body(c):
+        if departs(c):
+            raise _Departure(c.case_id)
+
+    test = settings(database=None)(given(c=strategy(entry))(body))
+    if s.seed is not None:
+        test = hypothesis_seed(s.seed)(test)
     try:
         test()
-    except DepartureFound:
-        rec, run, case = track["pending"]
-        if run is None:   # isolated: the worker, which holds the case's builds, writes it
-            rec.reproducer = state.isolator.reproducer(entry, case, rec)
-        else:
-            rec.reproducer = _reproducer(state, run, rec)
-        state.record(rec)
-        raise
-    if track["errors"]:
-        pytest.fail(f"{entry.name} {check}: {len(track['errors'])} case(s) crashed or timed out (recorded as "
-                    f"errors; the run went on). First: {track['errors'][0]}", pytrace=False)
-    if track["xpass"]:
-        pytest.fail(f"XPASS(strict) {entry.name} {check}: {len(track['xpass'])} case(s) no longer depart; "
-                    f"update the expectations file. First: {track['xpass'][0]}", pytrace=False)
-    if track["skips"] and len(track["skips"]) == track["cases"]:
-        pytest.skip(track["skips"][0])   # e.g. a TVM without the TensorRT partitioner
-
-
-def _reproducer(state: RunState, run: checks.CaseRun, rec: Record) -> str | None:
-    from . import repro
-
-    try:
-        oracle = run.oracle
-    except Exception:
-        oracle = None
-    try:
-        return repro.write(state.settings.repro_dir, case=run.case, check=rec.check, outcome=rec.outcome,
-                           reason=rec.reason, program=run.program, oracle=oracle,
-                           tolerance=run.entry.tolerance(run.case.dtype),
-                           expected_offload=[{"op": op, **d.to_json()} for op, d in run.decisions()])
-    except Exception as exc:  # a reproducer that cannot be written must not hide the failure
-        return f"(not written: {type(exc).__name__}: {exc})"
+    except _Departure:
+        pass
+    except Exception:   # shrinking is a convenience: it must never cost the run
+        return None
+    return state["best"]

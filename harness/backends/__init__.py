@@ -1,67 +1,51 @@
-"""Backends: the systems a case runs on.  Each says whether it can run here and, if not, why.
+"""Backends: the systems a program runs on.  Each says whether it can run here and, if not, why.
 
-Built in: ``tvm-llvm`` (TVM's CPU build), ``tvm-cuda`` (TVM's own CUDA build, the reference on
-a GPU) and ``tensorrt`` (partition, TensorRT codegen, CUDA build, run on TVM's VM, as TVM's own
-Relax TensorRT tests do).  Third parties add backends through the ``trt_harness.backends`` entry
-point group: the entry point names a zero-argument callable returning a :class:`Backend`.
+Built in: ``tvm-llvm`` (TVM's CPU build), ``tvm-cuda`` (TVM's own CUDA build, the reference on a
+GPU) and ``tensorrt`` (the partitioned program through ``RunCodegen`` and a CUDA build, as TVM's
+own Relax TensorRT tests do).  Third parties add backends through the ``trt_harness.backends``
+entry point group: the entry point names a zero-argument callable returning a :class:`Backend`.
+
+A backend runs one form of a program (``variant``): TVM's builds run the ``original`` program;
+the TensorRT backend runs the ``partitioned`` one.  The preserve check runs TVM's build of the
+partitioned program too, with its TensorRT functions left to TVM (:func:`program.strip_codegen`).
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from importlib import metadata
-
-import numpy as np
 
 from ..errors import BackendError
 
 
-@dataclass
-class Built:
-    executable: object
-    build_s: float
-
-
 class Backend:
     name = "?"
+    device_kind = "cpu"          # "cpu" | "cuda": where it runs (expectations can be limited to it)
+    target = "llvm"              # what tvm.compile targets
+    variant = "original"         # the form of the program it runs by default
+    batchable = True             # many programs may be compiled as one module
 
     def unavailable_reason(self) -> str | None:
         """None when the backend can run here, else exactly why not."""
         raise NotImplementedError
 
     def device(self):
-        raise NotImplementedError
-
-    def build(self, mod, partitioned) -> Built:
-        raise NotImplementedError
-
-    def run(self, built: Built, inputs: list) -> list[np.ndarray]:
-        from .. import program
-
-        return program.run(built.executable, inputs, self.device())
-
-    def timer(self, built: Built, inputs: list):
-        """``run(n)``: call ``main`` n times back to back, then synchronise with the device once,
-        so launch overhead overlaps execution as it does in TVM's own time_evaluator."""
         import tvm
-        from tvm import relax
 
-        dev = self.device()
-        vm = relax.VirtualMachine(built.executable, dev)
-        args = [tvm.runtime.tensor(x, dev) for x in inputs]
-        fn = vm["main"]
+        from .. import gpu
 
-        def run(n: int = 1):
-            for _ in range(n):
-                fn(*args)
-            dev.sync()
-        return run
+        return tvm.cuda(gpu.assigned_index()) if self.device_kind == "cuda" else tvm.cpu()
 
+    def prepare(self, variant: str, program, partitioned):
+        """The module to compile for ``variant`` ("original" or "partitioned")."""
+        from .. import program as P
 
-def _tvm_version() -> str:
-    import tvm
+        if variant == "original":
+            return program.mod
+        return P.strip_codegen(partitioned)
 
-    return tvm.__version__
+    def compile(self, mod):
+        import tvm
+
+        return tvm.compile(mod, target=self.target)   # TVM's default pipeline (and GPU schedules)
 
 
 def _cuda_reason() -> str | None:
@@ -76,64 +60,40 @@ class TVMLLVM(Backend):
     def unavailable_reason(self):
         return None
 
-    def device(self):
-        import tvm
-
-        return tvm.cpu()
-
-    def build(self, mod, partitioned=None) -> Built:
-        from .. import program
-
-        t0 = time.perf_counter()
-        ex = program.compile_module(mod, "llvm")
-        return Built(ex, time.perf_counter() - t0)
-
 
 class TVMCUDA(Backend):
     name = "tvm-cuda"
+    device_kind = "cuda"
+    target = "cuda"
 
     def unavailable_reason(self):
         return _cuda_reason()
 
-    def device(self):
-        import tvm
-
-        return tvm.cuda(0)
-
-    def build(self, mod, partitioned=None) -> Built:
-        from .. import program
-
-        t0 = time.perf_counter()
-        ex = program.compile_module(mod, "cuda")   # TVM's default CUDA pipeline and GPU schedules
-        return Built(ex, time.perf_counter() - t0)
-
 
 class TensorRT(Backend):
     name = "tensorrt"
+    device_kind = "cuda"
+    target = "cuda"
+    variant = "partitioned"
+    batchable = False            # RunCodegen attaches one external module per region
 
     def unavailable_reason(self):
         import tvm
 
         if tvm.get_global_func("relax.ext.tensorrt", allow_missing=True) is None:
-            return (f"TVM {_tvm_version()} was built without the TensorRT codegen "
+            return (f"TVM {tvm.__version__} was built without the TensorRT codegen "
                     "(relax.ext.tensorrt is not registered; needs USE_TENSORRT_CODEGEN=ON)")
         if tvm.get_global_func("runtime.tensorrt_runtime_create", allow_missing=True) is None:
-            return (f"TVM {_tvm_version()} was built without the TensorRT runtime "
+            return (f"TVM {tvm.__version__} was built without the TensorRT runtime "
                     "(runtime.tensorrt_runtime_create is not registered; needs USE_TENSORRT_RUNTIME=ON)")
         return _cuda_reason()
 
-    def device(self):
-        import tvm
-
-        return tvm.cuda(0)
-
-    def build(self, mod, partitioned) -> Built:
+    def prepare(self, variant, program, partitioned):
         from tvm import relax
 
-        t0 = time.perf_counter()
-        offloaded = relax.transform.RunCodegen()(partitioned)
-        ex = TVMCUDA().build(offloaded).executable
-        return Built(ex, time.perf_counter() - t0)
+        if variant != "partitioned":
+            raise BackendError("the tensorrt backend runs partitioned programs only")
+        return relax.transform.RunCodegen()(partitioned)
 
 
 BUILTIN = {b.name: b for b in (TVMLLVM, TVMCUDA, TensorRT)}
@@ -141,16 +101,17 @@ BUILTIN = {b.name: b for b in (TVMLLVM, TVMCUDA, TensorRT)}
 
 def available_backends() -> dict:
     found = dict(BUILTIN)
-    try:
-        eps = metadata.entry_points(group="trt_harness.backends")
-    except TypeError:  # pragma: no cover - Python < 3.10
-        eps = metadata.entry_points().get("trt_harness.backends", [])
-    for ep in eps:
+    for ep in metadata.entry_points(group="trt_harness.backends"):
         found.setdefault(ep.name, ep)
     return found
 
 
+_CACHE: dict[str, Backend] = {}
+
+
 def get_backend(name: str) -> Backend:
+    if name in _CACHE:
+        return _CACHE[name]
     known = available_backends()
     if name not in known:
         raise BackendError(f"unknown backend {name!r}; known: {', '.join(sorted(known))}")
@@ -160,4 +121,5 @@ def get_backend(name: str) -> Backend:
     backend = obj() if callable(obj) else obj
     if not isinstance(backend, Backend):
         raise BackendError(f"backend {name!r} is not a harness.backends.Backend")
+    _CACHE[name] = backend
     return backend

@@ -75,8 +75,30 @@ def unavailable_reason(device_kind: str = "cuda") -> str | None:
     return None
 
 
+# CUPTI's buffer callbacks are one pair per process: these two module-level functions are what is
+# registered, and they route records to the tracer that is active now (``_SINK``), so a tracer
+# started after another (or after someone else registered their own callbacks) still gets its own.
+_SINK: dict = {"records": None, "labels": {}}
+
+
+def _buffer_requested():
+    return _BUFFER_BYTES, 0                                # (buffer size, max records: 0 = as many as fit)
+
+
+def _buffer_completed(activities) -> None:
+    out, labels = _SINK["records"], _SINK["labels"]
+    if out is None:
+        return
+    for a in activities:                                   # copied out now: CUPTI reuses the buffer
+        label = labels.get(int(a.kind))
+        if label is None:
+            continue
+        name = a.name if label == "kernel" else label
+        out.append((label, int(a.start), int(a.end), int(getattr(a, "device_id", -1)), name))
+
+
 class Tracer:
-    """One activity-tracing session in this process (CUPTI's callbacks are per process).
+    """One activity-tracing session in this process.
 
     ``start()`` registers the buffer callbacks and enables :data:`KINDS`; ``flush()`` forces the
     records out and returns them as ``(label, start_ns, end_ns, device_id, name)`` tuples;
@@ -89,24 +111,11 @@ class Tracer:
         kinds = cupti.ActivityKind
         self._labels = {int(getattr(kinds, k)): _LABEL[k] for k in _LABEL if hasattr(kinds, k)}
 
-    # -- CUPTI's callbacks (may run on a CUPTI thread) -------------------------------------------
-    def _requested(self):
-        return _BUFFER_BYTES, 0                            # (buffer size, max records: 0 = as many as fit)
-
-    def _completed(self, activities) -> None:
-        out = self.records
-        for a in activities:
-            label = self._labels.get(int(a.kind))
-            if label is None:
-                continue
-            name = a.name if label == "kernel" else label
-            out.append((label, int(a.start), int(a.end), int(getattr(a, "device_id", -1)), name))
-
-    # -- session ----------------------------------------------------------------------------------
     def start(self) -> None:
         c = self.cupti
+        _SINK.update(records=self.records, labels=self._labels)
         try:
-            c.activity_register_callbacks(self._requested, self._completed)
+            c.activity_register_callbacks(_buffer_requested, _buffer_completed)
         except Exception as exc:  # noqa: BLE001
             raise DeviceTimeUnavailable(
                 f"CUPTI unavailable: activity_register_callbacks failed: {_describe(exc)}") from None
@@ -138,6 +147,8 @@ class Tracer:
                 except Exception:  # noqa: BLE001 - best effort on the way out
                     pass
             self.enabled = []
+            if _SINK["records"] is self.records:
+                _SINK.update(records=None, labels={})
 
 
 def cuda_memset_canary() -> str | None:

@@ -1,15 +1,17 @@
-"""Operator suites, generated from the support table: one test per (operator, check).
+"""Operator suites, generated from the support table (harness/table.py).
 
-Each test runs Hypothesis over the operator's cases; see harness/suite.py for outcomes.
+One test per unit of work: a chunk of one operator's Hypothesis-drawn cases (harness/plan.py),
+each case checked for offload, preserve, reference and tensorrt; one record per (case, check).
 """
 import pytest
 
-from harness.results import CHECKS
-from harness.suite import run_op_check
-from harness.table import OPS
+from harness.suite import run_unit
 
 
-@pytest.mark.parametrize("check", CHECKS)
-@pytest.mark.parametrize("entry", [pytest.param(e, id=e.name, marks=pytest.mark.trt_op(e.name)) for e in OPS])
-def test_op(entry, check, trt_state, request):
-    run_op_check(trt_state, entry, check, request.node.nodeid)
+def test_op(trt_unit, trt_session, request):
+    report = run_unit(trt_session, trt_unit, request.node.nodeid)
+    if report.unexpected:
+        pytest.fail(f"{trt_unit.id}: {len(report.unexpected)} unexpected result(s) (recorded, with reproducers):\n  "
+                    + "\n  ".join(report.unexpected[:20]), pytrace=False)
+    if report.skipped and not report.ran:
+        pytest.skip(report.skipped)

@@ -1,0 +1,156 @@
+"""Computing checks for a unit of table cases: what the (isolated) worker does.
+
+How one op-suite case flows, in one place:
+
+1. :mod:`harness.plan` drew the case (Hypothesis) and put it in a unit (a chunk of one op's cases);
+2. the session (:mod:`harness.session`) sends the unit to the worker (:mod:`harness.isolate`);
+3. here, :func:`run_unit` takes every case of the unit through the pipeline
+   (:mod:`harness.pipeline`: build -> partition -> compile per backend, batched -> run) and runs
+   the requested checks (:mod:`harness.checks`: compare);
+4. the session judges each result against the known departures (:func:`harness.expectations.judge`),
+   writes one record per (case, check) (:mod:`harness.results`), shrinks an unexpected failure
+   with Hypothesis, and asks the worker for a reproducer (:func:`write_reproducer`).
+
+The worker keeps the artefacts of recent cases (so shrinking and reproducers reuse the builds)
+and the on-disk build cache.
+"""
+from __future__ import annotations
+
+import collections
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import checks as C
+from .builds import BuildCache
+from .case import Case
+from .checks import CheckOptions, CheckResult, CheckTarget
+from .pipeline import Artifacts, execute, prepare
+
+ARTIFACTS_KEPT = 256
+
+
+@dataclass(frozen=True)
+class UnitRequest:
+    """What the session asks of the worker (picklable)."""
+
+    op: str
+    cases: tuple                          # Case, ...
+    checks: dict                          # case_id -> tuple of checks to compute
+    opts: CheckOptions
+    cache_dir: str | None = None
+    timing: dict | None = None            # keyword arguments of the timing function, or None
+
+
+@dataclass
+class Computed:
+    """One (case, check) computed by the worker."""
+
+    case_id: str
+    check: str
+    result: CheckResult
+    rule: str | None = None
+    stage_s: dict = field(default_factory=dict)
+
+
+class _Worker:
+    """State that lives as long as the worker process."""
+
+    def __init__(self) -> None:
+        self.arts: collections.OrderedDict[tuple, Artifacts] = collections.OrderedDict()
+        self.caches: dict[str | None, BuildCache] = {}
+
+    def cache(self, directory: str | None) -> BuildCache:
+        if directory not in self.caches:
+            self.caches[directory] = BuildCache(directory)
+        return self.caches[directory]
+
+    def artifacts(self, entry, case: Case, opts: CheckOptions) -> Artifacts:
+        key = (case.case_id, opts.trt_version, opts.implicit_batch)
+        if key in self.arts:
+            self.arts.move_to_end(key)
+            return self.arts[key]
+        from . import program
+
+        art = prepare(case.case_id, lambda: program.build_case(entry, case), trt_version=opts.trt_version,
+                      implicit_batch=opts.implicit_batch)
+        self.arts[key] = art
+        while len(self.arts) > ARTIFACTS_KEPT:
+            self.arts.popitem(last=False)
+        return art
+
+
+WORKER = _Worker()
+
+
+def target_for(entry, case: Case) -> CheckTarget:
+    """What the checks need to know about a table case: its tolerance and its NumPy oracle."""
+
+    def oracle(program):
+        out = entry.family.oracle(entry, case, program.inputs, program.weights)
+        out = list(out) if isinstance(out, tuple) else [out]
+        if case.dtype.startswith("int"):   # integer ops produce integers (C-style truncation)
+            out = [np.trunc(np.asarray(o, np.float64)).astype(case.dtype) for o in out]
+        return out
+
+    return CheckTarget(tolerance=entry.tolerance(case.dtype), oracle=oracle, reference_name="numpy-oracle",
+                       main_op=entry.tvm_op)
+
+
+def _timer_fn(timing: dict | None):
+    if timing is None:
+        return None
+    from .pipeline import time_build
+
+    return lambda art, variant, backend: time_build(art, variant, backend, **timing)
+
+
+def run_unit(req: UnitRequest) -> list[Computed]:
+    """Every requested check of every case of the unit; builds batched per backend."""
+    from .table import BY_NAME
+
+    entry = BY_NAME[req.op]
+    opts = req.opts
+    if req.timing is not None:
+        opts = CheckOptions(**{**opts.__dict__, "time": _timer_fn(req.timing)})
+    arts = {c.case_id: WORKER.artifacts(entry, c, opts) for c in req.cases}
+    needs = {cid: set().union(*(C.needs(k, opts) for k in req.checks.get(cid, ()))) for cid in arts}
+    execute(list(arts.values()), needs, WORKER.cache(req.cache_dir))
+    out = []
+    for case in req.cases:
+        art = arts[case.case_id]
+        target = target_for(entry, case)
+        for check in req.checks.get(case.case_id, ()):
+            result = C.run_check(check, art, target, opts)
+            out.append(Computed(case.case_id, check, result, art.rule(entry.tvm_op), dict(art.stage_s)))
+    return out
+
+
+def write_reproducer(op: str, case: Case, check: str, outcome: str, reason: str, opts: CheckOptions,
+                     directory: str) -> str:
+    """A standalone script (TVM and NumPy only) that shows the departure of ``case``."""
+    from . import repro
+    from .table import BY_NAME
+
+    entry = BY_NAME[op]
+    art = WORKER.artifacts(entry, case, opts)
+    program = art.need("build")
+    target = target_for(entry, case)
+    try:
+        oracle = target.oracle(program)
+    except Exception:
+        oracle = None
+    off = art.offload
+    return repro.write(directory, stem=f"{case.case_id}-{check}", check=check, outcome=outcome, reason=reason,
+                       program=program, oracle=oracle, tolerance=target.tolerance,
+                       expected_offload={op: n for op, n in off.expected.items() if n} if off else None)
+
+
+def clear() -> None:
+    """Forget cached artefacts (between unrelated runs in one process, e.g. tests)."""
+    WORKER.arts.clear()
+
+
+def pid() -> int:
+    return os.getpid()

@@ -1,0 +1,189 @@
+"""The pipeline every program goes through, whatever it came from (a table case, an ONNX model,
+a fuzzed graph).  Its stages, in order:
+
+1. **build**     the Relax program (:class:`harness.program.Program`);
+2. **partition** ``partition_for_tensorrt`` (and the rules' expected offload of every call);
+3. **compile**   per backend and variant, many programs at once (:mod:`harness.builds`);
+4. **run**       each build on the program's inputs;
+5. **compare**   outputs against each other or a reference (:mod:`harness.compare`), in the
+                 checks (:mod:`harness.checks`).
+
+:class:`Artifacts` holds what the stages made for one program; each is made once, whichever checks
+need it (one CUDA build serves the reference check and the tensorrt check).  A stage that fails
+records its one-line reason under its name, and the checks that need it report that reason.
+TVM raising is a departure of TVM; only a bug of the harness itself propagates.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .builds import BuildCache, Built, CompileFailure, compile_many, one_line
+from .errors import EnvironmentProblem
+from .program import Program
+
+ORIGINAL, PARTITIONED = "original", "partitioned"
+STAGES = ("build", "partition", "compile", "run", "compare")
+
+
+class StageFailure(Exception):
+    """TVM failed at a stage on a program it had accepted; ``str()`` is the one-line reason."""
+
+
+@dataclass
+class Artifacts:
+    key: str                                        # names the program (case id, model name)
+    program: Program | None = None
+    partitioned: object | None = None
+    offload: object | None = None                  # records.Offload: expected against actual
+    failures: dict[str, str] = field(default_factory=dict)        # stage -> reason
+    built: dict[tuple, Built] = field(default_factory=dict)       # (variant, backend) -> build
+    outputs: dict[tuple, object] = field(default_factory=dict)    # (variant, backend) -> list | StageFailure
+    stage_s: dict[str, float] = field(default_factory=dict)
+    skip: str | None = None                         # why nothing can be checked (e.g. no partitioner)
+
+    def need(self, stage: str):
+        """The artefact of ``stage`` ("build" or "partition"), or StageFailure with its reason."""
+        if self.skip:
+            raise EnvironmentProblem(self.skip)
+        if stage in self.failures:
+            raise StageFailure(self.failures[stage])
+        return self.program if stage == "build" else self.partitioned
+
+    def output(self, variant: str, backend: str) -> list:
+        got = self.outputs.get((variant, backend))
+        if got is None:
+            raise StageFailure(f"no {variant} output of {backend} was computed")   # a harness bug
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    def rule(self, op: str | None) -> str | None:
+        """The rule id of the decision on ``op`` (the case's own op; else the last decision)."""
+        if self.offload is None or not self.offload.decisions:
+            return None
+        for d in self.offload.decisions:
+            if d.op == op:
+                return d.rule
+        return self.offload.decisions[-1].rule
+
+    def _timed(self, stage: str, t0: float) -> None:
+        self.stage_s[stage] = self.stage_s.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def prepare(key: str, make: Callable[[], Program], *, trt_version, implicit_batch: bool) -> Artifacts:
+    """Stages 1-2: build the program, partition it, and judge what was offloaded."""
+    art = Artifacts(key)
+    t0 = time.perf_counter()
+    try:
+        art.program = make()
+    except EnvironmentProblem as exc:
+        art.skip = str(exc)
+        return art
+    except Exception as exc:  # TVM refusing the program it was given (the reason names the error)
+        art.failures["build"] = f"build the Relax program: {one_line(exc)}"
+        return art
+    finally:
+        art._timed("build", t0)
+    t0 = time.perf_counter()
+    try:
+        from . import program
+
+        art.partitioned = program.partition(art.program.mod)
+    except EnvironmentProblem as exc:
+        art.skip = str(exc)
+    except Exception as exc:
+        art.failures["partition"] = f"partition_for_tensorrt: {one_line(exc)}"
+    else:
+        from .offload import compare_offload
+
+        art.offload = compare_offload(art.program.mod, art.partitioned, trt_version=trt_version,
+                                      implicit_batch=implicit_batch)
+    art._timed("partition", t0)
+    return art
+
+
+def execute(arts: list[Artifacts], needs: dict[str, set], cache: BuildCache) -> None:
+    """Stages 3-4 for many programs: compile what ``needs`` (key -> {(variant, backend)}) asks,
+    one batch per backend (both variants of every program in one module), then run each."""
+    from .backends import get_backend
+    from .program import run
+
+    groups: dict[str, list[tuple[Artifacts, str]]] = {}
+    for art in arts:
+        for variant, backend in sorted(needs.get(art.key, ())):
+            if (variant, backend) not in art.outputs:
+                groups.setdefault(backend, []).append((art, variant))
+    for backend_name, members in groups.items():
+        backend = get_backend(backend_name)
+        modules, member_of = {}, {}
+        for i, (art, variant) in enumerate(members):
+            slot = (variant, backend_name)
+            try:
+                art.need("build")
+                if variant == PARTITIONED:
+                    art.need("partition")
+                prefix = f"c{i}{variant[0]}_"
+                modules[prefix] = backend.prepare(variant, art.program, art.partitioned)
+                member_of[prefix] = (art, variant)
+            except (StageFailure, EnvironmentProblem) as exc:
+                art.outputs[slot] = exc if isinstance(exc, StageFailure) else StageFailure(str(exc))
+            except Exception as exc:
+                art.outputs[slot] = StageFailure(f"lower the {variant} module for {backend_name}: {one_line(exc)}")
+        built = compile_many(backend, modules, cache, stage=f"tvm.compile({backend.target})")
+        vms: dict[int, object] = {}
+        dev = backend.device() if built else None
+        for prefix, result in built.items():
+            art, variant = member_of[prefix]
+            slot = (variant, backend_name)
+            if isinstance(result, CompileFailure):
+                art.outputs[slot] = StageFailure(f"{result} ({variant} program)")
+                continue
+            art.built[slot] = result
+            art.stage_s["compile"] = art.stage_s.get("compile", 0.0) + result.build_s
+            t1 = time.perf_counter()
+            try:
+                vm = vms.get(id(result.executable))
+                if vm is None:
+                    from tvm import relax
+
+                    vm = vms[id(result.executable)] = relax.VirtualMachine(result.executable, dev)
+                art.outputs[slot] = run(vm, art.program.inputs, dev, entry=result.entry)
+            except Exception as exc:
+                art.outputs[slot] = StageFailure(f"run {variant} on {backend_name}: {one_line(exc)}")
+            art._timed("run", t1)
+
+
+def timer(art: Artifacts, variant: str, backend_name: str):
+    """``run(n)``: call the build n times back to back, then synchronise with the device once."""
+    import tvm
+    from tvm import relax
+
+    from .backends import get_backend
+
+    backend = get_backend(backend_name)
+    built = art.built[(variant, backend_name)]
+    dev = backend.device()
+    vm = relax.VirtualMachine(built.executable, dev)
+    args = [tvm.runtime.tensor(x, dev) for x in art.program.inputs]
+    fn = vm[built.entry]
+
+    def run(n: int = 1):
+        for _ in range(n):
+            fn(*args)
+        dev.sync()
+    return run
+
+
+def time_build(art: Artifacts, variant: str, backend_name: str, **options):
+    """Time one build of ``art`` (host latency per call, and device time where CUPTI can say),
+    exclusively on its GPU; returns a :class:`harness.records.Timing` that says how it was taken."""
+    from . import timing
+    from .records import Stats, Timing
+
+    built = art.built[(variant, backend_name)]
+    stats = timing.measure(timer(art, variant, backend_name), **options)
+    return Timing(build_s=built.build_s, latency=Stats(**{k: stats[k] for k in Stats.__struct_fields__
+                                                           if k in stats}),
+                  method="latency (host clock)", exclusive=None)

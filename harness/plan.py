@@ -1,0 +1,146 @@
+"""The plan of an op-suite run: which cases, in which units of work, on which CI shard.
+
+Cases are drawn before anything runs: for each operator, Hypothesis draws the op's cases from
+:func:`harness.table.cases` under the run's profile and seed, with a body that only collects
+them.  The case list therefore depends only on the strategies, the profile and the seed (not on
+how long a case takes or which check fails), every process of a run (xdist workers, CI shards)
+draws the same list, and a run can be split and merged by (op, case).
+
+Units of work are chunks of one op's cases; each unit runs every selected check of its cases with
+one batched build per backend.  Units are handed out slowest first.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .case import Case
+from .errors import InputError
+
+#: Relative cost of one case by family, from measured build times (conv transposes and 3-D
+#: convolutions build the slowest); used only to order units, never to judge anything.
+_COST = {"Conv": 3.0, "Pool": 2.0, "AdaptiveAvgPool": 1.5, "LayerNorm": 1.5, "BatchNorm": 1.5}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A chunk of one op's cases: one pytest item, one batched build per backend."""
+
+    op: str
+    index: int
+    of: int
+    cases: tuple = field(default=(), compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.op}" if self.of == 1 else f"{self.op}-{self.index + 1}of{self.of}"
+
+    def cost(self, entry) -> float:
+        fam = type(entry.family).__name__
+        weight = _COST.get(fam, 1.0)
+        if fam == "Conv" and (entry.family.params.get("nsp") == 3 or entry.family.params.get("transpose")):
+            weight *= 2
+        return weight * len(self.cases)
+
+
+def draw_cases(entry, *, seed: int | None) -> list[Case]:
+    """The op's cases under the loaded Hypothesis profile, in the order drawn, without repeats."""
+    from hypothesis import given, settings
+    from hypothesis import seed as hypothesis_seed
+
+    from .table import cases
+
+    drawn: list[Case] = []
+
+    def collect(case):
+        drawn.append(case)
+
+    test = settings(database=None)(given(case=cases(entry))(collect))
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    test()
+    return list(dict.fromkeys(drawn))
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'2/3' -> (2, 3): the second of three CI jobs."""
+    if not text:
+        return None
+    try:
+        k, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise InputError(f"--trt-shard: expected K/N (e.g. 2/3), got {text!r}") from None
+    if not (1 <= k <= n):
+        raise InputError(f"--trt-shard: need 1 <= K <= N, got {text!r}")
+    return k, n
+
+
+def make_units(entries, cases_of: dict[str, list[Case]], *, chunk: int, shard: tuple[int, int] | None = None
+               ) -> list[Unit]:
+    """Units of at most ``chunk`` cases per op, slowest first; with ``shard`` (K, N), only the
+    K-th of N deterministic parts of the (op, case) pairs (round robin over the pairs ordered by
+    cost, so each part gets a share of the slow ops)."""
+    if chunk < 1:
+        raise InputError(f"--trt-chunk must be a positive integer, got {chunk}")
+    by_name = {e.name: e for e in entries}
+    if shard is not None:
+        k, n = shard
+        pairs = [(e.name, c) for e in sorted(entries, key=lambda e: -Unit(e.name, 0, 1, (None,)).cost(e))
+                 for c in cases_of.get(e.name, [])]
+        keep = {(op, c.case_id) for i, (op, c) in enumerate(pairs) if i % n == k - 1}
+        cases_of = {op: [c for c in cs if (op, c.case_id) in keep] for op, cs in cases_of.items()}
+    units = []
+    for e in entries:
+        cs = cases_of.get(e.name, [])
+        if not cs:
+            continue
+        n = math.ceil(len(cs) / chunk)
+        size = math.ceil(len(cs) / n)
+        units.extend(Unit(e.name, i, n, tuple(cs[i * size:(i + 1) * size])) for i in range(n))
+    order = {e.name: i for i, e in enumerate(entries)}
+    return sorted(units, key=lambda u: (-u.cost(by_name[u.op]), order[u.op], u.index))
+
+
+def _plan_key(entry, settings) -> str:
+    """What a drawn case list depends on: the strategies' code, Hypothesis, the profile and seed."""
+    import hashlib
+    import inspect
+    import json
+
+    import hypothesis
+
+    from . import case as case_mod
+    from . import families, strategies, table
+
+    src = "".join(inspect.getsource(m) for m in (case_mod, strategies, table, families.base,
+                                                  inspect.getmodule(type(entry.family))))
+    prof = hypothesis.settings()
+    facts = [entry.name, hypothesis.__version__, prof.max_examples, [str(p) for p in prof.phases], settings.seed]
+    return hashlib.sha256(json.dumps(facts).encode() + src.encode()).hexdigest()[:24]
+
+
+def cached_cases(entries, settings) -> dict[str, list[Case]]:
+    """:func:`draw_cases` for each entry, kept beside the build cache (drawing the nightly profile's
+    ten thousand cases takes over a minute; under xdist every process needs the same list)."""
+    import json
+    import os
+
+    out = {}
+    directory = os.path.join(os.path.dirname(settings.build_cache), "plans") if settings.build_cache else None
+    for entry in entries:
+        path = os.path.join(directory, f"{_plan_key(entry, settings)}.json") if directory else None
+        if path and os.path.exists(path):
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    out[entry.name] = [Case.from_json(c) for c in json.load(fh)]
+                continue
+            except (OSError, ValueError, KeyError, TypeError):
+                pass    # unreadable: draw again and replace it
+        out[entry.name] = draw_cases(entry, seed=settings.seed)
+        if path:
+            os.makedirs(directory, exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump([c.to_json() for c in out[entry.name]], fh)
+            os.replace(tmp, path)
+    return out

@@ -1,0 +1,347 @@
+"""The results file's types: one header, then one record per (case, check).  Written and read by
+the same code: :func:`encode` turns a :class:`Header` or :class:`Record` into one JSON line and
+:func:`decode` turns a line back into one, validating it on the way (msgspec, at C speed).
+
+The JSON Schema for outsiders (``harness/schema/results.schema.json``) is generated from these
+types (``python -m harness.records > harness/schema/results.schema.json``); a test keeps the file
+and the types in step.  Non-finite floats are written as the strings ``"nan"``, ``"inf"`` and
+``"-inf"``.  Files of schema version 1 are converted on reading (:func:`from_v1`).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import sys
+from typing import Annotated, Any, Literal, Union
+
+import msgspec
+from msgspec import Meta, Struct
+
+SCHEMA_NAME = "tvm-trt-harness.results"
+SCHEMA_VERSION = 2
+
+Check = Literal["offload", "preserve", "reference", "tensorrt"]
+Outcome = Literal["pass", "fail", "xfail", "xpass", "skip", "error"]
+ErrorKind = Literal["crash", "timeout", "harness", "device"]
+Verdict = Literal["match", "over-offload", "under-offload"]
+CHECKS: tuple[str, ...] = Check.__args__
+OUTCOMES: tuple[str, ...] = Outcome.__args__
+ERROR_KINDS: tuple[str, ...] = ErrorKind.__args__
+OFFLOAD_VERDICTS: tuple[str, ...] = Verdict.__args__
+NonEmpty = Annotated[str, Meta(min_length=1)]
+Count = Annotated[int, Meta(ge=0)]
+
+
+class _Base(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=False):
+    pass
+
+
+# -- numbers -------------------------------------------------------------------------------------
+class Tolerance(_Base, frozen=True):
+    """|actual - expected| <= atol + rtol * |expected|.  Normwise: atol is scaled by max|expected|."""
+
+    atol: float
+    rtol: float
+    mode: Literal["elementwise", "normwise"] = "elementwise"
+
+
+# -- offload ---------------------------------------------------------------------------------------
+class Decision(_Base, frozen=True):
+    """What the rules (harness.rules) say of the calls of one op that share a decision."""
+
+    op: str                      # Relax op, e.g. relax.nn.conv2d
+    offload: bool
+    rule: str                    # stable rule id, e.g. "layout"
+    reason: str
+    source: str                  # the converter source or annotation rule the decision cites
+    count: Count = 1             # how many calls this decision covers
+
+
+class Departure(_Base, frozen=True):
+    op: str
+    reason: str
+    rule: str
+    count: Count = 1
+
+
+class Offload(_Base):
+    """Expected against actual offload of one program (one op for the op suites, a model's ops)."""
+
+    verdict: Verdict
+    expected: dict[str, Count] = {}    # op -> calls the rules would offload
+    actual: dict[str, Count] = {}      # op -> calls offloaded to TensorRT
+    total: dict[str, Count] = {}       # op -> calls in the program
+    regions: Count = 0                 # functions marked Codegen="tensorrt"
+    decisions: list[Decision] = []
+    over: list[Departure] = []         # offloaded though the rules reject it
+    under: list[Departure] = []        # supported, but kept on TVM
+
+    @property
+    def offloaded(self) -> bool:
+        return sum(self.actual.values()) > 0
+
+
+# -- timings ---------------------------------------------------------------------------------------
+class Stats(_Base):
+    """Per-call time statistics over timed rounds, in seconds."""
+
+    median_s: float
+    iqr_s: float | None = None
+    mean_s: float | None = None
+    stddev_s: float | None = None
+    cv: float | None = None
+    min_s: float | None = None
+    max_s: float | None = None
+    rounds: Count | None = None
+    iterations: Count | None = None
+
+
+class Roofline(_Base):
+    """Where a timed case sits against the card's peaks (bench set)."""
+
+    flops: float | None = None
+    bytes: float | None = None
+    intensity: float | None = None          # FLOP per byte
+    achieved_flop_s: float | None = None
+    achieved_byte_s: float | None = None
+    roof: str | None = None                 # "memory" | "compute"
+    peak_flop_s: float | None = None
+    peak_byte_s: float | None = None
+    fraction: float | None = None           # of the roof that applies
+    peak_source: str | None = None
+    note: str = ""                          # e.g. "unknown card: no peak, no fraction"
+
+
+class Timing(_Base):
+    """How long one backend took on one case, and how the figure was taken."""
+
+    build_s: float | None = None
+    latency: Stats | None = None            # host-inclusive, per call
+    device: Stats | None = None             # sum of the GPU kernels per call (CUPTI)
+    kernels_per_call: float | None = None
+    method: str = ""                        # e.g. "cupti+latency", "latency (CUPTI unavailable: ...)"
+    exclusive: bool | None = None           # no other worker of the run used the GPU meanwhile
+    exclusive_note: str = ""
+    waited_s: float | None = None           # time spent waiting for the GPU lock
+    gpu: str | None = None
+    roofline: Roofline | None = None
+
+    def figure(self, kind: str = "device") -> float | None:
+        """The figure the gate compares: device time by default, latency on request; device time
+        falls back to latency only where the record says CUPTI was unavailable."""
+        stats = self.device if kind == "device" and self.device is not None else self.latency
+        return stats.median_s if stats is not None else None
+
+
+# -- the two kinds of line -------------------------------------------------------------------------
+class TableOp(_Base, frozen=True):
+    name: str
+    tvm_op: str | None = None
+    no_equivalent: str | None = None
+    min_trt: str | None = None
+
+
+class Header(_Base, kw_only=True, tag_field="kind", tag="header"):
+    """First line of a file, and of each resumed continuation appended to it."""
+
+    schema: Literal["tvm-trt-harness.results"]
+    schema_version: int
+    run_id: NonEmpty
+    created: str
+    resumed: bool = False
+    label: str | None = None
+    suite: str = "ops"                      # ops | models | fuzz | bench | runtime
+    env: dict[str, Any] = {}                # environment fingerprint (harness.results.environment)
+    ops: list[TableOp] = []                 # the support table the run judged against
+    shard: str | None = None                # "K/N" when the run is one of N CI jobs
+    placement: dict[str, str] = {}          # xdist worker -> GPU it was pinned to
+
+
+class Record(_Base, kw_only=True, tag_field="kind", tag="record"):
+    """One outcome of one check on one case."""
+
+    run_id: str = ""
+    op: NonEmpty                            # support-table name, or "model:<name>", "fuzz:<sig>"
+    check: Check
+    outcome: Outcome
+    case_id: NonEmpty
+    suite: str = "ops"
+    tvm_op: str | None = None
+    reason: str = ""
+    error_kind: ErrorKind | None = None
+    dtype: str | None = None
+    input_shapes: list[list[int | str] | None] = []
+    attrs: dict[str, Any] = {}              # operator attributes of the case, nothing else
+    weights: list[tuple[str, list[int]]] = []
+    trt_version: str | None = None
+    rule: str | None = None                 # rule id that decided the case's own op
+    expectation: str | None = None          # id of the known departure that matched
+    offload: Offload | None = None
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    tolerance: Tolerance | None = None
+    min_tolerance: Tolerance | None = None
+    nan_inf_agree: bool | None = None
+    backend: str | None = None
+    reference: str | None = None
+    timings: dict[str, Timing] | None = None
+    speedup: float | None = None            # reference backend time / system-under-test time
+    reproducer: str | None = None
+    duration_s: float | None = None
+    nodeid: str | None = None
+    worker: str | None = None
+    device: str | None = None               # the device the case ran on, e.g. "cuda:1 NVIDIA H200"
+    time: str = ""
+    details: dict[str, Any] = {}            # check-specific details, for people (not read by the gate)
+
+
+Line = Union[Header, Record]
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe builtins: non-finite floats become strings, numpy scalars Python values."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if hasattr(value, "item"):
+        try:
+            return _clean(value.item())
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+def _enc_hook(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise NotImplementedError(f"cannot write {type(obj).__name__} into a results file")
+
+
+def encode(line: Line) -> bytes:
+    """One JSON line (without the newline), keys sorted."""
+    return msgspec.json.encode(_clean(msgspec.to_builtins(line, enc_hook=_enc_hook)), order="sorted")
+
+
+_DECODER = msgspec.json.Decoder(Line, strict=False)   # strict=False reads "nan"/"inf" into floats
+
+
+class LineError(ValueError):
+    """A line that is not a valid results line; the message is one line."""
+
+
+def decode(raw: bytes | str) -> Line:
+    try:
+        return _DECODER.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise LineError(_short(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise LineError(f"invalid JSON: {_short(exc)}") from None
+
+
+def convert(obj: dict) -> Line:
+    """A parsed JSON object (e.g. converted from an older schema) into a typed line."""
+    try:
+        return msgspec.convert(obj, Line, strict=False)
+    except msgspec.ValidationError as exc:
+        raise LineError(_short(exc)) from None
+
+
+def _short(exc: Exception, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- schema version 1 ------------------------------------------------------------------------------
+def from_v1(obj: dict) -> dict:
+    """A schema-1 line as a schema-2 object (records: offload, timings, weights moved)."""
+    obj = dict(obj)
+    if obj.get("kind") == "header":
+        obj["schema_version"] = SCHEMA_VERSION
+        return obj
+    if obj.get("kind") != "record":
+        return obj
+    attrs = dict(obj.get("attrs") or {})
+    weights = attrs.pop("_weights", None)
+    if weights:
+        obj["weights"] = weights
+    exp, act, verdict = obj.pop("expected_offload", None), obj.pop("actual_offload", None), obj.pop(
+        "offload_verdict", None)
+    if verdict is not None or exp is not None or act is not None:
+        obj["offload"] = _offload_v1(exp, act, verdict, attrs)
+    if str(obj.get("op", "")).startswith("model:"):   # v1 model records kept their stats in attrs
+        obj["details"] = attrs
+        attrs = {}
+    obj["attrs"] = attrs
+    timings = obj.get("timings")
+    if isinstance(timings, dict):
+        obj["speedup"] = timings.get("speedup")
+        obj["timings"] = {b: _timing_v1(t) for b, t in timings.items() if isinstance(t, dict)}
+    for key in ("tolerance", "min_tolerance"):
+        if isinstance(obj.get(key), dict):
+            obj[key] = {k: obj[key][k] for k in ("atol", "rtol") if k in obj[key]}
+    return obj
+
+
+def _offload_v1(exp, act, verdict, attrs) -> dict:
+    out: dict[str, Any] = {"verdict": verdict or "match"}
+    if isinstance(exp, list):   # op suites: one decision per call
+        out["decisions"] = [{k: d[k] for k in ("op", "offload", "rule", "reason", "source") if k in d}
+                            for d in exp if isinstance(d, dict)]
+        out["expected"] = {}
+        out["total"] = {}
+        for d in out["decisions"]:
+            out["total"][d["op"]] = out["total"].get(d["op"], 0) + 1
+            if d.get("offload"):
+                out["expected"][d["op"]] = out["expected"].get(d["op"], 0) + 1
+    elif isinstance(exp, dict):  # models: op -> count
+        out["expected"] = {k: int(v) for k, v in exp.items()}
+    if isinstance(act, dict) and "ops" in act and isinstance(act["ops"], list):
+        counts: dict[str, int] = {}
+        for op in act["ops"]:
+            counts[op] = counts.get(op, 0) + 1
+        out["actual"] = counts
+        out["regions"] = int(act.get("regions") or 0)
+    elif isinstance(act, dict):
+        out["actual"] = {k: int(v) for k, v in act.items()}
+        out["regions"] = int(attrs.get("trt_subgraphs") or 0)
+    return out
+
+
+def _timing_v1(t: dict) -> dict:
+    lat = {k: t[k] for k in ("median_s", "iqr_s", "mean_s", "stddev_s", "cv", "rounds", "iterations", "min_s",
+                             "max_s") if k in t}
+    return {"build_s": t.get("build_s"), "latency": lat if "median_s" in lat else None,
+            "method": "latency (schema 1: host clock around the calls; GPU possibly shared)"}
+
+
+def json_schema() -> dict:
+    """The JSON Schema of one results line, generated from the types."""
+    schema = msgspec.json.schema(Line)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "tvm-trt-harness results line"
+    schema["description"] = (
+        f"One line of a results file '{SCHEMA_NAME}', schema_version {SCHEMA_VERSION} (JSON Lines, UTF-8). The "
+        "first line is a header; then records, and a new header for each resumed continuation. Non-finite "
+        "floats are written as the strings \"nan\", \"inf\" and \"-inf\". Generated from harness/records.py.")
+    return schema
+
+
+if __name__ == "__main__":  # python -m harness.records > harness/schema/results.schema.json
+    json.dump(json_schema(), sys.stdout, indent=1, sort_keys=True)
+    sys.stdout.write("\n")

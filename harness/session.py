@@ -1,0 +1,267 @@
+"""A harness session: the settings of a run and its state (results file, worker, counts).
+
+The pytest plugin (:mod:`harness.plugin`) is a thin face in front of it, as pytest-benchmark's
+plugin is in front of its ``BenchmarkSession``: it parses options into :class:`Settings`, creates
+the :class:`Session`, hands it the units of work, and asks it to finish.
+"""
+from __future__ import annotations
+
+import collections
+import datetime as _dt
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import options as O
+from .errors import HarnessError, InputError
+from .expectations import Context
+from .records import CHECKS, Record
+from .results import ResultsWriter, append_shards, environment, header, worker_shards
+from .versions import format_version, loose_version
+
+
+@dataclass(frozen=True)
+class Settings:
+    target: O.Target
+    profile: str = "ci"
+    seed: int | None = 0
+    ops: frozenset = frozenset()
+    checks: tuple = CHECKS
+    shard: tuple | None = None
+    chunk: int | None = None
+    backend: str = "tensorrt"
+    reference: str = "tvm-cuda"
+    results_path: str = O.DEFAULT_RESULTS
+    report_path: str = O.DEFAULT_REPORT
+    repro_dir: str = os.path.join("reports", "repro")
+    resume: bool = False
+    isolate: bool = True
+    timeout: float = 120.0
+    build_cache: str | None = None
+    timing: str = "auto"
+
+    @property
+    def trt_version(self) -> tuple:
+        return self.target.trt_version
+
+    @property
+    def implicit_batch(self) -> bool:
+        return self.target.implicit_batch
+
+    @property
+    def expectations(self) -> tuple:
+        return self.target.expectations
+
+
+def settings_from(get: Callable[[str], object]) -> Settings:
+    """Settings from parsed options (``get("--trt-version")``); InputError on a bad one."""
+    from . import plan
+    from .backends import available_backends
+    from .builds import DEFAULT_CACHE_DIR
+    from .table import BY_NAME
+
+    target = O.target(get)
+    ops = frozenset(o.strip() for o in (get("--trt-ops") or "").split(",") if o.strip())
+    unknown = sorted(ops - set(BY_NAME))
+    if unknown:
+        raise InputError(f"--trt-ops: unknown ops {unknown}; see harness/table.py")
+    checks = tuple(c.strip() for c in (get("--trt-checks") or "").split(",") if c.strip()) or CHECKS
+    if set(checks) - set(CHECKS):
+        raise InputError(f"--trt-checks: unknown checks {sorted(set(checks) - set(CHECKS))}; known: "
+                         f"{', '.join(CHECKS)}")
+    known = available_backends()
+    backend, reference = get("--trt-backend"), get("--trt-reference")
+    for flag, name in (("--trt-backend", backend), ("--trt-reference", reference)):
+        if name not in known:
+            raise InputError(f"{flag}: unknown backend {name!r}; known: {', '.join(sorted(known))}")
+    results = get("--trt-results")
+    if not results or os.path.isdir(results):
+        raise InputError(f"--trt-results: {results!r} is not a file path")
+    raw = get("--trt-timeout")
+    try:
+        timeout = float(raw)
+    except (TypeError, ValueError):
+        raise InputError(f"--trt-timeout: expected a number of seconds, got {raw!r}") from None
+    if not (timeout > 0) or timeout == float("inf"):
+        raise InputError(f"--trt-timeout: must be a positive, finite number of seconds, got {raw!r}")
+    chunk = get("--trt-chunk")
+    if chunk is not None and chunk < 1:
+        raise InputError(f"--trt-chunk: must be a positive number of cases, got {chunk}")
+    cache = get("--trt-build-cache") or "auto"
+    cache_dir = None if cache == "off" else DEFAULT_CACHE_DIR if cache == "auto" else cache
+    seed = get("--trt-seed")
+    profile = get("--trt-profile") or "ci"
+    if seed is None and profile == "ci":
+        seed = 0   # ci is deterministic: the same cases on every run and machine
+    elif seed is None:
+        # dev/nightly draw fresh cases each run; the seed is chosen here so the header records it
+        # and `--trt-seed N` replays the run.
+        import random
+
+        seed = random.SystemRandom().randrange(2**32)
+    return Settings(
+        target=target, profile=profile, seed=seed, ops=ops, checks=checks, shard=plan.parse_shard(get("--trt-shard")),
+        chunk=chunk, backend=backend, reference=reference, results_path=results,
+        report_path=get("--trt-report") if get("--trt-report") is not None else O.DEFAULT_REPORT,
+        repro_dir=get("--trt-repro-dir") or os.path.join(os.path.dirname(results) or ".", "repro"),
+        resume=bool(get("--trt-resume")), isolate=get("--trt-isolate") != "off", timeout=timeout,
+        build_cache=cache_dir, timing=get("--trt-timing") or "auto")
+
+
+@dataclass
+class Session:
+    """The state of one run, in one process (the xdist controller or a worker)."""
+
+    settings: Settings
+    worker: str | None = None
+    writer: ResultsWriter | None = None
+    done: set = field(default_factory=set)
+    counts: collections.Counter = field(default_factory=collections.Counter)
+    cases: set = field(default_factory=set)
+    ops: set = field(default_factory=set)
+    started: float = field(default_factory=time.time)
+    rotated: str | None = None
+    isolator: object | None = None
+    confirmed: dict = field(default_factory=dict)        # known-crash expectation id -> case that confirmed it
+    refuted: set = field(default_factory=set)            # known-crash expectation ids that did not crash
+    report_written: str | None = None
+    report_error: str | None = None
+    device: str | None = None
+    units: list | None = None                             # the plan (harness.plan), drawn when first needed
+    parallel: bool = False
+
+    # -- life cycle -------------------------------------------------------------------------
+    def open(self, *, placement: dict | None = None, argv: list | None = None, suite: str = "ops") -> None:
+        """Open the results file (the worker's own shard under xdist) and start the case worker."""
+        s = self.settings
+        path = f"{s.results_path}.{self.worker}" if self.worker else s.results_path
+        if not self.worker:
+            stale = worker_shards(s.results_path)
+            if stale:   # a killed xdist run left finished records behind: keep them
+                append_shards(s.results_path, stale)
+        if s.resume and os.path.exists(s.results_path):
+            self.done = done_pairs(s.results_path)
+        elif os.path.exists(path) and os.path.getsize(path) > 0 and not self.worker:
+            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            self.rotated = f"{os.path.splitext(path)[0]}-{stamp}.jsonl"
+            shutil.move(path, self.rotated)
+        if self.worker and os.path.exists(path):
+            os.remove(path)
+        head = header(suite=suite, env=environment(
+            hypothesis_profile=s.profile, hypothesis_seed=s.seed, trt_version=format_version(s.trt_version),
+            implicit_batch=s.implicit_batch, backend=s.backend, reference=s.reference, isolate=s.isolate,
+            worker=self.worker, argv=list(argv if argv is not None else sys.argv[1:]),
+            expectations=s.target.expectations_path, build_cache=s.build_cache, chunk=s.chunk),
+            shard=f"{s.shard[0]}/{s.shard[1]}" if s.shard else None, placement=placement)
+        self.writer = ResultsWriter(path, head, resume=s.resume and not self.worker)
+
+    def start_worker(self) -> None:
+        from .isolate import Isolator
+
+        self.isolator = Isolator(self.settings.timeout, "auto" if self.settings.isolate else None)
+
+    def close(self) -> None:
+        if self.isolator is not None:
+            self.isolator.close()
+        if self.writer is not None:
+            self.writer.close()
+
+    def finish(self) -> None:
+        """Controller only: merge the workers' shards, prune the build cache, write the report."""
+        s = self.settings
+        shards = worker_shards(s.results_path)
+        if shards:
+            append_shards(s.results_path, shards, run_id=self.writer.run_id if self.writer else None)
+            self._recount()
+        if s.build_cache:
+            from .builds import BuildCache
+
+            BuildCache(s.build_cache).prune()
+        if s.report_path:
+            try:
+                from . import report
+
+                report.write([s.results_path], s.report_path)
+                self.report_written = s.report_path
+            except Exception as exc:  # the report must never cost the results
+                self.report_error = f"{type(exc).__name__}: {exc}"
+
+    def _recount(self) -> None:
+        from .reader import load_results
+
+        run = load_results(self.settings.results_path)
+        self.counts.clear()
+        self.cases.clear()
+        self.ops.clear()
+        for r in run.records:
+            self._count(r)
+
+    # -- records ----------------------------------------------------------------------------
+    def record(self, rec: Record) -> None:
+        if self.writer is not None:
+            self.writer.write(rec)
+        self._count(rec)
+
+    def _count(self, rec: Record) -> None:
+        self.counts[(rec.check, rec.outcome)] += 1
+        self.cases.add(rec.case_id)
+        self.ops.add(rec.op)
+
+    # -- where checks run -------------------------------------------------------------------
+    def context(self, check: str, cuda_reference: bool) -> Context:
+        """Where ``check`` runs in this session, for the expectations' limits."""
+        from .backends import get_backend
+
+        s = self.settings
+        names: set = set()
+        if check in ("preserve", "reference"):
+            names.add("tvm-llvm")
+        if check == "reference" and cuda_reference:
+            names.add("tvm-cuda")
+        if check == "tensorrt":
+            names |= {s.backend, s.reference}
+        devices = {get_backend(n).device_kind for n in names} or {"cpu"}
+        return Context(backends=frozenset(names), devices=frozenset(devices), tvm=tvm_version(),
+                       trt=tuple(s.trt_version))
+
+    def summary_lines(self) -> list[str]:
+        s = self.settings
+        by_check: dict = collections.defaultdict(collections.Counter)
+        for (check, outcome), n in self.counts.items():
+            by_check[check][outcome] += n
+        parts = [check + " " + " ".join(f"{o}={n}" for o, n in sorted(by_check[check].items()))
+                 for check in CHECKS if by_check.get(check)]
+        lines = [f"targeted TensorRT {format_version(s.trt_version)} (implicit batch "
+                 f"{'on' if s.implicit_batch else 'off'}), Hypothesis profile {s.profile} seed {s.seed}"
+                 + (f", shard {s.shard[0]}/{s.shard[1]}" if s.shard else ""),
+                 f"ops: {len(self.ops)}  cases: {len(self.cases)}  " + " | ".join(parts),
+                 f"results: {s.results_path}"]
+        if self.rotated:
+            lines.append(f"previous results kept as: {self.rotated}")
+        if self.report_written:
+            lines.append(f"report: {self.report_written}")
+        elif self.report_error:
+            lines.append(f"report not written: {self.report_error}")
+        return lines
+
+
+def tvm_version() -> tuple | None:
+    try:
+        import tvm
+
+        return loose_version(tvm.__version__)
+    except Exception:
+        return None
+
+
+def done_pairs(path: str) -> set:
+    from .reader import load_results
+
+    try:
+        run = load_results(path)
+    except HarnessError as exc:
+        raise InputError(f"--trt-resume: {exc}") from None
+    return {(r.case_id, r.check) for r in run.records}
