@@ -18,6 +18,12 @@ Subcommands::
     refs   --out DIR                  the harness's references on each copied model: with the
                                       stored inputs loaded through onnx_io.load_inputs (against
                                       onnx's expected outputs) and with generated inputs
+    tvm    --out DIR --inputs MODE    each model imported, built for LLVM and run by TVM in a child
+                                      process (a crash is a signal, not the end of the run), judged
+                                      against the references; MODE: generated (onnx_io), stored
+                                      (onnx's test data through load_inputs) or naive (the old
+                                      generator: floats in [-1, 1), integers in [0, 4), one value
+                                      for every dynamic dimension, rank-0 made (1,))
     fetch                             download the onnx 1.22.0 wheel with pip and unpack its test data
     stats                             counts of the selection by op type and category
 
@@ -427,8 +433,161 @@ def refs_each(out: str, *, seed: int = 0, only: str | None = None, quiet: bool =
 
 
 # ---------------------------------------------------------------------------------------------
+# TVM on the corpus (a measurement of the inputs and references, not the model check itself)
+# ---------------------------------------------------------------------------------------------
+
+def _naive_inputs(model, seed: int):
+    """The generator `trt-harness check` used before onnx_io: no domains, rank-0 made (1,)."""
+    import numpy as np
+
+    from harness.models import onnx_io
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, (shape, dtype) in onnx_io.input_specs(model, dim_value=1).items():
+        dt = np.dtype(dtype)
+        if dt.kind == "f":
+            a = rng.uniform(-1.0, 1.0, shape).astype(dt)
+        elif dt.kind in "iu":
+            a = rng.integers(0, 4, shape).astype(dt)
+        else:
+            a = rng.integers(0, 2, shape).astype(bool)
+        out[name] = np.ascontiguousarray(a)
+    return out
+
+
+def tvm_one(model_dir: str, mode: str, seed: int = 0) -> dict:
+    """One model through TVM (LLVM) and the references; prints nothing, returns a row."""
+    import warnings
+
+    import numpy as np
+
+    from harness.errors import InputError
+    from harness.models import onnx_io, references
+
+    warnings.simplefilter("ignore")
+    row: dict = {"mode": mode}
+    try:
+        model, _ = onnx_io.load_model(os.path.join(model_dir, "model.onnx"))
+        if mode == "stored":
+            with open(os.path.join(model_dir, "entry.json")) as fh:
+                e = json.load(fh)
+            if not e["inputs"]:
+                return {**row, "outcome": "no-stored-inputs"}
+            data = onnx_io.load_inputs([f"{n}={os.path.join(model_dir, r)}" for n, r in e["inputs"].items()], model)
+        elif mode == "naive":
+            data = _naive_inputs(model, seed)
+        else:
+            data = onnx_io.generate_inputs(model, onnx_io.input_specs(model, dim_value=2), seed=seed)
+    except InputError as exc:
+        return {**row, "outcome": "input-error", "reason": str(exc)}
+    import tvm
+    from tvm import relax
+    from tvm.relax.frontend.onnx import from_onnx
+
+    t0 = time.perf_counter()
+    try:
+        mod = from_onnx(model, shape_dict={k: list(v.shape) for k, v in data.items()},
+                        dtype_dict={k: str(v.dtype) for k, v in data.items()}, keep_params_in_input=False)
+    except Exception as exc:
+        return {**row, "outcome": "import-error", "reason": onnx_io.one_line(exc)}
+    try:
+        ex = tvm.compile(mod, target="llvm")
+    except Exception as exc:
+        return {**row, "outcome": "compile-error", "reason": onnx_io.one_line(exc)}
+    try:
+        vm = relax.VirtualMachine(ex, tvm.cpu())
+        out = vm["main"](*[tvm.runtime.tensor(np.require(v, requirements="C")) for v in data.values()])
+
+        def flat(o):
+            return [o.numpy()] if hasattr(o, "numpy") else [y for x in o for y in flat(x)]
+        actual = flat(out)
+    except Exception as exc:
+        return {**row, "outcome": "run-error", "reason": onnx_io.one_line(exc)}
+    row["tvm_s"] = round(time.perf_counter() - t0, 2)
+    rs = references.run_references(model, data)
+    j = references.judge(actual, rs)
+    nonfinite = any(np.asarray(o).dtype.kind == "f" and not np.isfinite(o).all() for o in actual)
+    return {**row, "outcome": j.outcome, "reason": j.reason[:300], "nonfinite": nonfinite}
+
+
+def _forked(fn, args, timeout: float) -> tuple[int, str]:
+    """``fn(*args)`` in a forked child (TVM already imported by the parent): (exit code, JSON)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(r)
+        code = 0
+        try:
+            payload = json.dumps(fn(*args)).encode()
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            payload = json.dumps({"outcome": "harness-error", "reason": f"{type(exc).__name__}: {exc}"[:300]}).encode()
+            code = 3
+        with os.fdopen(w, "wb") as fh:
+            fh.write(payload)
+        os._exit(code)
+    os.close(w)
+    deadline = time.monotonic() + timeout
+    chunks = []
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    sel.register(r, selectors.EVENT_READ)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(r)
+            return 124, ""
+        if sel.select(timeout=min(left, 1.0)):
+            data = os.read(r, 1 << 16)
+            if not data:
+                break
+            chunks.append(data)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    return rc, b"".join(chunks).decode()
+
+
+def tvm_each(out: str, mode: str, *, timeout: float, only: str | None = None, seed: int = 0) -> dict:
+    """:func:`tvm_one` per model, each in a forked child (a SIGFPE ends the child, not the run)."""
+    import tvm  # noqa: F401 - imported once, before the forks
+    from tvm.relax.frontend.onnx import from_onnx  # noqa: F401
+
+    from harness.models import onnx_io, references  # noqa: F401
+
+    tally: collections.Counter = collections.Counter()
+    rows = []
+    for e in load_manifest(out):
+        if only and only not in e["name"]:
+            continue
+        d = os.path.join(out, e["name"])
+        with open(os.path.join(d, "entry.json"), "w") as fh:
+            json.dump(e, fh)
+        t0 = time.perf_counter()
+        rc, text = _forked(tvm_one, (d, mode, seed), timeout)
+        if rc == 124:
+            row = {"mode": mode, "outcome": "timeout", "reason": f"over {timeout:g} s"}
+        elif text:
+            row = json.loads(text)
+        else:
+            row = {"mode": mode, "outcome": f"crash ({_rc_name(rc)})", "reason": ""}
+        row["name"], row["seconds"] = e["name"], round(time.perf_counter() - t0, 2)
+        tally[row["outcome"]] += 1
+        if row.get("nonfinite"):
+            tally["(outputs with NaN/Inf)"] += 1
+        rows.append(row)
+        print(f"{row['outcome']:>22} {row['seconds']:6.1f}s {e['name']}  {row.get('reason', '')[:150]}", flush=True)
+    print(f"tally ({mode}): " + ", ".join(f"{k}: {v}" for k, v in sorted(tally.items())))
+    return {"mode": mode, "tally": dict(tally), "models": rows}
+
+
+# ---------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description="onnx's backend test models as a corpus for the harness")
     sub = p.add_subparsers(dest="cmd", required=True)
     for name in ("list", "copy", "stats"):
@@ -450,6 +609,13 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--only")
     s.add_argument("--json")
     s.add_argument("--quiet", action="store_true")
+    s = sub.add_parser("tvm")
+    s.add_argument("--out", required=True)
+    s.add_argument("--inputs", choices=("generated", "stored", "naive"), default="generated")
+    s.add_argument("--timeout", type=float, default=300.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--only")
+    s.add_argument("--json")
     s = sub.add_parser("fetch")
     s.add_argument("--version", default=FETCH_VERSION)
     args = p.parse_args(argv)
@@ -474,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
         if not cmd:
             p.error("run: give the command after --")
         res = run_each(args.out, cmd, timeout=args.timeout, only=args.only)
+    elif args.cmd == "tvm":
+        res = tvm_each(args.out, args.inputs, timeout=args.timeout, only=args.only, seed=args.seed)
     else:
         res = refs_each(args.out, seed=args.seed, only=args.only, quiet=args.quiet)
     if args.json:
