@@ -236,7 +236,10 @@ def load(path: str, known_ops: set[str], known_backends: set[str] | None = None)
         ranges = {}
         for key in ("tvm", "trt"):
             if key in item:
-                ranges[key] = VersionRange.parse(item[key]) if isinstance(item[key], str) else None
+                try:
+                    ranges[key] = VersionRange.parse(item[key]) if isinstance(item[key], str) else None
+                except InputError as exc:
+                    raise InputError(f"{where}: {key!r}: {exc}") from None
                 if ranges[key] is None:
                     raise InputError(f"{where}: {key!r} must be a version range string like '>=0.26,<0.28'")
         outcome = item.get("outcome", "fail")
