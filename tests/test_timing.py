@@ -3,6 +3,7 @@ the per-GPU lock across processes, the peak table and the roofline arithmetic.  
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 
@@ -71,8 +72,10 @@ from harness.timing.exclusive import exclusive_gpu, gpu_identity, lock_path
 class FakeCupti:
     """The slice of cupti-python's ``cupti.cupti`` API the harness calls, over a virtual GPU.
 
-    ``launch(kind, ns)`` appends one activity record of ``ns`` nanoseconds on the virtual clock;
-    records come back through the registered buffer-completed callback on flush, as CUPTI's do."""
+    ``launch(kind, ns)`` appends one activity record of ``ns`` nanoseconds; records come back
+    through the registered buffer-completed callback on flush, as CUPTI's do.  The clock is virtual
+    (``host`` reads it in seconds, ``get_timestamp`` in CUPTI units = ns x ``scale``: a scale other
+    than 1 is what a foreign timestamp callback does), or with ``realtime`` the host's own clock."""
 
     class ActivityKind(enum.IntEnum):
         MEMCPY = 1
@@ -88,8 +91,9 @@ class FakeCupti:
         def __init__(self, kind, start, end, name, device_id=0):
             self.kind, self.start, self.end, self.name, self.device_id = kind, start, end, name, device_id
 
-    def __init__(self, fail_enable=None):
+    def __init__(self, fail_enable=None, scale=1.0, realtime=False):
         self.clock = 1_000_000
+        self.scale, self.realtime = scale, realtime
         self.pending, self.enabled, self.callbacks = [], set(), None
         self.fail_enable = fail_enable
         self.flushes = []
@@ -113,15 +117,25 @@ class FakeCupti:
         if batch:
             self.callbacks[1](batch)
 
+    def _now(self):
+        return time.perf_counter_ns() if self.realtime else self.clock
+
     def get_timestamp(self):
-        self.clock += 10
-        return self.clock
+        return int(self._now() * self.scale)
+
+    def host(self):
+        return self._now() / 1e9
+
+    def advance(self, ns):
+        self.clock += ns
 
     def launch(self, kind, ns, name="k", device_id=0):
-        self.clock += 100                           # launch gap: the span is longer than busy time
+        self.advance(100)                            # launch gap: the span is longer than busy time
+        start = self._now()
         if kind in self.enabled:
-            self.pending.append(self.Record(kind, self.clock, self.clock + ns, name, device_id))
-        self.clock += ns
+            self.pending.append(self.Record(kind, int(start * self.scale), int((start + ns) * self.scale),
+                                            name, device_id))
+        self.advance(ns)
 
 
 def fake_workload(cupti, per_call):
@@ -146,7 +160,7 @@ def test_device_time_sums_records_per_round_and_leaves_warmup_out():
             warm.append(n)
             cupti.launch(K.CONCURRENT_KERNEL, 1_000_000, "warmup")
         run(n)
-    d = measure_device(run_with_odd_warmup, iterations=4, rounds=6, cupti=cupti, canary=None)
+    d = measure_device(run_with_odd_warmup, iterations=4, rounds=6, cupti=cupti, canary=None, host_clock=cupti.host)
     assert d["rounds"] == 6 and d["iterations"] == 4
     assert d["median_s"] == pytest.approx(1750e-9) and d["iqr_s"] == 0 and d["cv"] == 0
     assert d["kernel_median_s"] == pytest.approx(1500e-9)
@@ -167,21 +181,44 @@ def test_device_time_of_another_device_is_left_out():
         for _ in range(n):
             cupti.launch(K.CONCURRENT_KERNEL, 1000, "mine", device_id=0)
             cupti.launch(K.CONCURRENT_KERNEL, 7000, "other gpu", device_id=1)
-    d = measure_device(run, iterations=2, rounds=5, cupti=cupti, canary=None)
+    d = measure_device(run, iterations=2, rounds=5, cupti=cupti, canary=None, host_clock=cupti.host)
     assert d["median_s"] == pytest.approx(1000e-9) and d["kernels_per_call"] == 1
 
 
 def test_no_activity_is_never_reported_as_a_device_time():
     cupti = FakeCupti()
-    idle = lambda n=1: None  # noqa: E731
+    idle = lambda n=1: cupti.advance(1000 * n)  # noqa: E731 - time passes, nothing runs on the device
+    kw = dict(iterations=2, rounds=5, cupti=cupti, host_clock=cupti.host)
     with pytest.raises(DeviceTimeUnavailable, match="canary memset could not run \\(no GPU here\\)"):
-        measure_device(idle, iterations=2, rounds=5, cupti=cupti, canary=lambda: "no GPU here")
+        measure_device(idle, canary=lambda: "no GPU here", **kw)
     with pytest.raises(DeviceTimeUnavailable, match="nor the canary memset"):
-        measure_device(idle, iterations=2, rounds=5, cupti=cupti, canary=lambda: None)   # issued, not seen
+        measure_device(idle, canary=lambda: None, **kw)                 # issued, not seen
     # the canary is seen: the call really launched nothing, and the 0 says so
-    d = measure_device(idle, iterations=2, rounds=5, cupti=cupti,
-                       canary=lambda: cupti.launch(K.MEMSET, 100, ""))
+    d = measure_device(idle, canary=lambda: cupti.launch(K.MEMSET, 100, ""), **kw)
     assert d["median_s"] == 0 and d["kernels_per_call"] == 0 and "launched no device work" in d["note"]
+
+
+def test_cupti_clock_in_another_unit_is_converted_with_the_measured_ratio():
+    cupti = FakeCupti(scale=2.1)                  # what kineto's timestamp callback did on an H200
+    run = fake_workload(cupti, [(K.CONCURRENT_KERNEL, 2000, "conv")])
+    d = measure_device(run, iterations=600, rounds=5, cupti=cupti, canary=None, host_clock=cupti.host)
+    assert d["clock_ratio"] == pytest.approx(2.1, rel=1e-3)
+    assert d["median_s"] == pytest.approx(2000e-9, rel=1e-3) and "2.1000 units per host nanosecond" in d["note"]
+    plain = FakeCupti()
+    ns = measure_device(fake_workload(plain, [(K.CONCURRENT_KERNEL, 2000, "conv")]), iterations=600,
+                        rounds=5, cupti=plain, canary=None, host_clock=plain.host)
+    assert ns["clock_ratio"] == 1.0 and ns["note"] is None
+
+
+def test_cupti_clock_that_does_not_track_the_host_gives_no_device_time():
+    cupti = FakeCupti()
+
+    def run(n=1):                                   # the CUPTI clock's rate changes from round to round
+        cupti.scale = 3.0 if cupti.scale == 1.5 else 1.5
+        for _ in range(n):
+            cupti.launch(K.CONCURRENT_KERNEL, 2000, "conv")
+    with pytest.raises(DeviceTimeUnavailable, match="do not track the host clock"):
+        measure_device(run, iterations=600, rounds=5, cupti=cupti, canary=None, host_clock=cupti.host)
 
 
 def test_cupti_failing_to_start_gives_the_reason_and_disables_what_it_enabled():
@@ -217,7 +254,7 @@ def test_cupti_broken_at_import_is_reported_verbatim(monkeypatch):
 
 
 def test_time_run_with_cupti_reports_both_and_the_lock(tmp_path):
-    cupti = FakeCupti()
+    cupti = FakeCupti(realtime=True)
     run = fake_workload(cupti, [(K.CONCURRENT_KERNEL, 2000, "conv")])
     r = time_run(run, device_kind="cuda", device_index=0, device_name="NVIDIA H200", lock_dir=str(tmp_path),
                  rounds=5, min_round_s=1e-3, cupti=cupti, gpu_key={"key": "pci-0000:19:00.0", "key_source": "test"})
@@ -228,7 +265,16 @@ def test_time_run_with_cupti_reports_both_and_the_lock(tmp_path):
     assert r["lock"]["path"] == lock_path(str(tmp_path), "pci-0000:19:00.0") == str(tmp_path / "gpu-pci-0000_19_00.0.lock")
     assert r["waited_s"] == r["lock"]["waited_s"] >= 0 and r["lock"]["contended"] is False
     assert r["gpu"] == {"kind": "cuda", "index": 0, "name": "NVIDIA H200"}
+    assert r["device"]["device_over_latency"] == pytest.approx(r["device"]["median_s"] / r["latency"]["median_s"])
     json.dumps(r)
+
+
+def test_device_time_above_untraced_latency_is_flagged(tmp_path):
+    cupti = FakeCupti(realtime=True)
+    run = fake_workload(cupti, [(K.CONCURRENT_KERNEL, 10_000_000, "slow")])   # 10 ms "kernels", no wall time
+    r = time_run(run, device_kind="cuda", lock_dir=str(tmp_path), rounds=5, min_round_s=1e-3, cupti=cupti,
+                 gpu_key={"key": "g", "key_source": "test"})
+    assert r["device"]["device_over_latency"] > 1.02 and "upper bound" in r["device"]["note"]
 
 
 def test_time_run_on_cpu_is_latency_only_and_not_locked(tmp_path):
@@ -492,3 +538,12 @@ def test_every_runnable_table_op_has_a_shape_rule():
               "reshape", "nn.pad", "split", "strided_slice"})
     missing = sorted(e.name for e in OPS if e.tvm_op is not None and e.name not in known)
     assert missing == []
+
+
+def test_bandwidth_above_the_dram_roof_is_flagged_as_cache():
+    pool = Case("nn.max_pool3d", "float32", ((1, 128, 16, 56, 56),),
+                {"pool_size": [2, 2, 2], "strides": [2, 2, 2], "padding": [0, 0, 0], "dilation": [1, 1, 1],
+                 "ceil_mode": False, "layout": "NCDHW"})
+    r = R.analyse(pool, 5.02e-6, "NVIDIA H200")                    # as measured on an H200
+    assert r["fraction_of_memory_bw"] > 1 and "warm-cache" in r["note"]
+    assert R.analyse(pool, 1e-4, "NVIDIA H200")["note"] is None

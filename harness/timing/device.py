@@ -23,6 +23,10 @@ over rounds (median, IQR, CV, ...) is that of :func:`harness.timing.latency.summ
 (first start to last end of the round, per call) is reported too: busy time well below the span
 means the device waited for the host between kernels (launch-bound).
 
+Kernel names (``top_kernels``) are as CUPTI reports them.  On an H200 (CUPTI 13.0, TVM 0.27) a
+kernel of a module loaded after another was unloaded was at times reported under a kernel name of
+the unloaded module: treat the names as hints; the times and counts do not depend on them.
+
 When ``cupti`` cannot be imported, or CUPTI refuses to start, :class:`DeviceTimeUnavailable`
 carries the exact reason (e.g. ``CUPTI unavailable: No module named 'cupti'``) and the caller
 falls back to latency only.  When the timed rounds hold no record at all, a known memset (the
@@ -198,7 +202,8 @@ def _round_stats(records: list[tuple], starts: list[int], window: tuple[int, int
 
 def measure_device(run: Callable[[int], object], *, iterations: int, rounds: int = 15, warmup: int = 2,
                    max_total_s: float = 5.0, device_index: int = 0, cupti=None,
-                   canary: Callable[[], str | None] | None = cuda_memset_canary) -> dict:
+                   canary: Callable[[], str | None] | None = cuda_memset_canary,
+                   host_clock: Callable[[], float] = time.perf_counter) -> dict:
     """Device time per call of ``run`` over ``rounds`` rounds of ``iterations`` calls each.
 
     Returns (seconds per call unless said): median_s, iqr_s, mean_s, stddev_s, cv, min_s, max_s,
@@ -206,22 +211,27 @@ def measure_device(run: Callable[[int], object], *, iterations: int, rounds: int
     kernel_median_s, memcpy_median_s, memset_median_s (each kind alone); kernels_per_call,
     memcpys_per_call, memsets_per_call (median over rounds); span_median_s (first start to last
     end per call); host_median_s (wall time per call of the traced rounds: latency with tracing
-    on); top_kernels (name, share of kernel time); counted; note.  Raises DeviceTimeUnavailable."""
+    on); top_kernels (name, share of kernel time); counted; clock_ratio (CUPTI clock units per
+    host nanosecond over the timed section, 1.0 when CUPTI's timestamps are nanoseconds); note.
+    Raises DeviceTimeUnavailable."""
     if cupti is None:
         cupti = load_cupti()
     tracer = Tracer(cupti)
     tracer.start()
-    windows, host = [], []
+    windows, host, host_windows = [], [], []
     canary_status = None
     try:
         run(warmup)                        # absorbs the first traced launches' overhead
-        t_start = time.perf_counter()
+        t_start = host_clock()
         for _ in range(rounds):
-            t0, h0 = tracer.timestamp(), time.perf_counter()
+            t0 = tracer.timestamp()
+            h0 = host_clock()
             run(iterations)
-            host.append((time.perf_counter() - h0) / iterations)
+            h1 = host_clock()
             windows.append((t0, tracer.timestamp()))
-            if time.perf_counter() - t_start > max_total_s and len(windows) >= 5:
+            host_windows.append((h0, h1))
+            host.append((h1 - h0) / iterations)
+            if h1 - t_start > max_total_s and len(windows) >= 5:
                 break
         records = sorted((r for r in tracer.flush() if r[3] in (device_index, -1)), key=lambda r: r[1])
         starts = [r[1] for r in records]
@@ -242,11 +252,14 @@ def measure_device(run: Callable[[int], object], *, iterations: int, rounds: int
     finally:
         tracer.stop()
 
-    def per_call(key):
-        return [r[key] / r["n"] * 1e-9 for r in per_round]
+    ratio, clock_note = clock_ratio(windows, host_windows)
+    unit = 1e-9 / ratio                     # seconds per CUPTI clock unit
 
-    stats = summarise([r["busy_ns"] / r["n"] * 1e-9 for r in per_round])
-    by_kind = {k: summarise([r["busy"][k] / r["n"] * 1e-9 for r in per_round])["median_s"]
+    def per_call(key):
+        return [r[key] / r["n"] * unit for r in per_round]
+
+    stats = summarise([r["busy_ns"] / r["n"] * unit for r in per_round])
+    by_kind = {k: summarise([r["busy"][k] / r["n"] * unit for r in per_round])["median_s"]
                for k in ("kernel", "memcpy", "memset")}
     counts = {k: summarise([r["count"][k] / r["n"] for r in per_round])["median_s"]
               for k in ("kernel", "memcpy", "memset")}
@@ -266,9 +279,41 @@ def measure_device(run: Callable[[int], object], *, iterations: int, rounds: int
         "host_median_s": summarise(host)["median_s"],
         "top_kernels": [{"name": n, "share": ns / total} for n, ns in top],
         "counted": "+".join(_LABEL[k] for k in KINDS),
-        "note": None,
+        "clock_ratio": ratio,
+        "note": clock_note,
     }
     if canary_status == "recorded":
         result["note"] = ("no kernel, copy or memset in the timed rounds; CUPTI recorded the canary "
                           "memset, so the call launched no device work")
     return result
+
+
+#: CUPTI's clock is taken as nanoseconds when it runs within this of the host clock.
+CLOCK_TOLERANCE = 0.01
+
+
+def clock_ratio(windows: list[tuple[int, int]], host_windows: list[tuple[float, float]]) -> tuple[float, str | None]:
+    """(CUPTI units per host nanosecond, note) over the timed section.
+
+    CUPTI's timestamps are nanoseconds unless someone in the process registered a timestamp
+    callback (``cuptiActivityRegisterTimestampCallback``): PyTorch's profiler (kineto) does, and
+    after it ran, CUPTI's records came in another unit (seen on an H200: every device time 2.1x
+    the host latency per call, which a single stream cannot do).  The ratio of the CUPTI window to
+    the host window over the whole timed section tells: within :data:`CLOCK_TOLERANCE` of 1 it is
+    1.0 (nanoseconds); otherwise, when every round of at least 1 ms agrees within 5 %, durations are
+    converted with the measured ratio and the note says so; else DeviceTimeUnavailable."""
+    cupti_span = windows[-1][1] - windows[0][0]
+    host_span = (host_windows[-1][1] - host_windows[0][0]) * 1e9
+    if cupti_span <= 0 or host_span <= 0:
+        raise DeviceTimeUnavailable("CUPTI's clock did not advance over the timed rounds: device time unknown")
+    ratio = cupti_span / host_span
+    if abs(ratio - 1) <= CLOCK_TOLERANCE:
+        return 1.0, None
+    per_round = [(t1 - t0) / ((h1 - h0) * 1e9) for (t0, t1), (h0, h1) in zip(windows, host_windows)
+                 if h1 - h0 >= 1e-3]
+    if not per_round or max(per_round) > 1.05 * min(per_round) or not (0.95 * ratio <= per_round[0] <= 1.05 * ratio):
+        raise DeviceTimeUnavailable(
+            f"CUPTI's timestamps do not track the host clock (ratio {ratio:.3f} over the timed section, "
+            f"per round {[round(r, 3) for r in per_round]}): device time unknown")
+    return ratio, (f"CUPTI's clock ran at {ratio:.4f} units per host nanosecond (a timestamp callback "
+                   "registered in this process, e.g. by torch.profiler): converted with that measured ratio")

@@ -9,6 +9,8 @@ from .exclusive import exclusive_gpu, gpu_identity
 from .latency import measure
 
 GPU_KINDS = ("cuda", "gpu")
+#: device time above the untraced latency per call by more than this is flagged in device["note"]
+DEVICE_OVER_LATENCY_TOLERANCE = 0.02
 
 
 def _device_name(kind: str, index: int) -> str | None:
@@ -40,7 +42,8 @@ def time_run(run: Callable[[int], object], *, device_kind: str = "cuda", device_
                     :func:`harness.timing.device.measure_device`): median_s, iqr_s, mean_s, stddev_s,
                     cv, min_s, max_s, rounds, iterations, kernel_median_s, memcpy_median_s,
                     memset_median_s, kernels_per_call, memcpys_per_call, memsets_per_call,
-                    span_median_s, host_median_s (latency with tracing on), top_kernels, counted, note.
+                    span_median_s, host_median_s (latency with tracing on), top_kernels, counted,
+                    clock_ratio, device_over_latency (device median / latency median), note.
                     Taken in a second pass, same calls per round as ``latency``.
     ``device_unavailable``  None, or the reason ``device`` is None.
     ``exclusive``   True when the per-GPU lock was held over both passes (warm-up included).
@@ -99,6 +102,15 @@ def time_run(run: Callable[[int], object], *, device_kind: str = "cuda", device_
         lock = {"path": None, **ident, "waited_s": 0.0, "contended": False, "reason": why}
         is_exclusive = False
 
+    if dev_stats is not None and latency["median_s"] > 0:
+        # n calls on one stream cannot finish faster than their device time: a device time above
+        # the untraced latency per call means tracing slowed the kernels (or the clocks moved).
+        over = dev_stats["median_s"] / latency["median_s"]
+        dev_stats["device_over_latency"] = over
+        if over > 1 + DEVICE_OVER_LATENCY_TOLERANCE:
+            msg = (f"device time is {over:.3f}x the untraced latency per call: CUPTI's tracing slowed the "
+                   "device work (or its clocks changed between the passes); read it as an upper bound")
+            dev_stats["note"] = f"{dev_stats['note']}; {msg}" if dev_stats.get("note") else msg
     result.update({
         "method": "cupti+latency" if dev_stats is not None else f"latency ({reason})",
         "latency": latency,
