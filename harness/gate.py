@@ -196,6 +196,10 @@ class Gate:
             if t.device is not None:
                 return t.device.median_s, t.device, ""
             return (t.latency.median_s if t.latency else None), t.latency, "no device time (latency compared)"
+        return self._latency(t)
+
+    @staticmethod
+    def _latency(t: Timing):
         return (t.latency.median_s if t.latency else None), t.latency, ""
 
     def _timings(self, tb: dict | None, tc: dict | None) -> list[tuple[str, dict, bool]]:
@@ -207,17 +211,20 @@ class Gate:
             if c is None:
                 continue
             (mb, sb, nb), (mc, sc, nc) = self._figure(b), self._figure(c)
+            figure = self.timing
+            if nb or nc:   # a side without device time: the latency of both, never device against latency
+                (mb, sb, _), (mc, sc, _), figure = self._latency(b), self._latency(c), "latency"
             if not _finite(mb) or not _finite(mc) or mb <= 0:
                 continue
             noise = math.hypot(_noise(sb), _noise(sc))
             slowdown = (mc - mb) / mb
             if slowdown > self.max_slowdown and mc - mb > self.noise_k * noise:
                 shared = [r.exclusive_note or "GPU shared" for r in (b, c) if r.exclusive is False]
-                why = "; ".join([n for n in (nb, nc) if n] + shared)
+                why = "; ".join(dict.fromkeys([n for n in (nb, nc) if n] + shared))
                 counts = not why
-                data = {"backend": backend, "figure": self.timing, "baseline_s": mb, "current_s": mc,
+                data = {"backend": backend, "figure": figure, "baseline_s": mb, "current_s": mc,
                         "slowdown": slowdown, "noise_s": noise}
-                out.append((f"{backend} {self.timing} median {mb:.3g}s -> {mc:.3g}s (+{slowdown:.0%}, noise "
+                out.append((f"{backend} {figure} median {mb:.3g}s -> {mc:.3g}s (+{slowdown:.0%}, noise "
                             f"{noise:.2g}s)" + (f" [not gated: {why}]" if why else ""), data, counts))
         return out
 

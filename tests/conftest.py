@@ -61,3 +61,126 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+# -- builders of results headers, records, runs and files (harness.records types) ------------------
+# One place for every test that needs results data: tests ask for the `build` fixture.
+import types as _types
+
+from harness.records import SCHEMA_NAME, SCHEMA_VERSION, Header, Offload, Record, Stats, Timing, Tolerance  # noqa: E402
+
+ENV = {"harness_version": "0.1.0", "tvm_version": "0.27", "trt_version": "8.6.1", "gpu": "H100",
+       "hostname": "ci-1", "hypothesis_profile": "ci", "hypothesis_seed": 1}
+TOL = Tolerance(atol=1e-5, rtol=1e-5)
+
+
+def make_header(run_id: str = "r1", *, env: dict | None = None, label: str | None = None, resumed: bool = False,
+                **env_changes) -> Header:
+    """A header as every producer writes it (harness.results.header), without the support table."""
+    from harness.results import header
+
+    h = header(suite="ops", env={**ENV, **(env if env is not None else {}), **env_changes}, run_id=run_id,
+               label=label, with_table=False)
+    h.created = "2025-01-01T00:00:00+00:00"
+    h.resumed = resumed
+    return h
+
+
+def make_record(op: str = "nn.relu", case_id: str = "c1", check: str = "reference", outcome: str = "pass",
+                run_id: str = "r1", **kw) -> Record:
+    return Record(op=op, check=check, outcome=outcome, case_id=case_id, run_id=run_id, **kw)
+
+
+def make_stats(median: float, iqr: float | None = None, **kw) -> Stats:
+    return Stats(median_s=median, iqr_s=iqr, **kw)
+
+
+def make_timing(median: float | None = None, iqr: float | None = None, *, device: float | None = None,
+                device_iqr: float | None = None, **kw) -> Timing:
+    """One backend's timing: ``median``/``iqr`` the host latency, ``device``/``device_iqr`` CUPTI's."""
+    return Timing(latency=make_stats(median, iqr) if median is not None else None,
+                  device=make_stats(device, device_iqr) if device is not None else None, build_s=1.0, **kw)
+
+
+def make_offload(verdict: str = "match", actual: dict | None = None, **kw) -> Offload:
+    return Offload(verdict=verdict, actual=dict(actual or {}), **kw)
+
+
+def make_run(records, run_id: str = "r1", *, label: str | None = None, **env_changes):
+    """A harness.reader.Run whose records all carry ``run_id``."""
+    from harness.reader import Run
+
+    return Run(headers=[make_header(run_id, label=label, **env_changes)],
+               records=[_with_run_id(r, run_id) for r in records])
+
+
+def _with_run_id(rec: Record, run_id: str) -> Record:
+    import msgspec
+
+    return msgspec.structs.replace(rec, run_id=run_id)
+
+
+def write_results(path, head: Header, records=(), *, resume: bool = False) -> str:
+    """Write a results file the way a run does (harness.results.ResultsWriter); returns its path."""
+    from harness.results import ResultsWriter
+
+    writer = ResultsWriter(path, head, resume=resume)
+    try:
+        for rec in records:
+            writer.write(rec)
+    finally:
+        writer.close()
+    return str(path)
+
+
+def encoded(line) -> str:
+    """One results line as text (harness.records.encode)."""
+    from harness.records import encode
+
+    return encode(line).decode()
+
+
+# Golden schema-1 lines, written by the schema-1 harness (harness/results.py at 1564c36, Record.to_json
+# and ResultsWriter; only run_id and time fixed).  Kept verbatim: they prove that old files still load
+# through harness.records.from_v1.
+V1_HEADER = ('{"kind": "header", "schema": "tvm-trt-harness.results", "schema_version": 1, "run_id": "v1run", '
+             '"created": "2025-01-01T00:00:00+00:00", "resumed": false, "env": {"harness_version": "0.1.0", '
+             '"tvm_version": "0.26", "trt_version": "8.6.1", "gpu": "H100"}}')
+V1_RECORDS = (
+    # op-suite offload record: one expected decision per call, actual offload as ops + regions, weights in attrs
+    '{"kind": "record", "op": "nn.relu", "check": "offload", "outcome": "fail", "case_id": "nn.relu-0123456789", '
+    '"tvm_op": null, "reason": "", "error_kind": null, "dtype": "int32", "input_shapes": [[2, 3]], "attrs": '
+    '{"_weights": [["w", [3]]]}, "trt_version": null, "expected_offload": [{"op": "relax.nn.relu", "offload": '
+    'false, "rule": "dtype", "reason": "int32", "source": "builder.cc"}], "actual_offload": {"ops": '
+    '["relax.nn.relu"], "regions": 1}, "offload_verdict": "over-offload", "max_abs_err": null, "max_rel_err": '
+    'null, "tolerance": null, "min_tolerance": null, "nan_inf_agree": null, "backend": null, "reference": null, '
+    '"timings": null, "reproducer": null, "duration_s": null, "nodeid": null, "time": "2025-01-01T00:00:01+00:00", '
+    '"run_id": "v1run"}',
+    # tensorrt record: host-clock timings per backend with the speedup beside them; NaN written as text
+    '{"kind": "record", "op": "nn.relu", "check": "tensorrt", "outcome": "pass", "case_id": "nn.relu-0123456789", '
+    '"tvm_op": null, "reason": "", "error_kind": null, "dtype": "float32", "input_shapes": [], "attrs": {}, '
+    '"trt_version": null, "expected_offload": null, "actual_offload": null, "offload_verdict": null, '
+    '"max_abs_err": "nan", "max_rel_err": null, "tolerance": {"atol": 1e-05, "rtol": 1e-05}, "min_tolerance": '
+    '{"atol": 0.0, "rtol": 0.0}, "nan_inf_agree": null, "backend": null, "reference": null, "timings": '
+    '{"tensorrt": {"median_s": 0.001, "iqr_s": 1e-05, "rounds": 30, "build_s": 2.5}, "tvm-cuda": {"median_s": '
+    '0.002, "iqr_s": 2e-05}, "speedup": 2.0}, "reproducer": null, "duration_s": null, "nodeid": null, "time": '
+    '"2025-01-01T00:00:01+00:00", "run_id": "v1run"}',
+    # model record: op -> count offload, the model's statistics in attrs
+    '{"kind": "record", "op": "model:resnet18", "check": "offload", "outcome": "pass", "case_id": "resnet18", '
+    '"tvm_op": null, "reason": "", "error_kind": null, "dtype": null, "input_shapes": [], "attrs": '
+    '{"trt_subgraphs": 3, "nodes": 69}, "trt_version": null, "expected_offload": {"relax.nn.conv2d": 20}, '
+    '"actual_offload": {"relax.nn.conv2d": 20}, "offload_verdict": "match", "max_abs_err": null, "max_rel_err": '
+    'null, "tolerance": null, "min_tolerance": null, "nan_inf_agree": null, "backend": null, "reference": null, '
+    '"timings": null, "reproducer": null, "duration_s": null, "nodeid": null, "time": "2025-01-01T00:00:01+00:00", '
+    '"run_id": "v1run"}',
+)
+
+
+@pytest.fixture(scope="session")
+def build():
+    """Builders of results data: header, record, stats, timing, offload, run, write, encoded, V1 lines,
+    ENV, TOL and the schema constants (so no test spells them out)."""
+    return _types.SimpleNamespace(
+        header=make_header, record=make_record, stats=make_stats, timing=make_timing, offload=make_offload,
+        run=make_run, write=write_results, encoded=encoded, ENV=ENV, TOL=TOL, V1_HEADER=V1_HEADER,
+        V1_RECORDS=V1_RECORDS, SCHEMA_NAME=SCHEMA_NAME, SCHEMA_VERSION=SCHEMA_VERSION)
