@@ -99,16 +99,15 @@ def _shape(ty) -> list[int] | None:
     return dims
 
 
-def _ints(expr) -> list[int] | None:
-    if expr is None:
-        return None
-    if hasattr(expr, "values"):       # ShapeExpr
-        expr = expr.values
-    elif hasattr(expr, "fields"):     # Tuple
-        expr = expr.fields
-    if isinstance(expr, (list, tuple)) or hasattr(expr, "__len__"):
-        return [int(getattr(getattr(v, "value", v), "value", getattr(v, "value", v))) for v in expr]
-    return [int(getattr(expr, "value", expr))]
+def _ints(tup) -> list[int]:
+    """The integers of a Tuple argument (strided_slice's axes/begin/end/strides): IntImm fields on
+    TVM 0.26+, PrimValue(IntImm) on 0.25."""
+    out = []
+    for v in tup.fields:
+        while not isinstance(v, int):
+            v = v.value
+        out.append(v)
+    return out
 
 
 def _attr(call, name, default=None):
@@ -230,9 +229,7 @@ def _adaptive(call, op, ctx):
 
 @rule("relax.matmul")
 def _matmul(call, op, ctx):
-    a, b = (_shape(_ty(x)) for x in call.args[:2])
-    if a is None or b is None:
-        return _no("dynamic-shape", "matmul with unknown shapes", "trt-docs:IMatrixMultiplyLayer")
+    a, b = (_shape(_ty(x)) for x in call.args[:2])   # static: decide() rejected unknown shapes
     if len(a) < 2 or len(b) < 2:
         return _no("rank", f"matmul of ranks {len(a)} and {len(b)}: the converter passes MatrixOperation::kNONE, "
                    "which needs both inputs of rank >= 2", "ops.cc:BatchMatmulOpConverter; trt-docs:IMatrixMultiplyLayer")
@@ -302,14 +299,12 @@ def _layout_transform(call, op, ctx):
 
 @rule("relax.reshape")
 def _reshape(call, op, ctx):
-    new = _ints(call.args[1]) if len(call.args) > 1 else None
-    if new is None:
-        return _no("dynamic-shape", "reshape to a non-static shape",
-                   "ops.cc:ReshapeOpConverter ICHECK HasAttr(arg_shape)")
+    # A target shape that is not static leaves the output shape unknown, which decide() rejects as
+    # dynamic-shape (ReshapeOpConverter ICHECK HasAttr("arg_shape")); the shape is static here.
     if ctx.implicit_batch and not _is_const(call.args[0]):   # a constant carries no batch dimension
         old = _shape(_ty(call.args[0]))
         out = _shape(_ty(call))
-        if old and out and old[0] != out[0]:
+        if old[0] != out[0]:   # ReshapeOpConverter drops newshape[0] under implicit batch
             return _no("implicit-batch", f"under implicit batch, reshape {old} -> {out} changes the batch dimension",
                        "relay:reshape annotation; ops.cc:ReshapeOpConverter")
     return None
@@ -321,15 +316,9 @@ def _strided_slice(call, op, ctx):
     if strides and any(s <= 0 for s in strides):
         return _no("attr", f"strided_slice with strides {strides}",
                    "ops.cc:StridedSliceOpConverter ICHECK_GT(stride, 0) 'only positive strides'")
-    if ctx.implicit_batch:
-        axes = _ints(call.args[1])
-        rank = len(_shape(_ty(call.args[0])) or [1])
-        in_shape = _shape(_ty(call.args[0]))
-        out_shape = _shape(_ty(call))
-        if any(_norm_axis(a, rank) == 0 for a in axes) and in_shape and out_shape and in_shape[0] != out_shape[0]:
-            return _no("implicit-batch", "under implicit batch, strided_slice changes the batch dimension",
-                       "relay:strided_slice annotation")
-    return None
+    # Every listed axis goes through ConvertAxis, so under implicit batch axis 0 fails even when the
+    # slice keeps the whole batch (Relay's checker allowed a slice that keeps the whole batch).
+    return _batch_axes(call, _ints(call.args[1]), ctx, "StridedSliceOpConverter")
 
 
 @rule("relax.sum", "relax.prod", "relax.max", "relax.min", "relax.mean")
@@ -372,6 +361,10 @@ def _transpose(call, op, ctx):
                    "converter's GetAttr<Array>(\"axes\") finds the empty-string None and throws",
                    f"ops.cc:TransposeOpConverter GetAttr<Array<int64_t>>(\"axes\") unconditionally; "
                    f"{_NONE_ATTR_SOURCE}")
+    if any(int(a) < 0 for a in axes):
+        return _no("attr", f"permute_dims with negative axes {[int(a) for a in axes]}: the converter copies them "
+                   "into nvinfer1::Permutation without normalising them",
+                   "ops.cc:TransposeOpConverter -> Transpose (perm.order[i] = order[i])")
     if ctx.implicit_batch and int(axes[0]) != 0 and not _is_const(call.args[0]):
         return _no("implicit-batch", "under implicit batch, transpose moves the batch dimension",
                    "ops.cc:Transpose ICHECK_EQ(order[0], 0) under implicit batch; relay:transpose annotation")
@@ -451,9 +444,7 @@ def _resize2d(call, op, ctx):
     return None
 
 
-@rule("relax.nn.batch_flatten")
-def _batch_flatten(call, op, ctx):
-    return None
+# relax.nn.batch_flatten has no rule: BatchFlattenOpConverter handles both batch modes.
 
 
 # -- the decision ------------------------------------------------------------------------------------

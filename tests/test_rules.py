@@ -106,6 +106,15 @@ def test_permute_dims_axes_none_rejected_in_both_modes():
     check(op.permute_dims(const((2, 3)), [1, 0]), True, "supported", **IMPLICIT)
 
 
+def test_permute_dims_negative_axes():
+    # ops.cc:TransposeOpConverter copies axes into nvinfer1::Permutation without normalising them
+    x = var((2, 3, 4))
+    for kw in (EXPLICIT, IMPLICIT):
+        check(op.permute_dims(x, [-3, 2, 1]), False, "attr", **kw)
+        check(op.permute_dims(x, [0, -1, 1]), False, "attr", **kw)
+    check(op.permute_dims(x, [0, 2, 1]), True, "supported", **IMPLICIT)
+
+
 # -- concat: ops.cc:ConcatOpConverter ----------------------------------------------------------------
 def test_concat_constant_operand_rejected():
     # ICHECK_EQ(input.type, kTensor) for every input (variable_input_count: builder.cc turns no
@@ -446,12 +455,15 @@ def test_strided_slice():
     check(op.strided_slice(X4, [1], [0], [2], [1]), True, "supported")
     check(op.strided_slice(X4, [1], [2], [0], [-1]), False, "attr")
     check(op.strided_slice(X4, [1], [0], [2]), True, "supported")                # no strides argument
-    # relay:strided_slice annotation under implicit batch
+    # every listed axis goes through ConvertAxis: ICHECK_NE(axis, 0) under implicit batch
     d = check(op.strided_slice(X4, [0], [0], [1]), False, "implicit-batch", **IMPLICIT)
-    assert d.reason.startswith("under implicit batch")
+    assert d.reason.startswith("under implicit batch") and "StridedSliceOpConverter" in d.source
     check(op.strided_slice(X4, [-4], [0], [1]), False, "implicit-batch", **IMPLICIT)
-    check(op.strided_slice(X4, [0], [0], [2]), True, "supported", **IMPLICIT)      # batch kept whole
+    # ... even when the batch is kept whole (Relay's checker allowed this; the Relax converter does not)
+    check(op.strided_slice(X4, [0], [0], [2]), False, "implicit-batch", **IMPLICIT)
+    check(op.strided_slice(X4, [1, 0], [0, 0], [1, 2]), False, "implicit-batch", **IMPLICIT)
     check(op.strided_slice(X4, [1], [0], [1]), True, "supported", **IMPLICIT)
+    check(op.strided_slice(X4, [1, -1], [0, 1], [1, 3], [1, 2]), True, "supported", **IMPLICIT)
     check(op.strided_slice(X4, [0], [0], [1]), True, "supported", **EXPLICIT)
 
 
