@@ -74,7 +74,14 @@ def needs(check: str, opts: CheckOptions) -> set[tuple[str, str]]:
     return set()
 
 
-def _numeric(actual: list, expected: list, tol: Tolerance, what: str) -> CheckResult:
+def partitions(check: str, opts: CheckOptions) -> bool:
+    """Whether ``check`` needs the partitioned program (the reference check does not, so a
+    partitioner that crashes cannot take it down)."""
+    return check != "reference" and (check != "tensorrt" or PARTITIONED in {v for v, _ in needs(check, opts)})
+
+
+def numeric(actual: list, expected: list, tol: Tolerance, what: str) -> CheckResult:
+    """A CheckResult from comparing two output lists (:func:`harness.compare.compare`)."""
     cmp = compare(actual, expected, tol)
     return CheckResult("pass" if cmp.ok else "fail", f"{what}: {cmp.reason}", comparison=cmp)
 
@@ -94,7 +101,7 @@ def check_offload(art: Artifacts, target: CheckTarget, opts: CheckOptions) -> Ch
 
 
 def check_preserve(art: Artifacts, target: CheckTarget, opts: CheckOptions) -> CheckResult:
-    res = _numeric(art.output(PARTITIONED, "tvm-llvm"), art.output(ORIGINAL, "tvm-llvm"), target.tolerance,
+    res = numeric(art.output(PARTITIONED, "tvm-llvm"), art.output(ORIGINAL, "tvm-llvm"), target.tolerance,
                    "partitioned vs original (TVM LLVM)")
     res.backend, res.reference = "tvm-llvm", "tvm-llvm (original)"
     return res
@@ -105,12 +112,12 @@ def check_reference(art: Artifacts, target: CheckTarget, opts: CheckOptions) -> 
         return CheckResult("skip", "no independent reference for this program")
     program = art.need("build")
     expected = target.oracle(program)
-    res = _numeric(art.output(ORIGINAL, "tvm-llvm"), expected, target.tolerance,
+    res = numeric(art.output(ORIGINAL, "tvm-llvm"), expected, target.tolerance,
                    f"TVM LLVM vs {target.reference_name}")
     res.backend, res.reference = "tvm-llvm", target.reference_name
     if not opts.cuda_reference or res.outcome != "pass":
         return res
-    on_gpu = _numeric(art.output(ORIGINAL, "tvm-cuda"), expected, target.tolerance,
+    on_gpu = numeric(art.output(ORIGINAL, "tvm-cuda"), expected, target.tolerance,
                       f"TVM CUDA vs {target.reference_name}")
     on_gpu.backend, on_gpu.reference = "tvm-llvm,tvm-cuda", target.reference_name
     on_gpu.reason = f"{res.reason}; {on_gpu.reason}"
@@ -124,7 +131,7 @@ def check_tensorrt(art: Artifacts, target: CheckTarget, opts: CheckOptions) -> C
     got = art.output(sut.variant, sut.name)
     want = art.output(ref.variant, ref.name)
     tol = opts.fp16_tolerance if opts.fp16_mode and opts.fp16_tolerance else target.tolerance
-    res = _numeric(got, want, tol, f"{sut.name} vs {ref.name}")
+    res = numeric(got, want, tol, f"{sut.name} vs {ref.name}")
     res.backend, res.reference = sut.name, ref.name
     res.details["fp16_mode"] = opts.fp16_mode
     if opts.time is not None:

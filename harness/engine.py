@@ -26,7 +26,7 @@ from . import checks as C
 from .builds import BuildCache
 from .case import Case
 from .checks import CheckOptions, CheckResult, CheckTarget
-from .pipeline import Artifacts, execute, prepare
+from .pipeline import Artifacts, execute, partition, prepare
 
 ARTIFACTS_KEPT = 256
 
@@ -73,8 +73,7 @@ class _Worker:
             return self.arts[key]
         from . import program
 
-        art = prepare(case.case_id, lambda: program.build_case(entry, case), trt_version=opts.trt_version,
-                      implicit_batch=opts.implicit_batch)
+        art = prepare(case.case_id, lambda: program.build_case(entry, case))
         self.arts[key] = art
         while len(self.arts) > ARTIFACTS_KEPT:
             self.arts.popitem(last=False)
@@ -116,6 +115,9 @@ def run_unit(req: UnitRequest) -> list[Computed]:
         opts = CheckOptions(**{**opts.__dict__, "time": _timer_fn(req.timing)})
     arts = {c.case_id: WORKER.artifacts(entry, c, opts) for c in req.cases}
     needs = {cid: set().union(*(C.needs(k, opts) for k in req.checks.get(cid, ()))) for cid in arts}
+    for cid, art in arts.items():
+        if any(C.partitions(k, opts) for k in req.checks.get(cid, ())):
+            partition(art, trt_version=opts.trt_version, implicit_batch=opts.implicit_batch)
     execute(list(arts.values()), needs, WORKER.cache(req.cache_dir))
     out = []
     for case in req.cases:
@@ -123,7 +125,8 @@ def run_unit(req: UnitRequest) -> list[Computed]:
         target = target_for(entry, case)
         for check in req.checks.get(case.case_id, ()):
             result = C.run_check(check, art, target, opts)
-            out.append(Computed(case.case_id, check, result, art.rule(entry.tvm_op), dict(art.stage_s)))
+            rule = art.rule(entry.tvm_op, trt_version=opts.trt_version, implicit_batch=opts.implicit_batch)
+            out.append(Computed(case.case_id, check, result, rule, dict(art.stage_s)))
     return out
 
 
@@ -135,6 +138,8 @@ def write_reproducer(op: str, case: Case, check: str, outcome: str, reason: str,
 
     entry = BY_NAME[op]
     art = WORKER.artifacts(entry, case, opts)
+    if check != "reference":
+        partition(art, trt_version=opts.trt_version, implicit_batch=opts.implicit_batch)
     program = art.need("build")
     target = target_for(entry, case)
     try:

@@ -49,6 +49,8 @@ class Artifacts:
             raise EnvironmentProblem(self.skip)
         if stage in self.failures:
             raise StageFailure(self.failures[stage])
+        if stage == "partition" and self.partitioned is None:
+            raise StageFailure("the program was not partitioned (a bug of the harness: no check asked for it)")
         return self.program if stage == "build" else self.partitioned
 
     def output(self, variant: str, backend: str) -> list:
@@ -59,56 +61,66 @@ class Artifacts:
             raise got
         return got
 
-    def rule(self, op: str | None) -> str | None:
+    def rule(self, op: str | None, *, trt_version, implicit_batch: bool) -> str | None:
         """The rule id of the decision on ``op`` (the case's own op; else the last decision)."""
-        if self.offload is None or not self.offload.decisions:
+        if self.offload is not None:
+            decisions = [(d.op, d.rule) for d in self.offload.decisions]
+        elif self.program is not None:   # not partitioned (e.g. the reference check alone): ask the rules
+            from . import rules
+            from .offload import all_calls, op_name
+
+            decisions = [(op_name(c), rules.decide(c, trt_version=trt_version, implicit_batch=implicit_batch).rule)
+                         for c in all_calls(self.program.mod)]
+        else:
             return None
-        for d in self.offload.decisions:
-            if d.op == op:
-                return d.rule
-        return self.offload.decisions[-1].rule
+        for name, rule in decisions:
+            if name == op:
+                return rule
+        return decisions[-1][1] if decisions else None
 
     def _timed(self, stage: str, t0: float) -> None:
         self.stage_s[stage] = self.stage_s.get(stage, 0.0) + time.perf_counter() - t0
 
 
-def prepare(key: str, make: Callable[[], Program], *, trt_version, implicit_batch: bool) -> Artifacts:
-    """Stages 1-2: build the program, partition it, and judge what was offloaded."""
+def prepare(key: str, make: Callable[[], Program]) -> Artifacts:
+    """Stage 1: build the program."""
     art = Artifacts(key)
     t0 = time.perf_counter()
     try:
         art.program = make()
     except EnvironmentProblem as exc:
         art.skip = str(exc)
-        return art
     except Exception as exc:  # TVM refusing the program it was given (the reason names the error)
         art.failures["build"] = f"build the Relax program: {one_line(exc)}"
-        return art
-    finally:
-        art._timed("build", t0)
+    art._timed("build", t0)
+    return art
+
+
+def partition(art: Artifacts, *, trt_version, implicit_batch: bool, partitioner: Callable | None = None) -> None:
+    """Stage 2 (once, and only for checks that need it): partition the program and judge what was
+    offloaded against the rules."""
+    if art.partitioned is not None or "partition" in art.failures or art.skip or art.program is None:
+        return
+    from . import program
+    from .offload import compare_offload
+
     t0 = time.perf_counter()
     try:
-        from . import program
-
-        art.partitioned = program.partition(art.program.mod)
+        art.partitioned = (partitioner or program.partition)(art.program.mod)
     except EnvironmentProblem as exc:
         art.skip = str(exc)
     except Exception as exc:
         art.failures["partition"] = f"partition_for_tensorrt: {one_line(exc)}"
     else:
-        from .offload import compare_offload
-
         art.offload = compare_offload(art.program.mod, art.partitioned, trt_version=trt_version,
                                       implicit_batch=implicit_batch)
     art._timed("partition", t0)
-    return art
 
 
 def execute(arts: list[Artifacts], needs: dict[str, set], cache: BuildCache) -> None:
     """Stages 3-4 for many programs: compile what ``needs`` (key -> {(variant, backend)}) asks,
     one batch per backend (both variants of every program in one module), then run each."""
     from .backends import get_backend
-    from .program import run
 
     groups: dict[str, list[tuple[Artifacts, str]]] = {}
     for art in arts:
@@ -149,7 +161,7 @@ def execute(arts: list[Artifacts], needs: dict[str, set], cache: BuildCache) -> 
                     from tvm import relax
 
                     vm = vms[id(result.executable)] = relax.VirtualMachine(result.executable, dev)
-                art.outputs[slot] = run(vm, art.program.inputs, dev, entry=result.entry)
+                art.outputs[slot] = backend.run(vm, art.program.inputs, dev, entry=result.entry)
             except Exception as exc:
                 art.outputs[slot] = StageFailure(f"run {variant} on {backend_name}: {one_line(exc)}")
             art._timed("run", t1)
@@ -177,13 +189,24 @@ def timer(art: Artifacts, variant: str, backend_name: str):
 
 
 def time_build(art: Artifacts, variant: str, backend_name: str, **options):
-    """Time one build of ``art`` (host latency per call, and device time where CUPTI can say),
-    exclusively on its GPU; returns a :class:`harness.records.Timing` that says how it was taken."""
-    from . import timing
+    """Time one build of ``art``: host latency per call and, where CUPTI can say, device time per
+    call, with the GPU held exclusively (no other worker of the run times on it meanwhile).
+    Returns a :class:`harness.records.Timing` that says how it was taken."""
+    from .backends import get_backend
     from .records import Stats, Timing
+    from .timing import time_run
 
+    backend = get_backend(backend_name)
     built = art.built[(variant, backend_name)]
-    stats = timing.measure(timer(art, variant, backend_name), **options)
-    return Timing(build_s=built.build_s, latency=Stats(**{k: stats[k] for k in Stats.__struct_fields__
-                                                           if k in stats}),
-                  method="latency (host clock)", exclusive=None)
+    got = time_run(timer(art, variant, backend_name), device_kind=backend.device_kind, device_index=0, **options)
+
+    def stats(d):
+        return Stats(**{k: d[k] for k in Stats.__struct_fields__ if d.get(k) is not None}) if d else None
+
+    lock = got.get("lock") or {}
+    gpu = got.get("gpu") or {}
+    return Timing(build_s=built.build_s, latency=stats(got["latency"]), device=stats(got["device"]),
+                  kernels_per_call=(got["device"] or {}).get("kernels_per_call"), method=got["method"],
+                  exclusive=got["exclusive"] if backend.device_kind == "cuda" else None,
+                  exclusive_note=lock.get("reason") or "", waited_s=got.get("waited_s"),
+                  gpu=gpu.get("name"))

@@ -206,3 +206,59 @@ def append_shards(base: str, shards: list[str], *, run_id: str | None = None, re
 
 def worker_shards(base: str) -> list[str]:
     return sorted(glob.glob(glob.escape(base) + ".gw*"))
+
+
+#: Settings the parts of one run must share to be merged into one (from their headers' env).
+_SAME_RUN = ("hypothesis_profile", "hypothesis_seed", "trt_version", "implicit_batch", "harness_version",
+             "tvm_version", "backend", "reference")
+
+
+def merge_files(paths: list[str], out: str, *, label: str | None = None) -> tuple[int, list[str]]:
+    """Join the results files of the N jobs of one sharded run (``--trt-shard K/N``) into ``out``,
+    which the gate and the report then read as one run.  Returns (records, warnings).
+
+    The parts must have been run with the same settings (seed, profile, targeted TensorRT, harness
+    and TVM versions, backends); a (op, case, check) recorded by two parts is kept once (the last)
+    and reported as a warning.  ``out`` is written to a temporary file and renamed."""
+    import tempfile
+
+    from .errors import InputError
+    from .reader import load_results
+
+    if not paths:
+        raise InputError("merge: no results files given")
+    runs = [load_results(p) for p in paths]
+    first = runs[0].env
+    for path, run in zip(paths[1:], runs[1:]):
+        for key in _SAME_RUN:
+            if run.env.get(key) != first.get(key):
+                raise InputError(f"{path}: cannot merge: {key} is {run.env.get(key)!r}, but {paths[0]} has "
+                                 f"{first.get(key)!r} (not parts of one run)")
+    shards = sorted(h.shard for r in runs for h in r.headers[:1] if h.shard)
+    warnings = [w for r in runs for w in r.warnings]
+    head = header(suite=runs[0].headers[0].suite, env={**first, "merged_from": [os.path.abspath(p) for p in paths],
+                                                       "merged_shards": shards},
+                  label=label or runs[0].headers[0].label, placement=runs[0].headers[0].placement)
+    head.ops = runs[0].headers[0].ops
+    seen: dict = {}
+    for path, run in zip(paths, runs):
+        for rec in run.records:
+            key = (rec.op, rec.case_id, rec.check)
+            if key in seen:
+                warnings.append(f"{path}: {rec.op} {rec.case_id} {rec.check} also in {seen[key][0]}; kept this one")
+            seen[key] = (path, rec)
+    directory = os.path.dirname(os.path.abspath(out)) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".merge-", suffix=".jsonl", dir=directory)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        writer = ResultsWriter(tmp, head)
+        for _, rec in seen.values():
+            writer.write(rec)
+        writer.close()
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return len(seen), warnings

@@ -73,15 +73,16 @@ def make_record(session: Session, entry, case, check: str, result: CheckResult, 
                 rule: str | None, nodeid: str | None, duration_s: float | None) -> Record:
     """The one place a table case's record is made."""
     cmp = result.comparison
+    has = cmp is not None    # (a failed Comparison is falsy)
     return Record(
         op=entry.name, tvm_op=entry.tvm_op, check=check, case_id=case.case_id, outcome=judged.outcome,
         reason=judged.reason, error_kind=result.error_kind if judged.outcome == "error" else None, dtype=case.dtype,
         input_shapes=[list(s) for s in case.shapes], attrs=dict(case.attrs),
         weights=[(n, list(s)) for n, s in case.weights], trt_version=format_version(session.settings.trt_version),
         rule=rule, expectation=judged.expectation.id if judged.expectation else None, offload=result.offload,
-        max_abs_err=cmp.max_abs_err if cmp else None, max_rel_err=cmp.max_rel_err if cmp else None,
-        tolerance=cmp.tolerance if cmp else None, min_tolerance=cmp.min_tolerance if cmp else None,
-        nan_inf_agree=cmp.nan_inf_agree if cmp else None,
+        max_abs_err=cmp.max_abs_err if has else None, max_rel_err=cmp.max_rel_err if has else None,
+        tolerance=cmp.tolerance if has else None, min_tolerance=cmp.min_tolerance if has else None,
+        nan_inf_agree=cmp.nan_inf_agree if has else None,
         backend=result.backend or ("tvm-llvm" if check != "offload" else None), reference=result.reference,
         timings=result.timings, speedup=result.speedup, duration_s=duration_s, nodeid=nodeid,
         worker=session.worker, device=session.device if check in ("reference", "tensorrt") else None,

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 
-import harness.families as F
+import harness.pipeline as pipeline
 import harness.program as program
 import harness.rules as rules
+from harness import oracle
 from harness.table import BY_NAME
 
 
-class WrongOracleUnary(F.Unary):
-    """An oracle off by 0.5: the reference check must fail."""
-
-    def oracle(self, case, xs, ws):
-        return super().oracle(case, xs, ws) + 0.5
+def wrong_relu_reference_off_by_half(x):
+    """A reference function off by 0.5: the reference check must fail."""
+    return oracle.relu(x) + 0.5
 
 
 def _partition_dropping_everything(mod):
@@ -79,15 +78,16 @@ def _partition_hangs(mod):
 
 
 def _perturbed_outputs(how):
-    """A broken backend: the partitioned program's outputs, damaged by ``how``."""
-    from harness import checks
+    """A broken execution: the partitioned program's outputs on tvm-llvm, damaged by ``how``."""
+    real = pipeline.execute
 
-    real = checks.CaseRun.partitioned_outputs.fget
-
-    def get(self):
-        outs = [np.array(o, copy=True) for o in real(self)]
-        return [how(o) for o in outs]
-    return property(get)
+    def execute(arts, needs, cache):
+        real(arts, needs, cache)
+        for art in arts:
+            got = art.outputs.get(("partitioned", "tvm-llvm"))
+            if isinstance(got, list):
+                art.outputs[("partitioned", "tvm-llvm")] = [how(np.array(o, copy=True)) for o in got]
+    return execute
 
 
 def _scale(factor):
@@ -116,9 +116,9 @@ OUTPUT_FAULTS = {
 
 def install(name: str, monkeypatch) -> None:
     if name in OUTPUT_FAULTS:
-        from harness import checks
+        import harness.engine
 
-        monkeypatch.setattr(checks.CaseRun, "partitioned_outputs", _perturbed_outputs(OUTPUT_FAULTS[name]))
+        monkeypatch.setattr(harness.engine, "execute", _perturbed_outputs(OUTPUT_FAULTS[name]))
     elif name == "partition-extra-offload":
         monkeypatch.setattr(program, "partition", _partition_extra_offload)
     elif name == "crash-in-case":
@@ -127,7 +127,7 @@ def install(name: str, monkeypatch) -> None:
         monkeypatch.setattr(program, "partition", _partition_hangs)
     elif name == "wrong-oracle":
         entry = BY_NAME["nn.relu"]   # frozen: replaced for this (subprocess) run only
-        object.__setattr__(entry, "family", WrongOracleUnary(entry.tvm_op, **entry.family.params))
+        object.__setattr__(entry, "ref", wrong_relu_reference_off_by_half)
     elif name == "partition-drops-ops":
         monkeypatch.setattr(program, "partition", _partition_dropping_everything)
     elif name == "partition-corrupts-region":
@@ -151,6 +151,10 @@ def _partition_then_corrupt_with(partition, mod):
 
 
 # -- running the op suite in a child pytest, with or without a double -----------------------------
+import os as _os
+
+ROOT = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+
 _CONFTEST = '''
 import importlib.metadata as _md
 import os
@@ -184,7 +188,7 @@ def suite_command(workdir, *args, results=None):
             open(os.path.join(workdir, "test_ops.py"), "w") as dst:
         dst.write(src.read())
     results = results or os.path.join(workdir, "out", "results.jsonl")
-    env = dict(os.environ, TRT_HARNESS_FORCE="1",
+    env = dict(os.environ, TRT_HARNESS_FORCE="1", XDG_CACHE_HOME=os.path.join(workdir, ".cache"),
                PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("TRT_TEST_DOUBLE", None)
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--rootdir={workdir}",
@@ -223,8 +227,8 @@ def _wrong_backend_class():
 
         name = "wrong-by-one-llvm"
 
-        def run(self, built, inputs):
-            return [o + 1 for o in super().run(built, inputs)]
+        def run(self, vm, inputs, device, entry="main"):
+            return [o + 1 for o in super().run(vm, inputs, device, entry)]
 
     return WrongByOneLLVMBackend
 

@@ -29,9 +29,10 @@ def _cli(*args, cwd):
 
 
 def _good_results(path):
-    from harness.results import Record, ResultsWriter
+    from harness.records import Record
+    from harness.results import ResultsWriter, header
 
-    w = ResultsWriter(path, {"env": {}})
+    w = ResultsWriter(path, header(suite="ops", env={}, with_table=False))
     w.write(Record(op="nn.relu", check="offload", outcome="pass", case_id="nn.relu-0000000000"))
     w.close()
 
@@ -100,7 +101,7 @@ def test_bad_expectations_and_options_are_usage_errors(tmp_path, capsys):
     def run(job):
         what, args = job[0], job[1]
         work = tmp_path / f"w{abs(hash(what))}"
-        argv, env, results = doubles.suite_command(work, "--trt-ops=nn.relu", "-k", "offload", *args)
+        argv, env, results = doubles.suite_command(work, "--trt-ops=nn.relu", "--trt-checks=offload", *args)
         os.makedirs(os.path.dirname(results), exist_ok=True)
         if len(job) > 2:
             with open(job[2], "rb") as src, open(results, "wb") as dst:
@@ -152,15 +153,16 @@ def test_reproducer_quotes_hostile_text(tmp_path, extra):
 
     from harness import repro
     from harness.case import Case
-    from harness.program import build
+    from harness.program import build_case
+    from harness.records import Tolerance
     from harness.table import BY_NAME
 
     hostile = 'he said "hi" \'there\' \\ back\\slash """triple""" \'\'\'single\'\'\' \n newline end' + extra
     entry = BY_NAME["nn.relu"]
-    case = Case(op="nn.relu", dtype="float32", shapes=((2, 3),), attrs={"note": hostile, hostile: 1})
-    prog = build(entry, case)
-    path = repro.write(str(tmp_path), case=case, check="reference", outcome="fail", reason=hostile,
-                       program=prog, oracle=[np.maximum(prog.inputs[0], 0)], tolerance=(1e-5, 1e-5),
-                       expected_offload=[{"op": "relax.nn.relu", "reason": hostile}])
+    case = Case(op="nn.relu", dtype="float32", shapes=((2, 3),), attrs={})
+    prog = build_case(entry, case)
+    path = repro.write(str(tmp_path), stem=case.case_id + "-reference", check="reference", outcome="fail",
+                       reason=hostile, program=prog, oracle=[np.maximum(prog.inputs[0], 0)],
+                       tolerance=Tolerance(atol=1e-5, rtol=1e-5), expected_offload={hostile: 1})
     text = open(path, encoding="utf-8").read()
     compile(text, path, "exec")

@@ -13,7 +13,7 @@ import pytest
 
 import doubles
 
-# fault, double, op, -k, extra args, expected (check, outcome, predicate on the caught record)
+# fault, double, op, check, extra args, expected (check, outcome, predicate on the caught record)
 FAULTS = [
     ("numeric error small (1e-3 rel)", "numeric-small", "exp", "preserve", [],
      ("preserve", "fail"), lambda r: 5e-4 < float(r["max_rel_err"]) < 2e-3),
@@ -24,9 +24,9 @@ FAULTS = [
     ("Inf in output", "inf-output", "exp", "preserve", [],
      ("preserve", "fail"), lambda r: r["nan_inf_agree"] is False and "Inf" in r["reason"]),
     ("dropped offload", "partition-drops-ops", "nn.relu", "offload", [],
-     ("offload", "fail"), lambda r: r["offload_verdict"] == "under-offload"),
+     ("offload", "fail"), lambda r: r["offload"]["verdict"] == "under-offload"),
     ("extra offload", "partition-extra-offload", "nn.pad", "offload", ["--trt-no-expectations"],
-     ("offload", "fail"), lambda r: r["offload_verdict"] == "over-offload"),
+     ("offload", "fail"), lambda r: r["offload"]["verdict"] == "over-offload"),
     ("crash (SIGSEGV in the case)", "crash-in-case", "nn.relu", "offload", ["--trt-timeout=60"],
      ("offload", "error"), lambda r: r["error_kind"] == "crash" and "SIGSEGV" in r["reason"]),
     ("hang (sleep past --trt-timeout)", "hang-in-case", "nn.relu", "offload", ["--trt-timeout=1"],
@@ -37,7 +37,8 @@ FAULTS = [
 def _one(tmp_path, fault):
     name, double, op, k, extra, (check, outcome), pred = fault
     t0 = time.perf_counter()
-    rc, out, records = doubles.run_suite(tmp_path / double, f"--trt-ops={op}", "-k", k, *extra, double=double)
+    rc, out, records = doubles.run_suite(tmp_path / double, f"--trt-ops={op}", f"--trt-checks={k}", *extra,
+                                         double=double)
     mine = [r for r in records if r["check"] == check]
     caught = [r for r in mine if r["outcome"] == outcome and pred(r)]
     seen = sorted({r["outcome"] + (f"/{r['error_kind']}" if r.get("error_kind") else "") for r in mine}) or ["none"]
@@ -46,28 +47,32 @@ def _one(tmp_path, fault):
 
 
 def _slowdown(tmp_path):
-    """The timing path: a 4x slower 'backend' measured with harness.timing.measure, gated."""
-    from harness import gate, timing
-    from harness.results import Record, ResultsWriter
+    """The timing path: a backend 50x slower, in the process's own CPU time (so no load on the machine
+    can make the two look alike), timed with harness.timing.measure, gated."""
+    from harness import cli, timing
+    from harness.records import Record, Stats, Timing
+    from harness.results import ResultsWriter, header
 
-    def busy(seconds):
-        def fn(n=1):   # harness.timing.measure calls run(n) (n iterations, one sync) in newer versions
-            end = time.perf_counter() + seconds * n
-            while time.perf_counter() < end:
+    def busy(cpu_seconds):
+        def fn(n=1):   # measure calls run(n): n calls, one synchronisation
+            end = time.process_time() + cpu_seconds * n
+            while time.process_time() < end:
                 pass
         return fn
 
     paths = []
-    for label, secs in (("base", 1e-3), ("cur", 4e-3)):
+    for label, secs in (("base", 2e-4), ("cur", 1e-2)):
         path = str(tmp_path / f"{label}.jsonl")
-        w = ResultsWriter(path, {"env": {"gpu": "synthetic"}})
+        w = ResultsWriter(path, header(suite="ops", env={"gpu": "synthetic"}, with_table=False))
         stats = timing.measure(busy(secs), warmup=1, rounds=15, max_total_s=2.0)
+        lat = Stats(**{k: stats[k] for k in Stats.__struct_fields__ if k in stats})
         w.write(Record(op="nn.relu", check="tensorrt", outcome="pass", case_id="nn.relu-synthetic",
-                       timings={"tensorrt": stats}))
+                       timings={"tensorrt": Timing(latency=lat, device=lat, method="synthetic (CPU time)",
+                                                   exclusive=True)}))
         w.close()
         paths.append(path)
-    rc = gate.gate_main(paths)
-    return {"fault": "slowdown (4x median)", "expected": "gate performance regression (exit 1)",
+    rc = cli.main(["gate", *paths])
+    return {"fault": "slowdown (50x, CPU time)", "expected": "gate performance regression (exit 1)",
             "seen": f"gate exit {rc}", "rc": rc, "caught": rc == 1, "secs": 0.0, "out": ""}
 
 

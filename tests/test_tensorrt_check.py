@@ -7,18 +7,21 @@ from harness.backends import BackendError, get_backend
 
 
 def test_llvm_against_itself_passes_with_timings(harness_run):
-    res, records = harness_run("--trt-ops=nn.relu", "-k", "tensorrt", "--trt-backend=tvm-llvm",
-                               "--trt-reference=tvm-llvm")
+    res, records = harness_run("--trt-ops=nn.relu", "--trt-checks=tensorrt", "--trt-backend=tvm-llvm",
+                               "--trt-reference=tvm-llvm", "--trt-timing=on")
     assert res.ret == 0, res.stdout.str()[-2000:]
     recs = [r for r in records if r["check"] == "tensorrt"]
     assert recs and all(r["outcome"] == "pass" for r in recs)
     t = recs[0]["timings"]["tvm-llvm"]
-    assert t["median_s"] > 0 and t["rounds"] >= 5 and 0 <= t["cv"] and t["build_s"] > 0
-    assert recs[0]["timings"]["speedup"] == pytest.approx(1.0)
+    assert t["latency"]["median_s"] > 0 and t["latency"]["rounds"] >= 5 and 0 <= t["latency"]["cv"]
+    assert t["build_s"] > 0
+    assert t["method"].startswith("latency (")   # and it says why there is no device time...
+    assert "device" not in t                     # ...which is never guessed
+    assert recs[0]["speedup"] == pytest.approx(1.0)
 
 
 def test_wrong_backend_is_caught_by_the_tensorrt_check(harness_run):
-    res, records = harness_run("--trt-ops=nn.relu", "-k", "tensorrt", "--trt-backend=wrong-by-one-llvm",
+    res, records = harness_run("--trt-ops=nn.relu", "--trt-checks=tensorrt", "--trt-backend=wrong-by-one-llvm",
                                "--trt-reference=tvm-llvm", double="wrong-backend")
     assert res.ret == 1
     failed = [r for r in records if r["check"] == "tensorrt" and r["outcome"] == "fail"]

@@ -47,6 +47,12 @@ class Backend:
 
         return tvm.compile(mod, target=self.target)   # TVM's default pipeline (and GPU schedules)
 
+    def run(self, vm, inputs: list, device, entry: str = "main") -> list:
+        """Run ``entry`` of a loaded build on ``inputs``; a flat list of NumPy outputs."""
+        from .. import program
+
+        return program.run(vm, inputs, device, entry=entry)
+
 
 def _cuda_reason() -> str | None:
     from .. import gpu

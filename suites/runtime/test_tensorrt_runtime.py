@@ -13,8 +13,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from harness.checks import compare
+from harness.compare import Tolerance, compare
 from harness.table import FP16_MODE_TOL
+
+TIGHT = Tolerance(atol=1e-4, rtol=1e-4)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -53,16 +55,17 @@ def child(env_extra, batches=(1,), export="", expect_ok=True):
 
 def reference(batch=1):
     from conftest import conv_module
+    from harness import program
     from harness.backends import get_backend
 
     mod, x = conv_module(batch=batch)
     cuda = get_backend("tvm-cuda")
-    return cuda.run(cuda.build(mod), [x])[0]
+    return program.run(cuda.compile(mod), [x], cuda.device())[0]
 
 
 def test_fp16_mode_within_fp16_tolerance(needs_tensorrt):
     got = np.array(child({"TVM_TENSORRT_USE_FP16": "1"})["outs"][0], dtype=np.float32)
-    cmp = compare([got], [reference()], atol=FP16_MODE_TOL[0], rtol=FP16_MODE_TOL[1])
+    cmp = compare([got], [reference()], FP16_MODE_TOL)
     assert cmp.ok, cmp.reason
 
 
@@ -91,19 +94,19 @@ def test_corrupt_engine_cache_file_is_rebuilt_or_rejected_cleanly(needs_tensorrt
 @pytest.mark.parametrize("size", ["1048576", "1073741824"])
 def test_max_workspace_size(needs_tensorrt, size):
     got = np.array(child({"TVM_TENSORRT_MAX_WORKSPACE_SIZE": size})["outs"][0], dtype=np.float32)
-    assert compare([got], [reference()], atol=1e-4, rtol=1e-4).ok
+    assert compare([got], [reference()], TIGHT).ok
 
 
 @pytest.mark.parametrize("mode", ["0", "1"])
 def test_multi_engine_with_changing_batch(needs_tensorrt, mode):
     res = child({"TVM_TENSORRT_MULTI_ENGINE": mode}, batches=(1, 4, 2))
     for b, out in zip((1, 4, 2), res["outs"]):
-        assert compare([np.array(out, np.float32)], [reference(b)], atol=1e-4, rtol=1e-4).ok
+        assert compare([np.array(out, np.float32)], [reference(b)], TIGHT).ok
 
 
 def test_export_and_load_of_built_library(needs_tensorrt, tmp_path):
     res = child({}, export=str(tmp_path / "compiled.so"))
-    assert compare([np.array(res["outs"][0], np.float32)], [reference()], atol=1e-4, rtol=1e-4).ok
+    assert compare([np.array(res["outs"][0], np.float32)], [reference()], TIGHT).ok
 
 
 def test_export_and_load_of_partitioned_program_on_llvm(tmp_path):
@@ -114,7 +117,7 @@ def test_export_and_load_of_partitioned_program_on_llvm(tmp_path):
     from harness import program
 
     mod, x = conv_module()
-    ex = program.compile_module(program.strip_codegen(program.partition(mod)))
+    ex = tvm.compile(program.strip_codegen(program.partition(mod)), target="llvm")
     before = program.run(ex, [x])[0]
     path = str(tmp_path / "lib.so")
     ex.export_library(path)
