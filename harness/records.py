@@ -226,10 +226,10 @@ def _clean(value: Any) -> Any:
 
 
 def _enc_hook(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):      # numpy arrays and scalars (an array's .item() refuses more than one value)
+        return obj.tolist()
     if hasattr(obj, "item"):
         return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
     raise NotImplementedError(f"cannot write {type(obj).__name__} into a results file")
 
 
@@ -332,7 +332,7 @@ def _timing_v1(t: dict) -> dict:
 
 def json_schema() -> dict:
     """The JSON Schema of one results line, generated from the types."""
-    schema = msgspec.json.schema(Line)
+    schema = _nonfinite_as_strings(msgspec.json.schema(Line))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "tvm-trt-harness results line"
     schema["description"] = (
@@ -340,6 +340,21 @@ def json_schema() -> dict:
         "first line is a header; then records, and a new header for each resumed continuation. Non-finite "
         "floats are written as the strings \"nan\", \"inf\" and \"-inf\". Generated from harness/records.py.")
     return schema
+
+
+NONFINITE = ("nan", "inf", "-inf")
+
+
+def _nonfinite_as_strings(node: Any) -> Any:
+    """Every number of the schema may also be one of the strings non-finite floats are written as."""
+    if isinstance(node, list):
+        return [_nonfinite_as_strings(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _nonfinite_as_strings(v) for k, v in node.items()}
+    if node.get("type") == "number":
+        return {"anyOf": [node, {"enum": list(NONFINITE)}]}
+    return node
 
 
 if __name__ == "__main__":  # python -m harness.records > harness/schema/results.schema.json
