@@ -114,6 +114,15 @@ def _read_lines(path: str, max_line_bytes: int) -> list[tuple[bytes, bool]]:
     return lines
 
 
+def _first_bad_byte(raw: bytes, exc: UnicodeDecodeError) -> int:
+    """Where the line stops being UTF-8 (msgspec's error counts from the string it was reading)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as whole:
+        return whole.start
+    return min(exc.start, len(raw) - 1)
+
+
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON (non-finite numbers are written as strings)")
 
@@ -188,7 +197,8 @@ def load_results(path: str | os.PathLike, *, max_line_bytes: int = MAX_LINE_BYTE
                 continue
             detail = "nested too deeply" if isinstance(exc, RecursionError) else " ".join(str(exc).split())[:200]
             if isinstance(exc, UnicodeDecodeError):
-                detail = f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                at = _first_bad_byte(raw, exc)
+                detail = f"not UTF-8 (byte 0x{raw[at]:02x} at column {at + 1})"
             elif isinstance(exc, ValueError) and not isinstance(exc, LineError):
                 detail = f"invalid JSON: {detail}"
             raise InputError(f"{where}: {detail}") from None

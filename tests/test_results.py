@@ -1,0 +1,232 @@
+"""harness.results: the one header builder, the writer (append, resume, tail repair) and the
+environment fingerprint.  (Shard merging is tested with the reader, in tests/test_reader.py.)"""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+from harness import __version__
+from harness import results as res
+from harness.records import SCHEMA_NAME, SCHEMA_VERSION, Header, TableOp, decode
+from harness.results import ResultsWriter, append_shards, header, worker_shards
+
+
+@pytest.fixture
+def b(build):
+    return build
+
+
+def lines(path) -> list:
+    with open(path, "rb") as fh:
+        return [decode(line) for line in fh.read().splitlines()]
+
+
+def test_header_defaults():
+    h = header(suite="models", env={"a": 1}, with_table=False)
+    assert isinstance(h, Header) and (h.schema, h.schema_version) == (SCHEMA_NAME, SCHEMA_VERSION)
+    assert re.fullmatch(r"[0-9a-f]{12}", h.run_id) and h.run_id != header(suite="ops", env={}).run_id
+    assert h.suite == "models" and h.env == {"a": 1} and h.ops == [] and h.label is None and h.shard is None
+    assert h.placement == {} and not h.resumed and h.created.endswith("+00:00")
+
+
+def test_header_takes_what_it_is_given():
+    placement = {"gw0": "cuda:0"}
+    h = header(suite="ops", env={}, run_id="r1", label="L", shard="2/4", placement=placement)
+    assert (h.run_id, h.label, h.shard, h.placement) == ("r1", "L", "2/4", {"gw0": "cuda:0"})
+    assert h.placement is not placement
+
+
+def test_header_carries_the_support_table():
+    ops = header(suite="ops", env={}).ops
+    assert len(ops) == 57 and all(isinstance(o, TableOp) for o in ops)
+    by_name = {o.name: o for o in ops}
+    assert by_name["nn.relu"] == TableOp(name="nn.relu", tvm_op="relax.nn.relu")
+    assert by_name["clip"].min_trt == "5.1.5" and by_name["erf"].min_trt == "7.0.0"
+    assert by_name["nn.global_max_pool2d"].tvm_op is None and by_name["nn.global_max_pool2d"].no_equivalent
+
+
+def test_environment_fingerprint(monkeypatch):
+    monkeypatch.setattr(res, "_tvm_facts", lambda: {"tvm_version": "0.27", "python": "from tvm facts"})
+    env = res.environment(hypothesis_profile="ci", backend="tvm-llvm")
+    assert env["harness_version"] == __version__ and env["hypothesis_profile"] == "ci"
+    assert env["tvm_version"] == "0.27" and env["python"] == "from tvm facts"
+    for key in ("numpy", "platform", "machine", "hostname"):
+        assert isinstance(env[key], str), key
+    assert res.environment(python="override")["python"] == "override"
+
+
+GPU = {"exist": True, "name": "NVIDIA H200", "compute_version": "9.0",
+       "devices": [{"index": 0, "name": "NVIDIA H200", "compute_version": "9.0"}]}
+
+
+@pytest.mark.parametrize("probe", [GPU, {"exist": False, "error": "no CUDA driver"}, {"exist": False}])
+def test_tvm_facts(monkeypatch, probe):
+    pytest.importorskip("tvm")
+    from harness import gpu
+
+    monkeypatch.setattr(gpu, "probe", lambda: probe)
+    facts = res._tvm_facts()
+    import tvm
+
+    assert facts["tvm_version"] == tvm.__version__
+    assert isinstance(facts["tvm_has_tensorrt_codegen"], bool) and isinstance(facts["tvm_has_tensorrt_runtime"], bool)
+    if facts["tvm_has_tensorrt_runtime"]:
+        assert "tensorrt_absent_reason" not in facts
+    else:
+        assert facts["tensorrt_absent_reason"] == ("TVM was built without the TensorRT runtime "
+                                                   "(no runtime.tensorrt_runtime_create)")
+    assert facts["cuda_available"] is probe["exist"]
+    if probe["exist"]:
+        assert (facts["gpu"], facts["gpu_compute_version"], facts["gpus"]) == ("NVIDIA H200", "9.0",
+                                                                              probe["devices"])
+        assert "cuda_error" not in facts
+    else:
+        assert "gpu" not in facts and facts.get("cuda_error") == probe.get("error")
+
+
+def test_tvm_facts_reads_the_tensorrt_version(monkeypatch):
+    tvm = pytest.importorskip("tvm")
+    from harness import gpu
+
+    monkeypatch.setattr(gpu, "probe", lambda: {"exist": False})
+    real = tvm.get_global_func
+    fakes = {"relax.get_tensorrt_version": lambda: (8, 6, 1), "runtime.tensorrt_runtime_create": lambda: None}
+    monkeypatch.setattr(tvm, "get_global_func", lambda name, allow_missing=False: fakes.get(name) or real(
+        name, allow_missing=allow_missing))
+    facts = res._tvm_facts()
+    assert facts["tensorrt_version"] == "8.6.1" and facts["tvm_has_tensorrt_runtime"] is True
+    assert "tensorrt_absent_reason" not in facts
+    monkeypatch.setattr(tvm, "get_global_func", lambda name, allow_missing=False: None)
+    facts = res._tvm_facts()
+    assert facts["tensorrt_version"] is None and facts["tvm_has_tensorrt_codegen"] is False
+
+
+def test_writer_starts_a_file_with_the_header(b, tmp_path):
+    p = tmp_path / "deep" / "dir" / "r.jsonl"
+    w = ResultsWriter(p, b.header("r1"))
+    assert w.run_id == "r1" and w.path == str(p)
+    rec = b.record(run_id="other")
+    w.write(rec)
+    w.close()
+    w.close()                                             # twice is fine
+    head, got = lines(p)
+    assert head == b.header("r1") and got.run_id == "r1" and rec.run_id == "r1"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", got.time)
+
+
+def test_writer_keeps_a_given_time(b, tmp_path):
+    w = ResultsWriter(tmp_path / "r.jsonl", b.header())
+    w.write(b.record(time="2020-01-01T00:00:00+00:00"))
+    w.close()
+    assert lines(tmp_path / "r.jsonl")[1].time == "2020-01-01T00:00:00+00:00"
+
+
+def test_writer_writes_each_line_at_once(b, tmp_path):
+    p = tmp_path / "r.jsonl"
+    w = ResultsWriter(p, b.header())
+    w.write(b.record())
+    with open(p, "rb") as fh:                              # visible before close
+        assert fh.read().count(b"\n") == 2
+    w.close()
+
+
+def test_writer_refuses_to_overwrite(b, tmp_path):
+    p = b.write(tmp_path / "r.jsonl", b.header())
+    with pytest.raises(FileExistsError):
+        ResultsWriter(p, b.header())
+
+
+def test_writer_starts_over_an_empty_file(b, tmp_path):
+    p = tmp_path / "r.jsonl"
+    p.write_bytes(b"")
+    b.write(p, b.header("r1"))
+    (head,) = lines(p)
+    assert not head.resumed and head.run_id == "r1"
+    q = tmp_path / "q.jsonl"
+    q.write_bytes(b"")
+    b.write(q, b.header("r2"), resume=True)
+    assert not lines(q)[0].resumed
+
+
+def test_resume_appends_under_the_first_run_id(b, tmp_path):
+    p = tmp_path / "r.jsonl"
+    b.write(p, b.header("first"), [b.record(case_id="c1")])
+    b.write(p, b.header("second"), [b.record(case_id="c2")], resume=True)
+    h1, r1, h2, r2 = lines(p)
+    assert (h1.run_id, h1.resumed) == ("first", False)
+    assert (h2.run_id, h2.resumed) == ("first", True) and r2.run_id == "first" and r2.case_id == "c2"
+
+
+def test_resume_repairs_a_cut_last_line(b, tmp_path):
+    p = tmp_path / "r.jsonl"
+    b.write(p, b.header("r1"), [b.record(case_id="c1")])
+    with open(p, "ab") as fh:
+        fh.write(b'{"kind":"rec')
+    b.write(p, b.header("r1"), [b.record(case_id="c2")], resume=True)
+    with open(p, "rb") as fh:
+        raw = fh.read().split(b"\n")
+    assert raw[2] == b'{"kind":"rec' and decode(raw[3]).resumed and raw[-1] == b""
+
+
+def test_resume_of_a_file_without_a_header_keeps_its_own_run_id(b, tmp_path):
+    p = tmp_path / "r.jsonl"
+    p.write_bytes(b"garbage\n")
+    b.write(p, b.header("mine"), resume=True)
+    with open(p, "rb") as fh:
+        raw = fh.read().splitlines()
+    assert raw[0] == b"garbage" and decode(raw[1]).run_id == "mine" and decode(raw[1]).resumed
+    q = tmp_path / "q.jsonl"
+    q.write_text(b.encoded(b.record()) + "\n")
+    b.write(q, b.header("mine"), resume=True)
+    assert lines(q)[1].run_id == "mine"
+
+
+def test_first_header(b, tmp_path):
+    p = b.write(tmp_path / "r.jsonl", b.header("r1"))
+    assert res._first_header(p).run_id == "r1"
+    (tmp_path / "bad").write_text("{")
+    assert res._first_header(str(tmp_path / "bad")) is None
+
+
+def test_worker_shards(tmp_path):
+    base = tmp_path / "r[1].jsonl"
+    for name in ("r[1].jsonl.gw1", "r[1].jsonl.gw0", "r[1].jsonl.other", "r1.jsonl.gw2"):
+        (tmp_path / name).write_text("")
+    assert worker_shards(str(base)) == [str(tmp_path / "r[1].jsonl.gw0"), str(tmp_path / "r[1].jsonl.gw1")]
+
+
+def test_append_shards_counts_records_only(b, tmp_path):
+    base = str(tmp_path / "r.jsonl")
+    s = b.write(tmp_path / "s", b.header("w", label='"kind":"record"'), [b.record()])
+    assert append_shards(base, [s]) == 1
+    assert [type(x).__name__ for x in lines(base)] == ["Header", "Record"]
+
+
+def test_append_shards_of_headers_only(b, tmp_path):
+    base = b.write(tmp_path / "r.jsonl", b.header("main"))
+    s = b.write(tmp_path / "s", b.header("w"))
+    before = open(base, "rb").read()
+    assert append_shards(base, [s]) == 0 and open(base, "rb").read() == before and not os.path.exists(s)
+
+
+def test_append_shards_into_an_empty_base_file(b, tmp_path):
+    base = tmp_path / "r.jsonl"
+    base.write_bytes(b"")
+    s = b.write(tmp_path / "s", b.header("w"), [b.record()])
+    assert append_shards(str(base), [s]) == 1
+    head, rec = lines(base)
+    assert head.run_id == rec.run_id == "w"
+
+
+def test_append_shards_writes_whole_lines(b, tmp_path):
+    base = b.write(tmp_path / "r.jsonl", b.header("main"))
+    with open(base, "ab") as fh:
+        fh.write(b'{"cut":')
+    append_shards(base, [b.write(tmp_path / "s", b.header("w"), [b.record()])])
+    with open(base, "rb") as fh:
+        raw = fh.read()
+    assert raw.endswith(b"\n") and raw.split(b"\n")[1] == b'{"cut":'
+    assert json.loads(raw.split(b"\n")[2])["run_id"] == "main"
