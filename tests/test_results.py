@@ -62,46 +62,44 @@ GPU = {"exist": True, "name": "NVIDIA H200", "compute_version": "9.0",
        "devices": [{"index": 0, "name": "NVIDIA H200", "compute_version": "9.0"}]}
 
 
-@pytest.mark.parametrize("probe", [GPU, {"exist": False, "error": "no CUDA driver"}, {"exist": False}])
-def test_tvm_facts(monkeypatch, probe):
-    pytest.importorskip("tvm")
+def fake_tvm(monkeypatch, funcs: dict, probe: dict):
+    """A stand-in for the tvm package with the global functions ``funcs``, and a GPU probe answer."""
+    import sys
+    import types
+
     from harness import gpu
 
+    tvm = types.ModuleType("tvm")
+    tvm.__version__ = "0.99.0"
+    tvm.get_global_func = lambda name, allow_missing=False: funcs.get(name)
+    monkeypatch.setitem(sys.modules, "tvm", tvm)
     monkeypatch.setattr(gpu, "probe", lambda: probe)
-    facts = res._tvm_facts()
-    import tvm
 
-    assert facts["tvm_version"] == tvm.__version__
-    assert isinstance(facts["tvm_has_tensorrt_codegen"], bool) and isinstance(facts["tvm_has_tensorrt_runtime"], bool)
-    if facts["tvm_has_tensorrt_runtime"]:
-        assert "tensorrt_absent_reason" not in facts
-    else:
-        assert facts["tensorrt_absent_reason"] == ("TVM was built without the TensorRT runtime "
-                                                   "(no runtime.tensorrt_runtime_create)")
+
+@pytest.mark.parametrize("probe", [GPU, {"exist": False, "error": "no CUDA driver"}, {"exist": False}])
+def test_tvm_facts_without_tensorrt(monkeypatch, probe):
+    fake_tvm(monkeypatch, {}, probe)
+    facts = res._tvm_facts()
+    assert facts["tvm_version"] == "0.99.0" and facts["tensorrt_version"] is None
+    assert facts["tvm_has_tensorrt_codegen"] is False and facts["tvm_has_tensorrt_runtime"] is False
+    assert facts["tensorrt_absent_reason"] == ("TVM was built without the TensorRT runtime "
+                                               "(no runtime.tensorrt_runtime_create)")
     assert facts["cuda_available"] is probe["exist"]
     if probe["exist"]:
         assert (facts["gpu"], facts["gpu_compute_version"], facts["gpus"]) == ("NVIDIA H200", "9.0",
                                                                               probe["devices"])
         assert "cuda_error" not in facts
     else:
-        assert "gpu" not in facts and facts.get("cuda_error") == probe.get("error")
+        assert "gpu" not in facts and "gpus" not in facts and facts.get("cuda_error") == probe.get("error")
 
 
-def test_tvm_facts_reads_the_tensorrt_version(monkeypatch):
-    tvm = pytest.importorskip("tvm")
-    from harness import gpu
-
-    monkeypatch.setattr(gpu, "probe", lambda: {"exist": False})
-    real = tvm.get_global_func
-    fakes = {"relax.get_tensorrt_version": lambda: (8, 6, 1), "runtime.tensorrt_runtime_create": lambda: None}
-    monkeypatch.setattr(tvm, "get_global_func", lambda name, allow_missing=False: fakes.get(name) or real(
-        name, allow_missing=allow_missing))
+def test_tvm_facts_with_tensorrt(monkeypatch):
+    fake_tvm(monkeypatch, {"relax.ext.tensorrt": object(), "runtime.tensorrt_runtime_create": object(),
+                           "relax.get_tensorrt_version": lambda: (8, 6, 1)}, {"exist": True, "name": "A100"})
     facts = res._tvm_facts()
     assert facts["tensorrt_version"] == "8.6.1" and facts["tvm_has_tensorrt_runtime"] is True
-    assert "tensorrt_absent_reason" not in facts
-    monkeypatch.setattr(tvm, "get_global_func", lambda name, allow_missing=False: None)
-    facts = res._tvm_facts()
-    assert facts["tensorrt_version"] is None and facts["tvm_has_tensorrt_codegen"] is False
+    assert facts["tvm_has_tensorrt_codegen"] is True and "tensorrt_absent_reason" not in facts
+    assert facts["gpu"] == "A100" and facts["gpus"] == [] and facts["gpu_compute_version"] is None
 
 
 def test_writer_starts_a_file_with_the_header(b, tmp_path):
