@@ -500,7 +500,11 @@ def tvm_one(model_dir: str, mode: str, seed: int = 0) -> dict:
         out = vm["main"](*[tvm.runtime.tensor(np.require(v, requirements="C")) for v in data.values()])
 
         def flat(o):
-            return [o.numpy()] if hasattr(o, "numpy") else [y for x in o for y in flat(x)]
+            if hasattr(o, "numpy"):
+                return [o.numpy()]
+            if isinstance(o, tvm.runtime.ShapeTuple):   # a shape returned as an output (Shape op)
+                return [np.array(list(o), dtype=np.int64)]
+            return [y for x in o for y in flat(x)]
         actual = flat(out)
     except Exception as exc:
         return {**row, "outcome": "run-error", "reason": onnx_io.one_line(exc)}
