@@ -48,7 +48,7 @@ def _script() -> tuple[Markup, str]:
     with open(os.path.join(TEMPLATES, "report.js"), encoding="utf-8") as fh:
         js = fh.read()
     if "</" in js:
-        raise AssertionError("report.js must not contain '</'")
+        raise RuntimeError("harness/report/templates/report.js must not contain '</'")
     digest = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
     return Markup(js), f"'sha256-{digest}'"
 
@@ -61,16 +61,18 @@ def _json_for_script(data: Any) -> Markup:
 
 
 def _href(path: str | None, base_dir: str | None) -> str:
-    """A relative link to a reproducer from the page's folder; '' where there is no file to link."""
+    """A relative link from the page's folder to a reproducer (recorded relative to the working
+    directory of the run, which is taken to be the current one); '' where there is nothing to link.
+    Every path segment is percent-encoded, so a recorded value can never become a ``javascript:`` URL."""
     if not path or base_dir is None or path.startswith("(") or "\n" in path:
         return ""
     from urllib.parse import quote
 
-    target = os.path.abspath(path)
-    rel = os.path.relpath(target, base_dir) if os.path.splitdrive(target)[0] == os.path.splitdrive(base_dir)[0] \
-        else target
-    parts = [quote(p, safe="") for p in rel.replace(os.sep, "/").split("/")]
-    url = "/".join(parts)
+    try:
+        rel = os.path.relpath(os.path.abspath(path), base_dir)
+    except ValueError:   # another drive (Windows)
+        return ""
+    url = "/".join(quote(p, safe="") for p in rel.replace(os.sep, "/").split("/"))
     return url if url.startswith("../") else "./" + url
 
 

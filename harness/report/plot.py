@@ -63,7 +63,7 @@ def _text(x, y, s, *, anchor="start", cls="", extra="") -> str:
     return f'<text x="{x}" y="{y}" text-anchor="{anchor}"{c}{extra}>{escape(s)}</text>'
 
 
-def _axes(xa: LogAxis, ya: LogAxis, xfmt, yfmt, xlabel: str, ylabel: str, top: float, left: float) -> list[str]:
+def _axes(xa: LogAxis, ya: LogAxis, xfmt, yfmt, xlabel: str, ylabel: str) -> list[str]:
     out = [f'<rect x="{xa.p0}" y="{ya.p1}" width="{xa.p1 - xa.p0}" height="{ya.p0 - ya.p1}" class="frame"/>']
     for t in xa.ticks():
         x = xa(t)
@@ -122,7 +122,7 @@ def roofline_svg(points: Sequence[RoofPoint], backends: list[str], title: str) -
     ya = LogAxis([p.flop_s for p in points] + list(comp), bottom, top, pad=0.3)
     body = [_text(left, 16, title, cls="ptitle")]
     body += _axes(xa, ya, _num_tick, lambda v: fmt_si(v, "").strip(),
-                  "arithmetic intensity (FLOP/byte)", "achieved FLOP/s", top, left)
+                  "arithmetic intensity (FLOP/byte)", "achieved FLOP/s")
     top_c = max(comp) if comp else None
     for b in mem:      # the memory roof: FLOP/s = bandwidth x intensity, up to the highest compute roof
         x0 = max(xa.vmin, ya.vmin / b)
@@ -189,7 +189,7 @@ def device_latency_svgs(per_op: dict[str, list[TimePoint]], ops: list[str], back
         overhead = sorted(p.latency_s - p.device_s for p in pts)
         med = overhead[len(overhead) // 2]
         body = [_text(left, 14, op, cls="ptitle")]
-        body += _axes(xa, ya, fmt_s, fmt_s, "device time per call", "latency per call", top, left)
+        body += _axes(xa, ya, fmt_s, fmt_s, "device time per call", "latency per call")
         body.append(f'<line x1="{xa(xa.vmin)}" y1="{ya(ya.vmin)}" x2="{xa(xa.vmax)}" y2="{ya(ya.vmax)}" '
                     'class="diag"><title>latency = device time (no host overhead)</title></line>')
         drawn = set()
