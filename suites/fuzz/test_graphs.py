@@ -1,10 +1,16 @@
-"""Nightly fuzz suite: multi-op programs at the TensorRT partition boundaries (harness/fuzz.py).
+"""Nightly fuzz suite: multi-op programs at the TensorRT partition boundaries (harness/fuzz/).
 
-* ``test_known_finding`` replays every stored minimal reproducer (docs/fuzz-repros/*.json): it
-  xfails while the finding is still there and passes (strict=False) once it is fixed.
-* ``test_random_graphs`` draws programs with the ``nightly`` Hypothesis profile, replaying the
-  stored specs first (``@example``) and Hypothesis' database in ``.hypothesis-fuzz/``; it fails on
-  any finding that is not a known (stored) one, and Hypothesis shrinks it.
+The targeted TensorRT version, implicit batch mode and known departures are the session's
+(``--trt-version``, ``--trt-implicit-batch``, ``--trt-expectations``: see harness/options.py), and
+each finding is judged as the op suites' results are (:func:`harness.expectations.judge`).
+Programs are checked in the session's isolated worker, so a crash is a finding, not the end.
+
+* ``test_stored_finding`` replays every stored reproducer (docs/fuzz-repros/*.json): it xfails
+  while the finding is still there and is a known departure, fails when it is not known, and
+  passes once the finding is gone.
+* ``test_random_graphs`` draws 200 programs (the ``nightly`` Hypothesis profile), the stored specs
+  first (``@example``), with Hypothesis' database in ``.hypothesis-fuzz/``; it fails on any
+  finding that is not a known departure, and Hypothesis shrinks it.
 
 Run: ``trt-harness run --suite fuzz`` or ``pytest suites/fuzz``; ``trt-harness fuzz --budget S``
 is the time-boxed variant that stores new reproducers.
@@ -15,25 +21,41 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from harness import fuzz, profiles, versions
+from harness import profiles  # noqa: F401  (registers the trt-* Hypothesis profiles)
+from harness.fuzz import check, graphs, repros, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REPROS = os.path.join(ROOT, "docs", "fuzz-repros")
-STORED = fuzz.stored_specs(REPROS)
-KNOWN = {s["sig"] for s in STORED}
-TRT_VERSION = versions.parse_version(os.environ.get("TRT_HARNESS_FUZZ_TRT_VERSION", "10.0.1"))
-
-profiles.use("nightly")          # registers and loads trt-nightly (200 examples, print_blob)
-NIGHTLY = settings(settings.get_profile("trt-nightly"),
-                   database=DirectoryBasedExampleDatabase(os.path.join(ROOT, fuzz.DEFAULT_DB)))
+STORED = repros.stored_specs(REPROS)
+_PROFILE = settings.get_profile("trt-nightly")   # not loaded: the op suites' profile stays the session's
+NIGHTLY = settings(_PROFILE, database=DirectoryBasedExampleDatabase(os.path.join(ROOT, run.DEFAULT_DB)),
+                   max_examples=int(os.environ.get("TRT_HARNESS_MAX_EXAMPLES") or _PROFILE.max_examples))
 
 
-@pytest.mark.parametrize("stored", STORED, ids=[fuzz.sig_id(s["sig"]) for s in STORED])
-def test_known_finding(stored):
-    res = fuzz.check_spec(stored["spec"], trt_version=TRT_VERSION)
-    assert res["invalid"] is None, res["invalid"]
-    if stored["sig"] in {f["sig"] for f in res["findings"]}:
-        pytest.xfail(f"{stored['sig']}: {stored['detail']} (program: {stored['program']})")
+def _judged(trt_session, spec):
+    """Check ``spec`` in the session's worker; each finding with its judgement."""
+    s = trt_session.settings
+    checker = run.Checker(trt_version=s.trt_version, implicit_batch=s.implicit_batch, timeout=s.timeout,
+                          isolate=s.isolate, isolator=trt_session.isolator)
+    try:
+        res = checker.check(spec)
+    finally:
+        checker.close()
+    assert res.skip is None, res.skip
+    assert res.invalid is None, f"the strategy drew an invalid program: {res.invalid} | {graphs.describe(spec)}"
+    return [(f, check.judge_finding(f, trt_version=s.trt_version, expectations=s.expectations))
+            for f in res.findings]
+
+
+@pytest.mark.parametrize("stored", STORED, ids=[check.sig_id(s["sig"]) for s in STORED])
+def test_stored_finding(stored, trt_session):
+    found = {f.sig: j for f, j in _judged(trt_session, stored["spec"])}
+    judged = found.get(stored["sig"])
+    if judged is None:
+        return   # gone (fixed in TVM, or no departure for the targeted TensorRT version)
+    if judged.unexpected:
+        pytest.fail(f"{stored['sig']}: {judged.outcome}: {judged.reason} (program: {stored['program']})")
+    pytest.xfail(f"{stored['sig']}: {judged.reason} (program: {stored['program']})")
 
 
 def _with_stored_examples(test):
@@ -43,10 +65,9 @@ def _with_stored_examples(test):
 
 
 @NIGHTLY
-@given(spec=fuzz.programs())
+@given(spec=graphs.programs())
 @_with_stored_examples
-def test_random_graphs(spec):
-    res = fuzz.check_spec(spec, trt_version=TRT_VERSION)
-    assert res["invalid"] is None, f"the strategy drew an invalid program: {res['invalid']}"
-    new = [f for f in res["findings"] if f["sig"] not in KNOWN]
-    assert not new, "; ".join(f"{f['sig']}: {f['detail']}" for f in new) + f" | program: {fuzz.describe(spec)}"
+def test_random_graphs(spec, trt_session):
+    new = [(f, j) for f, j in _judged(trt_session, spec) if j.unexpected]
+    assert not new, "; ".join(f"{f.sig}: {j.outcome}: {j.reason}" for f, j in new) + \
+        f" | program: {graphs.describe(spec)}"
