@@ -417,3 +417,18 @@ def test_stored_node_test_inputs_load_through_the_input_path(node_corpus):
     assert checked >= 8, manifest["stats"]
     cats = manifest["stats"]["by_category"]
     assert cats.get("rank0") and cats.get("index") and cats.get("int-div-mod"), cats
+
+
+def test_expand_shape_is_the_declared_result_with_a_keep_axis():
+    """Expand's shape input makes the declared output and uses 1 ("keep") where the data is
+    larger than 1, as onnx's own test does: the broadcasting rule is exercised."""
+    from onnx.reference import ReferenceEvaluator
+
+    m = _model([helper.make_node("Expand", ["d", "s"], ["y"])],
+               [vi("d", T.FLOAT, [3, 1]), vi("s", T.INT64, [3])], [vi("y", T.FLOAT, [2, 3, 6])])
+    x = _gen(m)
+    assert x["s"].tolist() == [2, 1, 6]
+    assert ReferenceEvaluator(m).run(None, x)[0].shape == (2, 3, 6)
+    free = _model([helper.make_node("Expand", ["d", "s"], ["y"])],
+                  [vi("d", T.FLOAT, [3, 1]), vi("s", T.INT64, [2])], [vi("y", T.FLOAT, None)])
+    assert _gen(free)["s"].tolist() == [1, 2]     # size-1 axis expanded, size-3 axis kept by 1

@@ -471,6 +471,13 @@ class _Context:
                             continue
                         self.values[n.output[0]] = v
                         self.shapes[n.output[0]] = tuple(v.shape)
+        # Output shapes the model declares (all dimensions fixed): what a shape input should make.
+        self.declared: dict[str, tuple[int, ...]] = {}
+        for v in list(model.graph.output) + list(model.graph.value_info):
+            tt = v.type.tensor_type if v.type.HasField("tensor_type") else None
+            if tt is not None and tt.HasField("shape") and \
+                    all(d.HasField("dim_value") for d in tt.shape.dim):
+                self.declared[v.name] = tuple(int(d.dim_value) for d in tt.shape.dim)
         for name, arr in given.items():
             self.shapes[name] = tuple(np.shape(arr))
         for name, (shape, _) in specs.items():
@@ -598,6 +605,16 @@ def _need(ctx: _Context, i: int, j: int, dtype: np.dtype) -> _Need | None:
     return None
 
 
+def _broadcasts(data: tuple, target: tuple) -> bool:
+    """``data`` broadcasts to exactly ``target`` (numpy rules, as Expand)."""
+    if len(data) > len(target):
+        return False
+    for d, t in zip(reversed(data), reversed(target)):
+        if d is None or not (d == t or d == 1):
+            return False
+    return True
+
+
 def _unique_along(rng, shape: Shape, axis: int, high: int) -> np.ndarray:
     """Indices of ``shape`` in [0, high), distinct along ``axis`` where ``shape[axis] <= high``."""
     if not shape or high <= 0:
@@ -649,7 +666,11 @@ class _Params:
 
         if op == "Slice":
             return self._slice(i, j, n, dshape, rng)
+        want = ctx.declared.get(node.output[0]) if node.output else None
         if op == "Reshape":
+            if want is not None and len(want) == n and known and \
+                    int(np.prod(want)) == int(np.prod(dshape)):
+                return list(want)   # the shape the model declares for the result
             if not known:
                 return [-1] if n == 1 else [0] * (n - 1) + [-1]
             size = int(np.prod(dshape))
@@ -666,9 +687,26 @@ class _Params:
         if op == "Expand":
             if dshape is None:
                 return [1] * n
-            aligned = [1] * max(0, n - len(dshape)) + [d if d is not None else 1 for d in dshape]
-            return aligned[-n:] if n else []
+            if want is not None and len(want) == n and _broadcasts(tuple(dshape), want):
+                target = list(want)   # the shape the model declares for the result
+            else:
+                # every axis where the data has size 1 is really expanded (to 2): a no-op
+                # Expand would test nothing
+                target = ([2] * max(0, n - len(dshape)) +
+                          [2 if d == 1 else (d or 1) for d in dshape])[-n:] if n else []
+            # Where the data is larger than 1, a target of 1 means "keep": the same result, and
+            # the broadcasting rule is exercised (the first such axis always, others at random).
+            off = n - len(dshape)
+            keep = [a for a in range(max(off, 0), n) if a - off >= 0 and
+                    (dshape[a - off] or 0) > 1 and target[a] == dshape[a - off]]
+            for k, a in enumerate(keep):
+                if k == 0 or rng.random() < 0.5:
+                    target[a] = 1
+            return target
         if op == "Tile":
+            if want is not None and dshape is not None and len(want) == n == len(dshape) and \
+                    all(d and w % d == 0 for d, w in zip(dshape, want)):
+                return [w // d for d, w in zip(dshape, want)]
             return rng.integers(1, 3, n)
         if op == "Loop":   # the initial condition: true, so the loop runs
             return np.ones(shape, bool)
@@ -857,7 +895,9 @@ def generate_inputs(model, specs: Mapping[str, Spec], *, seed: int,
     * **shape-like inputs** chosen from the data's shape: Slice's starts/ends/axes/steps (distinct
       axes, start < end inside the dimension, steps 1 or 2; slots that are constants are kept and
       the others fit them), Reshape's shape (the same element count), Expand's shape
-      (broadcast-compatible), Tile's repeats (1 or 2), TopK's k (1..dim), Split's sizes (summing to
+      (broadcast-compatible: size-1 axes really expanded, and 1 where the data is larger), Tile's repeats (1 or 2); for
+      Reshape, Expand and Tile the output shape the model declares, when it declares one;
+      TopK's k (1..dim), Split's sizes (summing to
       the dimension), Squeeze/Unsqueeze/Reduce* axes (distinct, valid), Pad's pads (0..2),
       Resize's scales/sizes, Upsample's scales, ConstantOfShape's shape (1..3), Range
       (0, 2..6, 1), CumSum's axis, OneHot's depth (4), window ops' size (4..10), Loop's
