@@ -8,13 +8,14 @@ import os
 import sys
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto as T
-from onnx import helper, numpy_helper
 
-from harness.errors import InputError
-from harness.models import onnx_io as io
+onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'onnx>=1.16', the models extra)")
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+
+from harness.errors import InputError  # noqa: E402
+from harness.models import onnx_io as io  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 vi = helper.make_tensor_value_info

@@ -13,12 +13,13 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto as T
-from onnx import helper, numpy_helper
 
-from harness.models import references as R
+onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'onnx>=1.16', the models extra)")
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+
+from harness.models import references as R  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 vi = helper.make_tensor_value_info
