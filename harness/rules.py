@@ -191,10 +191,10 @@ def _pool(call, op, ctx):
     out_layout = _attr(call, "out_layout")
     if out_layout is not None and str(out_layout) not in ("", layout):
         return _no("layout", f"out_layout {out_layout}", f"{src}")
-    # Dilation changes nothing along an axis whose window is 1 (output size and values are the same).
+    # A window spans d * (k - 1) + 1 elements: dilation changes nothing along an axis whose window is 1.
     pool_size = [int(k) for k in _attr(call, "pool_size")]
     dilation = [int(d) for d in _attr(call, "dilation")]
-    if any(d != 1 and k > 1 for k, d in zip(pool_size, dilation)):
+    if any(d != 1 and k != 1 for k, d in zip(pool_size, dilation)):
         return _no("attr", f"pooling window {pool_size} with dilation {dilation}: the converter never sets a "
                    "dilation, so TensorRT would pool a dense window", f"{src} (no dilation handling)")
     if bool(_attr(call, "ceil_mode")) and ctx.version < (5, 1, 5):
@@ -285,13 +285,12 @@ def _batch_norm(call, op, ctx):
 
 @rule("relax.layout_transform")
 def _layout_transform(call, op, ctx):
+    # A pure permutation's final indices are its initial variables, reordered (codegen.cc
+    # TrySetLayoutTransformAttributes emits arg_axes only then); equal sorted lists imply equal lengths.
     index_map = _attr(call, "index_map")
-    try:
-        src = [str(v) for v in index_map.initial_indices]
-        dst = [str(e) for e in index_map.final_indices]
-    except Exception:  # pragma: no cover - defensive
-        return _no("attr", "unreadable index map", "ops.cc:LayoutTransformOpConverter")
-    if sorted(src) != sorted(dst) or len(src) != len(dst):
+    src = [str(v) for v in index_map.initial_indices]
+    dst = [str(e) for e in index_map.final_indices]
+    if sorted(src) != sorted(dst):
         return _no("attr", f"index map {index_map} is not a pure permutation",
                    "ops.cc:LayoutTransformOpConverter ICHECK HasAttr(arg_axes) 'only pure-permutation index maps'")
     return None
@@ -396,10 +395,12 @@ def _concat(call, op, ctx):
     return _batch_axes(call, [int(_attr(call, "axis"))], ctx, "ConcatOpConverter")
 
 
-@rule("relax.nn.softmax", "relax.split")
+_AXIS_CONVERTERS = {"relax.nn.softmax": "SoftmaxOpConverter", "relax.split": "SplitOpConverter"}
+
+
+@rule(*_AXIS_CONVERTERS)
 def _axis_attr(call, op, ctx):
-    conv = "SoftmaxOpConverter" if op == "relax.nn.softmax" else "SplitOpConverter"
-    return _batch_axes(call, [int(_attr(call, "axis"))], ctx, conv)
+    return _batch_axes(call, [int(_attr(call, "axis"))], ctx, _AXIS_CONVERTERS[op])
 
 
 def _batch_axes(call, axes, ctx, conv):
