@@ -535,8 +535,127 @@ def test_rule_decorator_registers_a_check(monkeypatch):
     @rules.rule("relax.nn.relu", "relax.abs")
     def _veto(c, o, ctx):
         seen.append((o, ctx.version, ctx.implicit_batch))
+        with pytest.raises(AttributeError):       # a rule cannot change the context of the others
+            ctx.implicit_batch = not ctx.implicit_batch
         return rules.Decision(False, "attr", "test veto", "test") if o == "relax.abs" else None
 
     check(nn.relu(X4), True, "supported", trt_version=TRT8)
     check(op.abs(X4), False, "attr")
     assert seen == [("relax.nn.relu", TRT8, True), ("relax.abs", TRT10, False)]
+
+
+# -- cases that pin each comparison (found by mutation testing, docs/mutation-testing.md) ---------------------
+CHWN = var((4, 5, 5, 1))        # a layout that sorts before "NCHW"
+
+
+def test_layout_checks_are_equality_not_order():
+    # conv / pool / adaptive pool / resize: ICHECK_EQ(layout, "NCHW"); out_layout NCHW does not save it
+    cases = [
+        nn.conv2d(CHWN, const((3, 4, 3, 3)), data_layout="CHWN", out_layout="NCHW"),
+        nn.conv2d(var((1, 5, 5, 2)), const((3, 2, 3, 3)), data_layout="NHWC", out_layout="NCHW"),
+        nn.max_pool2d(CHWN, (2, 2), layout="CHWN", out_layout="NCHW"),
+        nn.max_pool2d(var((2, 4, 4, 3)), (2, 2), layout="NHWC", out_layout="NCHW"),
+        nn.max_pool3d(var((4, 5, 5, 5, 1)), (2, 2, 2), layout="CDHWN", out_layout="NCDHW"),
+        nn.adaptive_avg_pool2d(CHWN, (1, 1), layout="CHWN", out_layout="NCHW"),
+        resize(CHWN, layout="CHWN"),
+    ]
+    for expr in cases:
+        d = check(expr, False, "layout")
+        assert "out_layout" not in d.reason, d.reason
+
+
+def test_dilation_must_be_exactly_one():
+    # Relax type-checks dilation 0; the converters take exactly 1 (Conv2DTranspose ICHECK dilation == 1)
+    check(nn.max_pool2d(X4, (2, 2), dilation=(0, 1)), False, "attr")
+    check(nn.conv2d_transpose(var((1, 2, 5, 5)), const((2, 3, 3, 3)), dilation=(0, 1)), False, "attr")
+
+
+def test_asymmetric_padding_either_way():
+    # count_include_pad with padding before < after as well as before > after
+    check(nn.avg_pool2d(X4, (2, 2), padding=(0, 0, 1, 1), count_include_pad=True), False, "attr")
+
+
+def test_resize2d_out_dtype_either_way():
+    check(resize(var((2, 3, 4, 4), "float16"), out_dtype="float32"), False, "attr")
+
+
+def test_matmul_rank_reasons():
+    # rank < 2 is its own reason (MatrixOperation::kNONE), before the equal-rank one
+    for a, b in [((3,), (3, 4)), ((2, 3), (3,))]:
+        d = check(op.matmul(var(a), var(b, name="y")), False, "rank")
+        assert ">= 2" in d.reason, d.reason
+    check(op.matmul(var((2, 3)), var((2, 3, 4), name="y")), False, "rank")
+
+
+def test_batch_compared_by_value():
+    # batch sizes above 256 are distinct int objects in CPython: the rules must compare values
+    b = 300
+    check(op.add(var((b, 3)), var((b, 3), name="y")), True, "supported", **IMPLICIT)
+    check(op.matmul(var((b, 2, 3)), var((b, 3, 4), name="y")), True, "supported", **IMPLICIT)
+    check(op.reshape(var((b, 4)), (b, 2, 2)), True, "supported", **IMPLICIT)
+    # matmul compares the batch (dim 0) of both operands, not another dim
+    check(op.matmul(var((2, 3, 4)), var((2, 4, 5), name="y")), True, "supported", **IMPLICIT)
+
+
+def test_elementwise_rank_differs_with_equal_leading_dim():
+    check(op.add(var((3, 3)), var((3,), name="y")), False, "implicit-batch", **IMPLICIT)
+    check(op.add(var((3,)), var((3, 3), name="y")), False, "implicit-batch", **IMPLICIT)
+
+
+def test_negative_axis_of_a_rank1_tensor_is_the_batch_axis():
+    check(nn.softmax(var((5,)), axis=-1), False, "implicit-batch", **IMPLICIT)
+    check(nn.softmax(var((5,)), axis=-1), True, "supported", **EXPLICIT)
+
+
+def test_decision_is_a_frozen_value():
+    import dataclasses
+
+    d = rules.Decision(True, "supported", "r", "s")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        d.offload = False
+    assert d == rules.Decision(True, "supported", "r", "s") and hash(d) == hash(rules.Decision(True, "supported",
+                                                                                               "r", "s"))
+
+
+def test_decide_takes_the_version_by_keyword_only():
+    with pytest.raises(TypeError):
+        rules.decide(call(nn.relu(X4)), TRT10)
+
+
+def test_ceil_mode_on_later_versions():
+    check(nn.max_pool2d(X4, (3, 3), ceil_mode=True), True, "supported", **EXPLICIT)
+    check(nn.avg_pool3d(var((1, 2, 4, 4, 4)), (3, 3, 3), ceil_mode=True), True, "supported", **EXPLICIT)
+
+
+def test_matmul_batch_either_way_and_any_rank():
+    check(op.matmul(var((1, 2, 3)), var((2, 3, 4), name="y")), False, "implicit-batch", **IMPLICIT)
+    check(op.matmul(var((1, 2, 2, 3)), var((2, 2, 3, 4), name="y")), False, "implicit-batch", **IMPLICIT)
+
+
+def test_batch_norm_low_rank_before_6():
+    check(batch_norm(var((2, 3, 4))), True, "supported", trt_version=(5, 1, 5))
+
+
+def test_reshape_batch_shrinks():
+    check(op.reshape(var((4, 6)), (2, 12)), False, "implicit-batch", **IMPLICIT)
+
+
+def test_strided_slice_strides_not_ends():
+    # the stride check reads the strides argument only: a negative end is fine
+    check(op.strided_slice(X4, [1], [0], [-1], [1]), True, "supported")
+
+
+def test_layout_transform_non_permutations():
+    from tvm import tirx
+
+    check(op.layout_transform(X4, index_map=lambda n, c, h, w: (n, c, h * 4 + w)), False, "attr")
+    check(op.layout_transform(X4, index_map=lambda n, c, h, w: (tirx.const(0, "int64"), n, c, h * 4 + w)),
+          False, "attr")
+
+
+def test_degenerate_attrs_relax_accepts():
+    # Relax type-checks these; the converters compute something else or fail
+    x3 = var((1, 2, 3, 3, 3))
+    check(nn.conv3d_transpose(x3, const((2, 3, 2, 2, 2)), strides=2, output_padding=(-1, 0, 0)), False, "attr")
+    check(nn.max_pool2d(X4, (0, 2), dilation=(2, 1)), False, "attr")       # window extent d * (k - 1) + 1
+    check(nn.adaptive_avg_pool2d(X4, (1, 0)), False, "attr")
