@@ -112,9 +112,9 @@ def _benchjson(args, rest) -> int:
 
 
 def _check(args, rest) -> int:
-    from .models import verify
+    from .models import command
 
-    return verify.check_cli(args)
+    return command.check_cli(args)
 
 
 def _fuzz(args, rest) -> int:

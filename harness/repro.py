@@ -1,9 +1,12 @@
 """Standalone reproducers: a Python script (TVM and NumPy only) and an .npz beside it.
 
 The script embeds the program as TVMScript (a string literal written with ``repr``, so any
-content is quoted properly) and loads its data with ``allow_pickle=False``: nothing read from a
-file is ever evaluated.  It **asserts** the departure: it exits 1 while the departure is there and
-0 once TVM no longer shows it, so it can be dropped into TVM's own test suite or a bisect.
+content is quoted properly), or, for a model, imports the ONNX file copied beside it; it loads its
+data with ``allow_pickle=False``: nothing read from a file is ever evaluated.  It **asserts** the
+departure: it exits 1 while the departure is there and 0 once TVM no longer shows it, so it can be
+dropped into TVM's own test suite or a bisect.  ``TARGET`` is where TVM's build runs (``llvm`` or
+``cuda``, for a departure of TVM's CUDA build); a ``partition`` reproducer only partitions (the
+departure is that partition_for_tensorrt raises or crashes).
 """
 from __future__ import annotations
 
@@ -29,8 +32,11 @@ import tvm
 from tvm import relax
 
 REASON = {reason!r}
-SOURCE = {source!r}
+SOURCE = {source!r}             # TVMScript, or None when the program comes from MODEL
+MODEL = {model!r}               # an ONNX file beside this script, or None
+SHAPES = {shapes!r}             # ONNX input name -> (shape, dtype), for MODEL
 CHECK = {check!r}
+TARGET = {target!r}
 ATOL, RTOL, MODE = {tolerance!r}
 EXPECTED_OFFLOAD = {expected_offload!r}   # op -> calls the converter rules say TensorRT should take
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,16 +45,24 @@ inputs = [data[k] for k in sorted((k for k in data.files if k.startswith("input_
 weights = {{k[7:]: data[k] for k in data.files if k.startswith("weight_")}}
 oracle = [data[k] for k in sorted((k for k in data.files if k.startswith("oracle_")), key=lambda k: int(k[7:]))]
 
-mod = tvm.script.from_source(SOURCE)
-if weights:
-    mod = relax.transform.BindParams("main", {{k: tvm.runtime.tensor(v) for k, v in weights.items()}})(mod)
-print(mod)
+if MODEL is not None:
+    import onnx
+    from tvm.relax.frontend.onnx import from_onnx
+
+    mod = from_onnx(onnx.load(os.path.join(HERE, MODEL)), shape_dict={{k: v[0] for k, v in SHAPES.items()}},
+                    dtype_dict={{k: v[1] for k, v in SHAPES.items()}}, keep_params_in_input=False)
+else:
+    mod = tvm.script.from_source(SOURCE)
+    if weights:
+        mod = relax.transform.BindParams("main", {{k: tvm.runtime.tensor(v) for k, v in weights.items()}})(mod)
+    print(mod)
 
 
 def run(m):
-    ex = tvm.compile(m, target="llvm")
-    vm = relax.VirtualMachine(ex, tvm.cpu())
-    out = vm["main"](*[tvm.runtime.tensor(x) for x in inputs])
+    dev = tvm.cuda(0) if TARGET == "cuda" else tvm.cpu()
+    ex = tvm.compile(m, target=TARGET)
+    vm = relax.VirtualMachine(ex, dev)
+    out = vm["main"](*[tvm.runtime.tensor(x, dev) for x in inputs])
     flat = []
 
     def walk(o):
@@ -116,7 +130,15 @@ def offloaded_calls(part):
     return counts
 
 
-partitioned = partition_for_tensorrt(mod)
+if CHECK == "reference":      # TVM's build against the stored reference outputs (no partitioning)
+    sys.exit(0 if same(run(mod), oracle) else 1)
+try:
+    partitioned = partition_for_tensorrt(mod)
+except Exception as exc:      # (a crash ends the process with a signal: a non-zero status too)
+    print("partition_for_tensorrt raised:", type(exc).__name__, exc)
+    sys.exit(1)
+if CHECK == "partition":
+    sys.exit(0)
 if CHECK == "offload":
     offloaded = offloaded_calls(partitioned)
     print("offloaded to TensorRT:", dict(offloaded))
@@ -124,8 +146,6 @@ if CHECK == "offload":
     sys.exit(0 if dict(offloaded) == EXPECTED_OFFLOAD else 1)
 
 original = run(mod)
-if CHECK == "reference":
-    sys.exit(0 if same(original, oracle) else 1)
 funcs = {{}}
 for gv, func in partitioned.functions.items():
     if isinstance(func, relax.Function) and func.attrs is not None and "Codegen" in func.attrs:
@@ -136,18 +156,31 @@ sys.exit(0 if same(run(relax.transform.LambdaLift()(tvm.IRModule(funcs))), origi
 
 
 def write(directory: str, *, stem: str, check: str, outcome: str, reason: str, program, oracle, tolerance,
-          expected_offload: dict | None) -> str:
-    """Write ``<stem>.py`` and ``<stem>.npz`` into ``directory``; returns the script's path."""
+          expected_offload: dict | None, target: str = "llvm", model: str | None = None,
+          shapes: dict | None = None) -> str:
+    """Write ``<stem>.py`` and ``<stem>.npz`` into ``directory``; returns the script's path.
+
+    ``model``: the path of the ONNX file the program was imported from (copied beside the script,
+    which then imports it with ``shapes``), instead of embedding the program's TVMScript."""
+    import shutil
+
     os.makedirs(directory, exist_ok=True)
+    model_name = None
+    if model is not None:
+        model_name = stem + ".onnx"
+        shutil.copyfile(model, os.path.join(directory, model_name))
     npz_name = stem + ".npz"
     arrays = {f"input_{i}": np.asarray(x) for i, x in enumerate(program.inputs)}
-    arrays.update({f"weight_{k}": np.asarray(v) for k, v in program.weights.items()})
+    if model is None:
+        arrays.update({f"weight_{k}": np.asarray(v) for k, v in program.weights.items()})
     if oracle is not None:
         arrays.update({f"oracle_{i}": np.asarray(o) for i, o in enumerate(oracle)})
     np.savez(os.path.join(directory, npz_name), **arrays)
     script_name = stem + ".py"
     text = TEMPLATE.format(stem=stem, check=check, outcome=outcome, reason=reason, script_name=script_name,
-                           source=program.source.script(), npz_name=npz_name,
+                           source=None if model else program.source.script(), npz_name=npz_name,
+                           model=model_name, shapes={k: (list(v[0]), str(v[1])) for k, v in (shapes or {}).items()},
+                           target=target,
                            tolerance=(float(tolerance.atol), float(tolerance.rtol), tolerance.mode),
                            expected_offload=dict(sorted((expected_offload or {}).items())))
     path = os.path.join(directory, script_name)

@@ -1,8 +1,8 @@
-"""``trt-harness check MODEL.onnx`` (harness.models.check.check_main) on models written to tmp.
+"""``trt-harness check MODEL.onnx`` (harness/models/command.py) on models written to tmp.
 
-Exit codes: 0 every check passes, 1 a check failed, 2 bad input (one line on stderr:
-``trt-harness: error: <file>: <what>``).  Nothing is mocked: TVM imports, partitions and builds
-every model for real.
+Exit codes: 0 clean (or only known departures with --known-ok), 1 a departure, 2 bad input (one
+line on stderr: ``trt-harness: error: <file>: <what>``), 3 the harness itself failed.  Nothing is
+mocked: TVM imports, partitions and builds every model for real, in the isolated worker.
 """
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from harness.errors import InputError
-from harness.models.check import check_main, check_model
+from harness.cli import main
+
+
+def check_main(argv):
+    return main(["check", *argv, "--trt-build-cache", "off"])
 
 
 def _model(nodes, inputs, outputs, inits=(), opset=13) -> onnx.ModelProto:
@@ -79,71 +82,132 @@ def test_good_model_exits_0_and_writes_results(tmp_path, capfd):
     out = capfd.readouterr().out
     assert "1 TensorRT subgraph(s), 2 op call(s) offloaded, 0 kept on TVM" in out
     assert "relax.nn.conv2d" in out and "match" in out
-    lines = [json.loads(x) for x in results.read_text().splitlines()]
-    assert lines[0]["kind"] == "header" and lines[0]["env"]["trt_version"] == "8.6.1"
-    recs = lines[1:]
-    assert [(r["op"], r["check"], r["outcome"]) for r in recs] == [
+    assert "onnxruntime" in out and "onnx-reference" in out      # the references are named
+    from harness.reader import load_results
+
+    run = load_results(str(results))
+    assert run.env["trt_version"] == "8.6.1"
+    assert [(r.op, r.check, r.outcome) for r in run.records][:3] == [
         ("model:conv_relu", "offload", "pass"), ("model:conv_relu", "preserve", "pass"),
         ("model:conv_relu", "reference", "pass")]
-    assert recs[0]["attrs"]["trt_subgraphs"] == 1
-    assert recs[0]["attrs"]["offloaded_by_op"] == {"relax.nn.conv2d": 1, "relax.nn.relu": 1}
-    assert recs[1]["attrs"]["roundtrip"]["outcome"] == "pass"
-    assert os.listdir(results.parent) == ["results.jsonl"], "a temp file was left behind"
-    reader = pytest.importorskip("harness.reader")
-    run = reader.load_results(str(results))
-    assert len(run.records) == 3
+    from harness.backends import get_backend
+
+    why = get_backend("tensorrt").unavailable_reason()
+    if why:    # what the machine cannot run is a skip with the exact reason, never a failure
+        assert run.records[3].check == "tensorrt" and run.records[3].outcome == "skip" and why in run.records[3].reason
+    off = run.records[0]
+    assert off.details["trt_subgraphs"] == 1
+    assert off.offload.actual == {"relax.nn.conv2d": 1, "relax.nn.relu": 1}
+    ref = run.records[2]
+    assert ref.reference and ("onnxruntime" in ref.reference or "onnx-reference" in ref.reference)
+    assert ref.max_abs_err is not None and ref.max_abs_err < 1e-4
 
 
-def test_under_offload_exits_1_with_reason(tmp_path, capfd):
+def test_under_offload_known_exits_1_unless_known_ok(tmp_path, capfd):
     path = _save(leaky_relu(), tmp_path / "leaky.onnx")
     assert check_main([path, "--trt-version", "8.6.1"]) == 1
     out = capfd.readouterr().out
     assert "relax.nn.leakyrelu" in out and "under-offload" in out
-    assert "offload   XFAIL" in out and "expectations #" in out   # known, and named as such
+    assert "offload   XFAIL" in out and "expectations " in out   # known, and named as such
     assert "preserve  PASS" in out and "reference PASS" in out
     assert check_main([path, "--trt-version", "8.6.1", "--known-ok"]) == 0
+    assert check_main([path, "--trt-version", "8.6.1", "--known-ok", "--trt-no-expectations"]) == 1
 
 
 def test_trt_version_reaches_the_rules(tmp_path, capfd):
     # leaky_relu needs TensorRT 5.1.5: targeting 5.0.2, keeping it on TVM is right.
     path = _save(leaky_relu(), tmp_path / "leaky.onnx")
     assert check_main([path, "--trt-version", "5.0.2"]) == 0
-    assert "needs TensorRT 5.1.5" not in capfd.readouterr().err
 
 
-def test_over_offload_of_int_dtype_exits_1(tmp_path, capfd):
+def test_over_offload_of_int_dtype_is_known(tmp_path, capfd):
     path = _save(int_add(), tmp_path / "int_add.onnx")
-    assert check_main([path, "--trt-version", "8.6.1"]) == 1
+    assert check_main([path, "--trt-version", "8.6.1", "--known-ok"]) == 0
     out = capfd.readouterr().out
     assert "over-offload" in out and "int32" in out
 
 
-def test_dynamic_dims_take_dim_value(tmp_path, capfd):
+def test_dims_by_name_and_dim_value(tmp_path, capfd):
+    two = _model([helper.make_node("Add", ["a", "b"], ["y"])],
+                 [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["batch", "seq"]),
+                  helper.make_tensor_value_info("b", TensorProto.FLOAT, ["batch", "seq"])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq"])])
+    path = _save(two, tmp_path / "two.onnx")
+    assert check_main([path, "--dim", "batch=2", "--dim", "seq=5"]) == 0
+    assert "a (2, 5) float32" in capfd.readouterr().out
     path = _save(dynamic_relu(), tmp_path / "dyn.onnx")
     assert check_main([path, "--dim-value", "3"]) == 0
     assert "x (3, 4) float32" in capfd.readouterr().out
 
 
-def test_check_model_api_on_a_proto():
-    v = check_model(conv_relu(), trt_version="8.6.1", name="cr")
-    assert v.ok, [(c.check, c.reason) for c in v.failures]
-    assert v.stats.trt_subgraphs == 1 and v.stats.kept == {}
-    assert v.original_ops == {"relax.nn.conv2d": 1, "relax.nn.relu": 1}
-    assert set(v.checks) == {"offload", "preserve", "roundtrip", "reference"}
-    assert v.checks["reference"].max_abs_err < 1e-4
-    assert [r.check for r in v.records] == ["offload", "preserve", "reference"]
-    assert all(r.op == "model:cr" for r in v.records)
+def test_rank0_input_stays_rank0_and_user_inputs_are_used(tmp_path, capfd):
+    m = _model([helper.make_node("Mul", ["x", "s"], ["y"])],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4]),
+                helper.make_tensor_value_info("s", TensorProto.FLOAT, [])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])
+    path = _save(m, tmp_path / "scale.onnx")
+    data = tmp_path / "in.npz"
+    np.savez(data, x=np.arange(4, dtype=np.float32), s=np.float32(2.0))
+    assert check_main([path, "--input", str(data)]) == 0
+    out = capfd.readouterr().out
+    assert "s () float32" in out and "reference PASS" in out
 
 
-def test_source_outputs_that_disagree_fail_the_reference_record():
-    m = conv_relu()
-    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32)
-    wrong = [np.zeros((1, 4, 8, 8), np.float32) + 5.0]
-    v = check_model(m, inputs={"x": x}, source_outputs=wrong, source="fake-framework")
-    assert v.checks["source"].outcome == "fail"
-    ref = [r for r in v.records if r.check == "reference"][0]
-    assert ref.outcome == "fail" and "fake-framework" in ref.reason
-    assert not v.ok
+def test_integer_division_inputs_respect_the_domain(tmp_path, capfd):
+    m = _model([helper.make_node("Div", ["a", "b"], ["y"])],
+               [helper.make_tensor_value_info("a", TensorProto.INT32, [64]),
+                helper.make_tensor_value_info("b", TensorProto.INT32, [64])],
+               [helper.make_tensor_value_info("y", TensorProto.INT32, [64])])
+    path = _save(m, tmp_path / "idiv.onnx")
+    rc = check_main([path, "--known-ok"])        # a divisor of zero would kill TVM with SIGFPE
+    out = capfd.readouterr().out
+    assert rc == 0, out
+    assert "reference PASS" in out
+
+
+def test_partitioner_crash_is_a_finding_with_a_reproducer(tmp_path, capfd):
+    """An Expand whose shape is a runtime tensor: TVM's import leaves a MatchCast that
+    partition_for_tensorrt cannot take (TypeError: Invalid type: relax.expr.MatchCast)."""
+    m = _model([helper.make_node("Expand", ["x", "shape"], ["y"])],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 1]),
+                helper.make_tensor_value_info("shape", TensorProto.INT64, [2])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4])])
+    path = _save(m, tmp_path / "expand.onnx")
+    data = tmp_path / "in.npz"
+    np.savez(data, x=np.ones((3, 1), np.float32), shape=np.array([3, 4], np.int64))
+    rc = check_main([path, "--input", str(data), "--repro-dir", str(tmp_path / "repro"), "--steps", "offload"])
+    cap = capfd.readouterr()
+    assert "Traceback" not in cap.out + cap.err
+    if "partition_for_tensorrt" not in cap.out:
+        pytest.skip(f"this TVM partitions the model (rc {rc}): the crash is fixed")
+    assert rc == 1 and "offload   FAIL" in cap.out
+    script = next(p for p in (tmp_path / "repro").iterdir() if p.suffix == ".py")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout[-1000:] + proc.stderr[-1000:]   # the departure is still there
+
+
+def test_harness_failure_exits_3(tmp_path, capfd, monkeypatch):
+    from harness.models import verify
+
+    def broken_compute_double(req):
+        """WRONG ON PURPOSE: the harness's own code raising."""
+        raise RuntimeError("a bug of the harness")
+
+    monkeypatch.setattr(verify, "compute", broken_compute_double)
+    path = _save(conv_relu(), tmp_path / "m.onnx")
+    assert check_main([path]) == 3
+    err = capfd.readouterr().err
+    assert "internal error" in err and "Traceback" not in err
+
+
+def test_model_onnx_is_named_after_its_folder(tmp_path, capfd):
+    (tmp_path / "test_conv").mkdir()
+    path = _save(conv_relu(), tmp_path / "test_conv" / "model.onnx")
+    assert check_main([path]) == 0
+    assert capfd.readouterr().out.startswith("model test_conv ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,16 +271,6 @@ def test_input_without_any_shape(tmp_path, capfd):
     _one_error_line(capfd, path)
 
 
-def test_input_without_shape_is_an_input_error_even_past_the_checker():
-    from harness.models.check import input_specs
-
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, None)
-    m = _model([helper.make_node("Relu", ["x"], ["y"])], [x],
-               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
-    with pytest.raises(InputError, match="no fixed shape"):
-        input_specs(m, dim_value=1)
-
-
 def test_dim_value_must_be_positive(tmp_path, capfd):
     path = _save(dynamic_relu(), tmp_path / "dyn.onnx")
     assert check_main([path, "--dim-value", "0"]) == 2
@@ -230,39 +284,9 @@ def test_unknown_trt_version(tmp_path, capfd):
     assert len(err) == 1 and err[0].startswith("trt-harness: error: --trt-version")
 
 
-def test_report_is_written_or_skipped_with_a_reason(tmp_path, capfd):
+def test_report_is_written(tmp_path, capfd):
     path = _save(conv_relu(), tmp_path / "m.onnx")
     report = tmp_path / "rep" / "index.html"
     assert check_main([path, "--trt-version", "8.6.1", "--report", str(report)]) == 0
     out = capfd.readouterr().out
-    if report.exists():
-        assert "<html" in report.read_text().lower() and f"report: {report}" in out
-    else:
-        assert "report: skipped" in out
-
-
-# ---------------------------------------------------------------------------------------------
-# The numeric comparison the preserve/reference checks use
-# ---------------------------------------------------------------------------------------------
-
-def test_compare_is_normwise_so_tiny_outputs_are_not_waved_through():
-    from harness.models.check import compare
-
-    e = np.full((4,), 1e-6, np.float32)
-    bad = compare([e * 1.1], [e], check="reference", against="x", rtol=1e-4, atol_scale=1e-4)
-    assert bad.outcome == "fail" and bad.max_rel_err == pytest.approx(0.1, rel=1e-3)
-    ok = compare([e * (1 + 1e-6)], [e], check="reference", against="x", rtol=1e-4, atol_scale=1e-4)
-    assert ok.outcome == "pass"
-
-
-def test_compare_nan_positions_and_integers_and_shapes():
-    from harness.models.check import compare
-
-    kw = dict(check="preserve", against="x", rtol=1e-5, atol_scale=1e-5)
-    a = np.array([1.0, np.nan], np.float32)
-    assert compare([a], [a.copy()], **kw).outcome == "pass"
-    r = compare([np.array([1.0, 2.0], np.float32)], [a], **kw)
-    assert r.outcome == "fail" and r.nan_inf_agree is False
-    assert compare([np.array([1, 2])], [np.array([1, 3])], **kw).outcome == "fail"
-    assert compare([np.zeros(3)], [np.zeros(4)], **kw).outcome == "fail"
-    assert compare([np.zeros(3)], [np.zeros(3), np.zeros(3)], **kw).outcome == "fail"
+    assert "<html" in report.read_text().lower() and f"report: {report}" in out

@@ -12,8 +12,9 @@ cores) but each exercises a different family of operators:
 ``cnn3d``              3D CNN: Conv 3D, MaxPool 3D, AveragePool 3D, Relu, LeakyRelu
 ``pad_split_resize``   Pad, Split, Slice (strided), Resize (nearest and linear), Concat; two outputs
 ``int_arith``          integer arithmetic between float layers: Cast, Add/Mul on int32, Gemm
-``resnet18_v1``        the seed document's MXNet ResNet-18 exported through ``mxnet.onnx``
-                       (needs ``mxnet``; see :mod:`harness.models.mxnet_resnet`)
+``resnet18_v1``        the seed document's MXNet ResNet-18 exported through ``mxnet.onnx`` in
+                       MXNet's own environment, read from the model cache (``make mxnet-model``;
+                       see :mod:`harness.models.mxnet_resnet`)
 =====================  ============================================================================
 
 :data:`ZOO` is the single list of models; the suites and the CLI read nothing else.
@@ -256,7 +257,8 @@ class ZooModel:
 
     ``build(seed)`` returns ``(model, inputs)``.  ``source_outputs(seed)``, where present, returns
     the source framework's own outputs for those inputs (the ResNet-18 from MXNet), and
-    ``source`` names that framework.  ``requires`` lists modules that must import.
+    ``source`` names that framework.  ``missing`` says why the model cannot be built here (None
+    when it can).
     """
 
     name: str
@@ -264,13 +266,19 @@ class ZooModel:
     build: Callable[[int], tuple[onnx.ModelProto, dict[str, np.ndarray]]]
     source: str | None = None
     source_outputs: Callable[[int], list[np.ndarray]] | None = None
-    requires: tuple[str, ...] = field(default_factory=tuple)
+    missing: Callable[[], str | None] = lambda: None
 
 
 def _resnet18(seed: int = 0):
     from . import mxnet_resnet
 
     return mxnet_resnet.resnet18_v1(seed)
+
+
+def _resnet18_missing():
+    from . import mxnet_resnet
+
+    return mxnet_resnet.missing_reason(0)
 
 
 def _resnet18_outputs(seed: int = 0):
@@ -281,7 +289,7 @@ def _resnet18_outputs(seed: int = 0):
 
 ZOO: tuple[ZooModel, ...] = (
     ZooModel("resnet18_v1", "residual CNN (seed worked example, MXNet)", _resnet18,
-             source="mxnet", source_outputs=_resnet18_outputs, requires=("mxnet",)),
+             source="mxnet", source_outputs=_resnet18_outputs, missing=lambda: _resnet18_missing()),
     ZooModel("mobilenet_like", "depthwise-separable CNN", mobilenet_like),
     ZooModel("transformer_block", "transformer encoder block", transformer_block),
     ZooModel("cnn3d", "3D CNN", cnn3d),

@@ -1,0 +1,171 @@
+"""``trt-harness check MODEL.onnx``: the command around :func:`harness.models.verify.check_model`.
+
+Exit status:
+
+* 0 - every check passed (or, with ``--known-ok``, every departure is a known one);
+* 1 - a departure: a new one, or a known one without ``--known-ok``; TVM crashing counts;
+* 2 - bad input (the model, an input file, an option): one line on stderr;
+* 3 - the harness itself failed (one line, the traceback in a file).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from ..errors import InputError
+from ..records import Record
+from .verify import STEPS, ModelVerdict, check_model, model_name, require_onnx
+
+EXIT_OK, EXIT_FOUND, EXIT_BUG = 0, 1, 3
+
+
+def records_of(v: ModelVerdict, *, case_id: str) -> list[Record]:
+    """One record per check of the model (op ``model:<name>``), as the op suites write them."""
+    from ..versions import format_version
+
+    out = []
+    shapes = [list(spec[0]) for spec in v.specs.values()]
+    dtypes = ",".join(sorted({str(spec[1]) for spec in v.specs.values()}))
+    for check in [c for c in STEPS if c in v.results]:
+        res, j = v.results[check], v.judged[check]
+        cmp = res.comparison
+        has = cmp is not None
+        out.append(Record(
+            op=f"model:{v.name}", check=check, outcome=j.outcome, case_id=case_id, suite="models", reason=j.reason,
+            error_kind=res.error_kind if j.outcome == "error" else None, dtype=dtypes, input_shapes=shapes,
+            trt_version=format_version(v.trt_version), expectation=j.expectation.id if j.expectation else None,
+            offload=res.offload, max_abs_err=cmp.max_abs_err if has else None,
+            max_rel_err=cmp.max_rel_err if has else None, tolerance=cmp.tolerance if has else None,
+            min_tolerance=cmp.min_tolerance if has else None, nan_inf_agree=cmp.nan_inf_agree if has else None,
+            backend=res.backend, reference=res.reference, reproducer=v.reproducers.get(check),
+            duration_s=v.timings.get("total_s"),
+            details={**res.details, "source": v.source, "stage_timings_s": dict(v.timings)}))
+    return out
+
+
+def format_verdict(v: ModelVerdict) -> str:
+    lines = [f"model {v.name} ({v.source}); TensorRT {'.'.join(map(str, v.trt_version))}, "
+             f"{'implicit' if v.implicit_batch else 'explicit'} batch",
+             "inputs: " + ", ".join(f"{k} {tuple(s)} {d}" for k, (s, d) in v.specs.items())]
+    c = v.computed
+    if c is not None and c.stats:
+        st = c.stats
+        lines.append(f"partition: {st['trt_subgraphs']} TensorRT subgraph(s), {st['ops_offloaded']} op call(s) "
+                     f"offloaded, {st['ops_kept']} kept on TVM")
+    if c is not None and c.offload is not None:
+        off = c.offload
+        ops = sorted(off.total)
+        if ops:
+            w = max(len(o) for o in ops)
+            lines.append(f"  {'op'.ljust(w)}  total expected offloaded  verdict")
+            for o in ops:
+                why = [f"{kind}: {d.reason}" for kind, items in (("over", off.over), ("under", off.under))
+                       for d in items if d.op == o]
+                verdict = "match" if not why else why[0].split(":")[0] + "-offload"
+                lines.append(f"  {o.ljust(w)}  {off.total.get(o, 0):5d} {off.expected.get(o, 0):8d} "
+                             f"{off.actual.get(o, 0):9d}  {verdict}{'  (' + why[0].split(': ', 1)[1] + ')' if why else ''}")
+    if v.references is not None:
+        lines.append("references: " + "; ".join(v.references.lines()))
+    for check in STEPS:
+        if check not in v.judged:
+            continue
+        j, res = v.judged[check], v.results[check]
+        err = f" max_abs_err={res.comparison.max_abs_err:.3g}" if res.comparison is not None else ""
+        reason = j.reason if len(j.reason) <= 700 else j.reason[:700] + " ... (full reason in --results)"
+        lines.append(f"{check:9s} {j.outcome.upper():5s}{err}  {reason}")
+        if check in v.reproducers:
+            lines.append(f"          reproducer: {v.reproducers[check]}")
+    lines.append("timings (s): " + ", ".join(f"{k[:-2]}={t:.2f}" for k, t in v.timings.items()))
+    return "\n".join(lines)
+
+
+def frontend_cannot_import(model) -> list[str]:
+    """ONNX op types the installed TVM's frontend has no converter for (the model is out of scope:
+    bad input, not a departure)."""
+    try:
+        from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
+    except Exception:  # pragma: no cover - another frontend layout: let the import itself say
+        return []
+    known = set(_get_convert_map())
+    return sorted({n.op_type for n in model.graph.node if n.domain in ("", "ai.onnx") and n.op_type not in known})
+
+
+def _dims(items) -> dict:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InputError(f"--dim expects NAME=VALUE, got {item!r}")
+        try:
+            out[name] = int(value)
+        except ValueError:
+            raise InputError(f"--dim {name}: expected an integer, got {value!r}") from None
+    return out
+
+
+def check_cli(args) -> int:
+    """The ``check`` subcommand (arguments parsed by harness.cli)."""
+    from .. import options as O
+    from ..isolate import HarnessBug
+    from ..results import ResultsWriter, environment, header
+    from ..session import Session, Settings
+    from . import onnx_io
+
+    require_onnx()
+    steps = tuple(x.strip() for x in args.steps.split(",") if x.strip())
+    if not steps or set(steps) - set(STEPS):
+        raise InputError(f"--steps: expected some of {', '.join(STEPS)}, got {args.steps!r}")
+    target = O.target(lambda name: getattr(args, O.dest(name), None))
+    model, label = onnx_io.load_model(args.model)
+    unsupported = frontend_cannot_import(model)
+    if unsupported:
+        raise InputError(f"{label}: TVM's ONNX frontend cannot import op(s): {', '.join(unsupported)}")
+    given = onnx_io.load_inputs(args.input, model) if args.input else {}
+    try:
+        specs = onnx_io.input_specs(model, dims=_dims(args.dim), dim_value=args.dim_value, given=given)
+        inputs = {**onnx_io.generate_inputs(model, specs, seed=args.seed, given=given), **given}
+    except InputError as exc:
+        raise InputError(f"{label}: {exc}") from None
+    cache = getattr(args, "trt_build_cache", "auto") or "auto"
+    from ..builds import DEFAULT_CACHE_DIR
+
+    repro_dir = args.repro_dir or os.path.join(os.path.dirname(os.path.abspath(args.results)) if args.results
+                                               else "reports", "repro")
+    settings = Settings(target=target, backend=args.trt_backend, reference=args.trt_reference,
+                        timeout=float(args.trt_timeout), repro_dir=repro_dir,
+                        build_cache=None if cache == "off" else DEFAULT_CACHE_DIR if cache == "auto" else cache)
+    session = Session(settings)
+    session.start_worker()
+    name = model_name(label, model)
+    try:
+        v = check_model(model, label, name=name, specs=specs, inputs=inputs, session_like=session, steps=steps,
+                        model_path=os.fspath(args.model))
+    except HarnessBug as exc:
+        print(f"trt-harness: internal error (a bug of the harness): {str(exc).strip().splitlines()[-1]}",
+              file=sys.stderr)
+        return EXIT_BUG
+    finally:
+        session.close()
+    print(format_verdict(v))
+    case_id = f"{name}-seed{args.seed}"
+    if args.results or args.report:
+        path = args.results or os.path.join(repro_dir, f"{name}.jsonl")
+        if os.path.exists(path):
+            os.remove(path)
+        w = ResultsWriter(path, header(suite="models", env=environment(trt_version=".".join(map(str, v.trt_version))),
+                                       label=f"check {name}", expectations=target.expectations))
+        for rec in records_of(v, case_id=case_id):
+            w.write(rec)
+        w.close()
+        print(f"results: {path}")
+        if args.report:
+            from .. import report
+
+            print(f"report: {report.write([path], args.report, title=f'trt-harness check {name}')}")
+    if any(r.error_kind == "harness" for r in v.results.values()):
+        return EXIT_BUG
+    if v.new:
+        return EXIT_FOUND
+    if v.known and not args.known_ok:
+        return EXIT_FOUND
+    return EXIT_OK
