@@ -274,3 +274,69 @@ def test_identical_outputs_always_pass(pair):
     _, e = pair
     c = compare([e], [e.copy()], tol(0.0))
     assert c.ok and c.max_abs_err == 0.0 and c.max_rel_err == 0.0
+
+
+# -- edges that mutation testing showed unguarded ----------------------------------------------------
+def test_many_outputs():
+    outs = [f64(float(i)) for i in range(300)]
+    assert compare(outs, [o.copy() for o in outs], tol(0.0)).ok
+
+
+def test_shape_mismatch_either_way():
+    assert compare([np.zeros((3, 2))], [np.zeros((2, 3))], tol(1.0)).reason == "output 0: shape (3, 2), expected (2, 3)"
+
+
+def test_empty_integer_outputs_pass():
+    c = compare([np.zeros(0, "int32"), np.zeros((2, 0), "int64")], [np.zeros(0, "int32"), np.zeros((2, 0), "int64")],
+                tol(0.0))
+    assert c.ok and c.max_abs_err == 0.0
+
+
+def test_every_output_is_compared_after_an_integer_or_all_nan_one():
+    ints = np.array([1, 2])
+    assert not compare([ints, f64(2.0)], [ints, f64(1.0)], tol(0.5)).ok
+    nans = f64(NAN, NAN)
+    assert not compare([nans, f64(2.0)], [nans, f64(1.0)], tol(0.5)).ok
+
+
+def test_only_elements_finite_on_both_sides_give_the_errors():
+    c = compare([f64(NAN, 1.0, INF)], [f64(1.0, 1.25, 1.0)], tol(1.0))
+    assert (c.max_abs_err, c.max_rel_err) == (0.25, 0.2) and not c.ok
+    assert c.min_tolerance == Tolerance(atol=0.25, rtol=0.0)
+
+
+def test_mode_given_as_any_equal_string():
+    normwise = "".join(["norm", "wise"])               # not the interned literal
+    c = compare([f64(1000.0, 1.5)], [f64(1000.0, 1.0)], tol(1e-3, mode=normwise))
+    assert c.ok and c.reason.endswith("(normwise)")
+
+
+def test_normwise_below_unit_scale():
+    # max|e| = 0.5: atol 1e-3 becomes 5e-4
+    e = [f64(0.5, 0.25)]
+    c = compare([f64(0.5, 0.25 + 7e-4)], e, tol(1e-3, mode="normwise"))
+    assert not c.ok and c.max_rel_err == pytest.approx(7e-4 / 0.5)
+    assert c.min_tolerance.atol == pytest.approx(7e-4 / 0.5)
+    assert compare([f64(0.5, 0.25 + 4e-4)], e, tol(1e-3, mode="normwise")).ok
+
+
+def test_normwise_all_zero_expected_edges():
+    zero = [f64(0.0, 0.0)]
+    same = compare([f64(0.0, 0.0)], zero, tol(1e-5, mode="normwise"))
+    assert same.ok and same.max_rel_err == 0.0 and same.min_tolerance == Tolerance(atol=0.0, rtol=0.0, mode="normwise")
+    c = compare([f64(1.5e-5, 0.0)], zero, tol(1e-5, mode="normwise"))
+    assert not c.ok and c.min_tolerance.atol == 1.5e-5 and c.max_rel_err == math.inf
+
+
+def test_min_rtol_at_exactly_atol_with_zero_expected():
+    c = compare([f64(0.5, 3.0)], [f64(0.0, 2.0)], tol(0.5, 0.25))
+    assert c.ok and c.min_tolerance == Tolerance(atol=0.5, rtol=0.25)
+
+
+def test_min_tolerance_survives_rounding():
+    """Cases where atol/rtol computed by division fall an ulp short of passing."""
+    a, e = [f64(1.5735435922131704, 9.72967000450234)], [f64(1.5727637211017294, 9.729025256847255)]
+    need = compare(a, e, tol(0.0, mode="normwise")).min_tolerance
+    assert compare(a, e, tol(need.atol, mode="normwise")).ok
+    need = compare([f64(0.0, 1.001)], [f64(0.0, 1.0)], tol(1e-5)).min_tolerance
+    assert compare([f64(0.0, 1.001)], [f64(0.0, 1.0)], tol(1e-5, need.rtol)).ok

@@ -488,3 +488,85 @@ def test_implicit_batch_default():
     assert implicit_batch_default((9, 9, 9)) is True
     assert implicit_batch_default((10, 0, 0)) is False
     assert implicit_batch_default([10, 0, 1]) is False
+
+
+# -- edges that mutation testing showed unguarded ----------------------------------------------------
+def fresh(text: str) -> str:
+    """An equal string that is not the interned literal (values read from files are such strings)."""
+    return "".join(list(text))
+
+
+def test_values_are_compared_by_value_not_identity():
+    e = exp(check="offload", rule="dtype", verdict="over-offload")
+    s = subj(check=fresh("offload"), rule=fresh("dtype"), verdict=fresh("over-offload"))
+    assert e.matches(s)
+    assert judge(fresh("fail"), "x", s, CPU, [e]).outcome == "xfail"
+    assert judge(fresh("pass"), "x", s, CPU, [e]).outcome == "xpass"
+    assert judge(fresh("error"), "x", s, CPU, [exp(check="offload", outcome="crash")], error_kind=fresh("crash")
+                 ).outcome == "xfail"
+    other = subj(check="offload", rule="dtype", verdict=fresh("under-offload"))
+    assert judge("fail", "x", other, CPU, [e]).outcome == "fail"
+    assert X.Judgement(fresh("xpass"), "r", e).strict_xpass
+    assert exp(ops=("nn.pad",)).matches(subj(op=fresh("nn.pad")))
+    assert X.PREDICATES["pad-edge-nonzero"](Case("nn.pad", "float32", ((2,),), {"pad_mode": fresh("edge"),
+                                                                                "pad_width": [1]}))
+
+
+def test_other_checks_and_rules_do_not_match_in_either_order():
+    assert not exp(check="offload").matches(subj(check="reference"))
+    assert not exp(check="tensorrt").matches(subj(check="offload"))
+    assert not exp(rule="layout").matches(subj(rule="dtype"))
+    assert not exp(rule="dtype").matches(subj(rule="layout"))
+
+
+def test_takes():
+    crash, fail, either = exp(outcome="crash"), exp(outcome="fail"), exp(outcome="error")
+    for outcome in ("pass", "skip", "xfail", "xpass"):
+        for kind in (None, "crash"):
+            assert not crash.takes(outcome, kind) and not fail.takes(outcome, kind) and not either.takes(outcome, kind)
+    assert fail.takes("fail", None) and either.takes("fail", None) and not crash.takes("fail", None)
+    assert crash.takes("error", "device") and not fail.takes("error", "timeout")
+
+
+def test_a_crash_on_an_offload_check_is_taken_whatever_the_verdict():
+    e = exp(check="offload", verdict="over-offload", outcome="crash")
+    j = judge("error", "SIGSEGV", subj(check="offload", verdict=None), CPU, [e], error_kind="crash")
+    assert j.outcome == "xfail" and j.expectation is e
+
+
+def test_judge_takes_keywords():
+    j = judge(outcome="fail", reason="r", subject=subj(), ctx=CPU, expectations=[exp()], error_kind=None)
+    assert j.outcome == "xfail"
+
+
+def test_default_ids_follow_positions(tmp_path):
+    es = load(write(tmp_path, ENTRY, ENTRY, ENTRY, ENTRY), KNOWN_OPS)
+    assert [e.id for e in es] == ["#1", "#2", "#3", "#4"]
+
+
+def test_an_op_name_sorting_before_star_is_still_checked(tmp_path):
+    assert "unknown ops ['(relu)']" in error_of(write(tmp_path, 'ops = ["(relu)"]\ncheck = "reference"\nreason = "r"'))
+
+
+def test_split_empty_piece_with_negative_indices():
+    assert X.PREDICATES["split-empty-piece"](split_case(4, [-2, 3])) is False       # -2 -> 2: pieces 2, 1, 1
+    assert X.PREDICATES["split-empty-piece"](split_case(4, [1, -1])) is False
+
+
+def test_output_size_from_a_zero_sized_input():
+    assert X.PREDICATES["output-size-not-1x1"](Case("nn.adaptive_avg_pool2d", "float32", ((1, 3, 0, 1),),
+                                                    {"output_size": None})) is True
+
+
+def test_the_records_are_frozen_and_hashable():
+    import dataclasses
+
+    s, e, j = subj(attrs={"a": [1]}, case=split_case(1, 1)), exp(attrs={"a": [1]}), X.Judgement("fail", "r")
+    for obj in (CPU, s, e, j):
+        hash(obj)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obj.reason = "changed"
+    # attributes and cases describe a subject but do not make it another one
+    assert subj(attrs={"a": 1}, case=split_case(1, 1)) == subj(attrs={"a": 2}, case=split_case(2, 2))
+    assert hash(subj(attrs={"a": 1})) == hash(subj(attrs={"b": 2}))
+    assert exp(attrs={"a": [1]}) == exp(attrs={"a": [2]}) and exp().index == 0

@@ -529,3 +529,171 @@ def test_positive():
 
 def test_offload_record_has_offloaded_property():
     assert Offload(verdict="match", actual={"a": 1}).offloaded and not Offload(verdict="match", actual={"a": 0}).offloaded
+
+
+# -- edges that mutation testing showed unguarded ----------------------------------------------------
+def fresh(text: str) -> str:
+    """An equal string that is not the interned literal (as values built at run time are)."""
+    return "".join(list(text))
+
+
+def test_values_are_compared_by_value_not_identity(b):
+    def rec(**kw):
+        r = b.record(**kw)
+        r.check, r.outcome = fresh(r.check), fresh(r.outcome)
+        return r
+
+    v = Gate().compare(b.run([rec(outcome="skip")], "b"), b.run([rec(outcome="fail")], "c"))
+    assert v.findings == []
+    base = b.run([rec(check="offload", offload=b.offload(fresh("match"), {"relax.add": 1}))], "b")
+    cur = b.run([rec(check="offload", offload=b.offload(fresh("over-offload"), {"relax.add": 1}))], "c")
+    assert only(Gate().compare(base, cur), "offload-change").regression
+    same = b.run([rec(check="offload", offload=b.offload(fresh("match"), {"relax.add": 1}))], "c")
+    assert Gate().compare(base, same).findings == []
+    lost = b.run([rec(check="offload", offload=b.offload(fresh("under-offload"), {}))], "c")
+    assert only(Gate().compare(base, lost), "offload-change").regression
+    t = b.run([trt(b, 1e-3, 1e-6, device=1e-3, device_iqr=1e-6)], "b")
+    slow = b.run([trt(b, 1e-3, 1e-6, device=2e-3, device_iqr=1e-6)], "c")
+    assert only(Gate(timing=fresh("device")).compare(t, slow), "performance").data["figure"] == "device"
+    assert Gate().compare(b.run([], fresh("same")), b.run([], "same")).baseline == "tvm0.27 trt8.6.1"
+    assert Gate().compare(b.run([], "r", gpu=fresh("H100")), b.run([], "r", gpu="H100")).env_differences == []
+
+
+def test_identical_offload_matches_give_no_finding(b):
+    r = [off(b, "a", "match", {"relax.add": 1}), off(b, "z", "match", {})]
+    assert Gate().compare(b.run(r, "b"), b.run(r, "c")).findings == []
+
+
+def test_a_change_between_two_departures_is_not_a_regression(b):
+    v = Gate().compare(b.run([off(b, "a", "over-offload", {"relax.add": 1})], "b"),
+                       b.run([off(b, "a", "under-offload", {})], "c"))
+    f = only(v, "offload-change")
+    assert not f.regression and f.detail == "no longer offloaded (verdict over-offload -> under-offload)"
+
+
+def test_every_matched_case_is_compared(b):
+    base = b.run([b.record(case_id="gone"), b.record(case_id="kept")], "b")
+    cur = b.run([b.record(case_id="kept", outcome="fail")], "c")
+    assert [f.case_id for f in Gate().compare(base, cur).findings if f.kind == "new-failure"] == ["kept"]
+
+
+def test_labels_are_disambiguated_only_when_equal(b):
+    v = Gate().compare(b.run([], "b", label="a-old"), b.run([], "c", label="b-new"))
+    assert (v.baseline, v.current) == ("a-old", "b-new")
+    v = Gate().compare(b.run([], "zzz-base"), b.run([], "aaa-cur"))
+    assert (v.baseline, v.current) == ("tvm0.27 trt8.6.1 [zzz-base]", "tvm0.27 trt8.6.1 [aaa-cur]")
+
+
+def test_accuracy_ratio_text(b):
+    v = Gate().compare(b.run([acc(b, "a", 4e-6)], "b"), b.run([acc(b, "a", 5e-5)], "c"))
+    assert "(x12.5, budget 0)" in only(v, "accuracy").detail
+
+
+def test_default_thresholds(b):
+    g = Gate()
+    assert (g.max_slowdown, g.noise_k, g.acc_factor, g.acc_budget, g.max_rate_drop, g.timing) == (
+        0.10, 3.0, 2.0, 0.5, 0.05, "device")
+    hash(g)
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        g.noise_k = 1.0
+    # slowdown 0.5 ms against 3 x 0.14 ms of noise: found; a 4x noise factor would not find it
+    assert kinds(Gate(timing="latency").compare(b.run([trt(b, 1.0e-3, 1e-4)], "b"),
+                                                b.run([trt(b, 1.5e-3, 1e-4)], "c"))) == ["performance"]
+    # grew x2.5 by far more than the budget: found; a x3 factor would not find it
+    tol = Tolerance(atol=0.0, rtol=0.0)
+    assert kinds(Gate().compare(b.run([acc(b, "a", 1.0, tol)], "b"), b.run([acc(b, "a", 2.5, tol)], "c"))) == [
+        "accuracy"]
+
+
+def test_zero_iqr_falls_back_to_stddev(b):
+    t_base, t_cur = {"tvm-cuda": b.timing()}, {"tvm-cuda": b.timing()}
+    t_base["tvm-cuda"].latency = b.stats(1e-3, 0.0, stddev_s=3e-4)
+    t_cur["tvm-cuda"].latency = b.stats(1.5e-3, 0.0, stddev_s=3e-4)
+    assert Gate(timing="latency").compare(b.run([b.record(timings=t_base)], "b"),
+                                          b.run([b.record(timings=t_cur)], "c")).findings == []
+
+
+def test_noise_edge_is_not_beyond(b):
+    base = b.run([trt(b, 8.0, 3.0)], "b")
+    cur = b.run([trt(b, 13.0, 4.0)], "c")         # grew by 5 s; noise hypot(3, 4) = 5 s
+    assert Gate(timing="latency", noise_k=1.0).compare(base, cur).findings == []
+    assert kinds(Gate(timing="latency", noise_k=0.99).compare(base, cur)) == ["performance"]
+
+
+def test_timings_on_one_side_only(b):
+    assert Gate().compare(b.run([trt(b, 1.0)], "b"), b.run([b.record(check="tensorrt")], "c")).findings == []
+    assert Gate().compare(b.run([b.record(check="tensorrt")], "b"), b.run([trt(b, 1.0)], "c")).findings == []
+
+
+def test_every_backend_is_compared(b):
+    base = b.run([b.record(timings={"gone": b.timing(1e-3, 0.0), "none": b.timing(), "x": b.timing(1e-3, 0.0)})],
+                 "b")
+    cur = b.run([b.record(timings={"none": b.timing(2e-3, 0.0), "x": b.timing(2e-3, 0.0)})], "c")
+    assert [f.data["backend"] for f in Gate(timing="latency").compare(base, cur).findings] == ["x"]
+
+
+def test_every_op_gets_its_aggregate(b):
+    base = b.run([b.record(op="a", case_id="1"), b.record(op="b", case_id="1")], "b")
+    cur = b.run([b.record(op="a", case_id="1"), b.record(op="b", case_id="2", outcome="fail")], "c")
+    assert [(f.kind, f.op) for f in Gate().compare(base, cur).findings] == [("aggregate", "b")]
+
+
+def test_first_failures_count_only_where_there_were_none(b):
+    # 1 fail + 1 error before; one more failure now is a 2.5 % drop: within the threshold
+    base, cur = runs_of_rates(b, ["pass"] * 38 + ["fail", "error"], ["pass"] * 37 + ["fail", "fail", "error"])
+    assert Gate().compare(base, cur).findings == []
+    base, cur = runs_of_rates(b, ["pass"] * 39 + ["error"], ["pass"] * 38 + ["error", "error"])
+    assert Gate().compare(base, cur).findings == []
+    # none before, 1 fail + 1 error now (3.3 % drop): a regression all the same
+    base, cur = runs_of_rates(b, ["pass"] * 60, ["pass"] * 58 + ["fail", "error"])
+    assert only(Gate().compare(base, cur), "aggregate").regression
+
+
+def test_rate_drop_edges(b):
+    base, cur = runs_of_rates(b, ["pass", "pass", "fail", "fail"], ["pass", "fail", "fail", "fail"])   # 50 -> 25 %
+    assert Gate(max_rate_drop=0.25).compare(base, cur).findings == []
+    assert Gate(max_rate_drop=0.25).compare(cur, base).findings == []
+    offl = [off(b, f"a{i}", "match", {"relax.nn.relu": int(i < 2)}) for i in range(4)]
+    less = [off(b, f"b{i}", "match", {"relax.nn.relu": int(i < 1)}) for i in range(4)]
+    assert Gate(max_rate_drop=0.25).compare(b.run(offl, "b"), b.run(less, "c")).findings == []
+    same = [off(b, f"c{i}", "match", {"relax.nn.relu": int(i < 2)}) for i in range(4)]
+    assert Gate().compare(b.run(offl, "b"), b.run(same, "c")).findings == []
+
+
+def test_pass_rate_arithmetic(b):
+    base, cur = runs_of_rates(b, ["pass"] + ["xpass"] * 2 + ["xfail"] * 3 + ["skip"] * 4,
+                              ["pass"] * 2 + ["fail"] * 4 + ["skip"])
+    f = only(Gate().compare(base, cur), "aggregate")
+    assert (f.data["baseline_rate"], f.data["current_rate"]) == (1.0, pytest.approx(1 / 3))
+    assert f.detail == "pass rate 100% -> 33% (case ids differ; 10 vs 7 cases)"
+
+
+def test_offload_rate_reads_only_its_op_and_offload_records(b):
+    adds = lambda p: [off(b, f"{p}{i}", "match", {"relax.add": 1}, op="add") for i in range(2)]  # noqa: E731
+    base = b.run(adds("a") + [off(b, "z", "under-offload", {}, op="sum"),
+                              b.record(op="add", case_id="r", offload=b.offload("under-offload", {}))], "b")
+    cur = b.run(adds("b") + [off(b, "z", "match", {"relax.sum": 1}, op="sum"),
+                             b.record(op="add", case_id="r", offload=b.offload("match", {"relax.add": 1}))], "c")
+    assert [f for f in Gate().compare(base, cur).findings if f.op == "add"] == []
+
+
+def test_offload_rate_compares_ops_by_value(b):
+    base = b.run([off(b, f"a{i}", "match", {"relax.add": 1}, op="add") for i in range(2)], "b")
+    cur = b.run([off(b, f"b{i}", "under-offload", {}, op="add") for i in range(2)], "c")
+    for r in cur.records:
+        r.op, r.check = fresh(r.op), fresh(r.check)
+    f = only(Gate().compare(base, cur), "offload-change")
+    assert f.regression and f.detail == "offload rate 100% -> 0% (case ids differ)"
+
+
+def test_verdict_text_default_limit_and_sections(b):
+    many = [Finding("fixed", "op", f"d{i}", False) for i in range(51)]
+    lines = Verdict("a", "b", many, [], [], 0).to_text().splitlines()
+    assert lines[0] == "gate: OK: b vs baseline a (0 matched checks)" and lines[1] == "other changes (51):"
+    assert lines[-1] == "  ... and 1 more (see --json)" and len(lines) == 53
+    exact = Verdict("a", "b", many[:50], [], [], 0).to_text().splitlines()
+    assert len(exact) == 52 and "more" not in exact[-1]
+    five = Verdict("a", "b", many[:5], [], [], 0).to_text(limit=2).splitlines()
+    assert five[-1] == "  ... and 3 more (see --json)"

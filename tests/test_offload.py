@@ -212,3 +212,55 @@ def test_all_calls_enters_nested_functions():
 def test_departures_are_typed():
     out = compare(module(I32, I32, body=lambda bb, x, y: op.add(x, y)))
     assert all(isinstance(d, Departure) for d in out.over)
+
+
+# -- edges that mutation testing showed unguarded ----------------------------------------------------
+def relus(k):
+    def body(bb, x):
+        for _ in range(k - 1):
+            x = bb.emit(op.nn.relu(x))
+        return op.nn.relu(x)
+    return body
+
+
+@pytest.mark.parametrize("k_original,k_partitioned,over,under", [(1, 3, 2, 0), (3, 1, 0, 2), (2, 1, 0, 1)])
+def test_departure_counts(k_original, k_partitioned, over, under):
+    out = offload.compare_offload(module(F32, body=relus(k_original)),
+                                  partition_for_tensorrt(module(F32, body=relus(k_partitioned))), trt_version=TRT10)
+    assert sum(d.count for d in out.over) == over and sum(d.count for d in out.under) == under
+    assert out.actual == {"relax.nn.relu": k_partitioned} and out.expected == {"relax.nn.relu": k_original}
+
+
+def test_expected_counts_add_up_over_signatures():
+    def body(bb, x, y):
+        return relax.Tuple([bb.emit(op.nn.relu(x)), bb.emit(op.nn.relu(y))])
+
+    out = compare(module(F32, ((4, 5), "float32"), body=body))
+    assert out.expected == out.actual == out.total == {"relax.nn.relu": 2} and out.verdict == "match"
+
+
+def test_only_the_tensorrt_codegen_counts():
+    part = partition_for_tensorrt(module(F32, body=relu))
+    (gv,) = [gv for gv in part.get_global_vars() if gv.name_hint != "main"]
+    other = part[gv].with_attr("Codegen", "tvm")
+    mod = module(F32, base=tvm.IRModule({gv: other}), body=lambda bb, x: relax.Call(gv, [x]))
+    assert offload.trt_calls(mod) == [] and offload.trt_functions(mod) == []
+
+
+def test_calls_of_plain_functions_are_passed_over():
+    part = partition_for_tensorrt(module(F32, body=relu))
+    (gv,) = [gv for gv in part.get_global_vars() if gv.name_hint != "main"]
+    bb = relax.BlockBuilder(tvm.IRModule({gv: part[gv]}))
+    x = relax.Var("x", tensor_type([2, 3], "float32"))
+    with bb.function("plain", [x]):
+        bb.emit_func_output(op.exp(x))
+    plain = bb.get().get_global_var("plain")
+    mod = module(F32, base=bb.get(), body=lambda bb, x: relax.Call(gv, [bb.emit(relax.Call(plain, [x]))]))
+    assert names(offload.trt_calls(mod)) == ["relax.nn.relu"]
+
+
+def test_compare_offload_takes_keywords():
+    mod = module(F32, body=relu)
+    out = offload.compare_offload(original_mod=mod, partitioned_mod=partition_for_tensorrt(mod), trt_version=TRT10,
+                                  implicit_batch=None)
+    assert out.verdict == "match"

@@ -583,3 +583,115 @@ def test_fuzz_arbitrary_bytes(build, data):
 def test_fuzz_arbitrary_json_lines(build, values, newline):
     text = _header_bytes(build) + "\n".join(json.dumps(v) for v in values).encode() + (b"\n" if newline else b"")
     _load_bytes(text)
+
+
+# -- edges that mutation testing showed unguarded ----------------------------------------------------
+def test_a_run_is_named_by_its_first_header(b):
+    first, second = b.header("r1", label="first"), b.header("r2", label="second", gpu="A100")
+    run = Run(headers=[first, second], records=[])
+    assert (run.run_id, run.label, run.env["gpu"]) == ("r1", "first", "H100")
+
+
+def test_an_odd_line_limit(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_bytes(b"x" * 50)
+    assert error_of(p, max_line_bytes=9) == f"{p}: line 1: longer than the 9-byte limit"
+
+
+def test_a_complete_last_line_without_newline_loads(b, tmp_path):
+    p = lines_file(tmp_path / "r.jsonl", [b.header(), b.record()], tail="")
+    run = load_results(p)
+    assert len(run.records) == 1 and run.warnings == []
+
+
+def test_cannot_read(b, tmp_path, monkeypatch):
+    p = b.write(tmp_path / "r.jsonl", b.header())
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(reader, "open", refuse, raising=False)
+    assert error_of(p) == f"{p}: cannot read: Permission denied"
+
+
+def test_long_values_are_cut_in_messages(b, tmp_path):
+    obj = json.loads(b.encoded(b.header()))
+    obj["schema"] = "s" * 100
+    p = lines_file(tmp_path / "s.jsonl", [json.dumps(obj)])
+    assert error_of(p).endswith(f"schema is {'s' * 80!r}, expected {SCHEMA_NAME!r}")
+    obj = json.loads(b.encoded(b.header()))
+    obj["schema_version"] = "9" * 50
+    p = lines_file(tmp_path / "v.jsonl", [json.dumps(obj)])
+    assert error_of(p).endswith(f"schema_version must be an integer, got {'9' * 40!r}")
+    p = lines_file(tmp_path / "x.jsonl", [b.header("r1"), b.record(run_id="z" * 50)])
+    assert error_of(p) == f"{p}: line 2: record run_id {'z' * 40!r} does not match its header's 'r1'"
+
+
+def test_what_follows_a_bad_line_decides(b, tmp_path):
+    # the next line is not JSON: the bad line is the error
+    p = lines_file(tmp_path / "a.jsonl", [b.header(), "{oops", "{oops2", b.record()])
+    assert error_of(p).startswith(f"{p}: line 2: invalid JSON")
+    # the next line is a record (even one that says resumed): the bad line is the error
+    obj = json.loads(b.encoded(b.record()))
+    obj["resumed"] = True
+    p = lines_file(tmp_path / "b.jsonl", [b.header(), "{oops", json.dumps(obj)])
+    assert error_of(p).startswith(f"{p}: line 2: invalid JSON")
+    # the next header is not marked resumed (true, not 1)
+    obj = json.loads(b.encoded(b.header(resumed=True)))
+    obj["resumed"] = 1
+    p = lines_file(tmp_path / "c.jsonl", [b.header(), "{oops", json.dumps(obj)])
+    assert error_of(p).startswith(f"{p}: line 2: invalid JSON")
+
+
+def test_a_bad_first_line_is_never_a_partial_one(b, tmp_path):
+    p = lines_file(tmp_path / "a.jsonl", ["{oops", b.header(resumed=True)])
+    assert error_of(p).startswith(f"{p}: line 1: invalid JSON")
+
+
+def test_partial_lines_anywhere_before_a_resumed_header(b, tmp_path):
+    cut = b.encoded(b.record(case_id="cut"))[:40]
+    p = lines_file(tmp_path / "a.jsonl", [b.header(), b.record(case_id="a"), b.record(case_id="b"), cut,
+                                          b.header(resumed=True)])
+    run = load_results(p)
+    assert [r.case_id for r in run.records] == ["a", "b"] and "line 4: partial line" in run.warnings[0]
+
+
+def test_long_files(b, tmp_path):
+    recs = [b.record(case_id=f"c{i}") for i in range(300)]
+    p = lines_file(tmp_path / "cut.jsonl", [b.header(), *recs, b.encoded(b.record(case_id="x"))[:30]], tail="")
+    run = load_results(p)
+    assert len(run.records) == 300 and "line 302: incomplete last line" in run.warnings[0]
+    p = lines_file(tmp_path / "bad.jsonl", [b.header(), *recs, b.encoded(b.record(case_id="x"))[:30]])
+    assert error_of(p).startswith(f"{p}: line 302: invalid JSON")
+
+
+def test_first_line_of_another_kind(tmp_path):
+    p = lines_file(tmp_path / "k.jsonl", ['{"kind": "abc", "schema": "tvm-trt-harness.results"}'])
+    assert error_of(p) == f"{p}: line 1: not a results file: the first line must be a header (kind 'header')"
+
+
+def test_a_record_holding_the_word_header(b, tmp_path):
+    p = lines_file(tmp_path / "r.jsonl", [b.header(), b.record(tvm_op="header")])
+    assert load_results(p).records[0].tvm_op == "header"
+
+
+def test_non_utf8_at_an_odd_column(b, tmp_path):
+    p = lines_file(tmp_path / "b.jsonl", [b.header(), b'{"kind": "record", "op": "a\xff"}'])
+    assert error_of(p) == f"{p}: line 2: not UTF-8 (byte 0xff at column 28)"
+
+
+def test_conflicts_name_the_first_run_id(b, tmp_path):
+    p = tmp_path / "r.jsonl"
+    lines_file(p, [b.header("r1"), b.header("r2", resumed=True, gpu="A100")])
+    assert load_results(p).warnings == [f"{p}: parts of run r1 differ in gpu: 'H100' vs 'A100'"]
+
+
+def test_labels_made_unique_take_eight_characters_of_the_run_id(b, tmp_path):
+    a = b.write(tmp_path / "a.jsonl", b.header("0123456789ab"))
+    c = b.write(tmp_path / "c.jsonl", b.header("abcdefghijkl"))
+    assert [r.label for r in load_many([a, c])] == ["tvm0.27 trt8.6.1 [01234567]", "tvm0.27 trt8.6.1 [abcdefgh]"]
+
+
+def test_load_results_takes_keywords(b, tmp_path):
+    p = b.write(tmp_path / "r.jsonl", b.header())
+    assert load_results(path=p, max_line_bytes=10_000).run_id == "r1"

@@ -283,3 +283,46 @@ def test_every_written_record_is_valid_under_the_schema_and_reads_back(r):
     back = decode(line)
     assert msgspec.json.encode(back) == msgspec.json.encode(decode(encode(back)))     # stable after one trip
     assert (back.op, back.check, back.outcome, back.input_shapes) == (r.op, r.check, r.outcome, r.input_shapes)
+
+
+# -- edges that mutation testing showed unguarded ----------------------------------------------------
+def test_fields_are_keyword_only_and_small_types_frozen():
+    with pytest.raises(TypeError):
+        Header(SCHEMA_NAME, SCHEMA_VERSION, "r", "now")
+    for obj in (Tolerance(atol=1.0, rtol=0.0), Decision(op="a", offload=True, rule="r", reason="w", source="s"),
+                Departure(op="a", reason="w", rule="r"), R.TableOp(name="x")):
+        hash(obj)
+        with pytest.raises(AttributeError):
+            obj.op = "changed"
+
+
+def test_figure_kind_is_compared_by_value():
+    t = Timing(latency=Stats(median_s=2.0), device=Stats(median_s=1.0))
+    assert t.figure("".join(["dev", "ice"])) == 1.0
+
+
+def test_v1_other_kinds_pass_through():
+    for kind in ("abc", "zzz", None):
+        assert from_v1({"kind": kind, "x": 1}) == {"kind": kind, "x": 1}
+
+
+def test_v1_expected_counts_per_op():
+    d = {"op": "relax.add", "offload": True, "rule": "supported", "reason": "ok", "source": "s"}
+    out = from_v1({"kind": "record", "op": "add", "check": "offload", "outcome": "pass", "case_id": "c",
+                   "expected_offload": [d, d, d]})
+    assert out["offload"]["expected"] == {"relax.add": 3} and out["offload"]["total"] == {"relax.add": 3}
+
+
+def test_numbers_are_found_by_value():
+    assert R._nonfinite_as_strings({"type": "".join(["num", "ber"])}) == {
+        "anyOf": [{"type": "number"}, {"enum": ["nan", "inf", "-inf"]}]}
+
+
+def test_importing_prints_nothing():
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(R.__file__))
+    out = subprocess.run([sys.executable, "-c", "import harness.records"], cwd=root, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout == ""

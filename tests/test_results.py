@@ -228,3 +228,154 @@ def test_append_shards_writes_whole_lines(b, tmp_path):
         raw = fh.read()
     assert raw.endswith(b"\n") and raw.split(b"\n")[1] == b'{"cut":'
     assert json.loads(raw.split(b"\n")[2])["run_id"] == "main"
+
+
+# -- edges that mutation testing showed unguarded ----------------------------------------------------
+def test_tvm_facts_without_tvm(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tvm", None)          # import tvm raises ImportError
+    facts = res._tvm_facts()
+    assert facts == {"tvm_version": None, "tvm_import_error": "ModuleNotFoundError: import of tvm halted; None in sys.modules"}
+
+
+def test_tvm_facts_asks_for_functions_that_may_be_missing(monkeypatch):
+    import sys
+    import types
+
+    from harness import gpu
+
+    def get_global_func(name, allow_missing=False):
+        if not allow_missing:
+            raise ValueError(f"{name} is not registered")
+        return None
+
+    tvm = types.ModuleType("tvm")
+    tvm.__version__ = "0.99.0"
+    tvm.get_global_func = get_global_func
+    monkeypatch.setitem(sys.modules, "tvm", tvm)
+    monkeypatch.setattr(gpu, "probe", lambda: {"exist": False})
+    facts = res._tvm_facts()
+    assert facts["tvm_has_tensorrt_codegen"] is False and facts["tensorrt_version"] is None
+
+
+def test_keyword_calls(b, tmp_path):
+    w = ResultsWriter(path=tmp_path / "r.jsonl", head=b.header(), resume=False)
+    w.close()
+    assert append_shards(base=str(tmp_path / "r.jsonl"), shards=[], run_id=None, remove=True) == 0
+    assert res.merge_files(paths=[str(tmp_path / "r.jsonl")], out=str(tmp_path / "m.jsonl"), label=None)[0] == 0
+
+
+def test_a_one_byte_file_is_a_file(b, tmp_path):
+    p = tmp_path / "r.jsonl"
+    p.write_bytes(b"x")
+    with pytest.raises(FileExistsError):
+        ResultsWriter(p, b.header())
+    b.write(p, b.header("r1"), resume=True)
+    with open(p, "rb") as fh:
+        raw = fh.read().split(b"\n")
+    assert raw[0] == b"x" and decode(raw[1]).resumed
+
+
+def test_resume_ends_a_last_line_whatever_its_last_byte(b, tmp_path):
+    p = tmp_path / "r.jsonl"
+    p.write_bytes(b"garbage\t")
+    b.write(p, b.header("r1"), resume=True)
+    with open(p, "rb") as fh:
+        raw = fh.read().split(b"\n")
+    assert raw[0] == b"garbage\t" and decode(raw[1]).resumed
+
+
+def test_close_closes(b, tmp_path):
+    w = ResultsWriter(tmp_path / "r.jsonl", b.header())
+    w.close()
+    assert w._fh.closed
+
+
+def test_every_shard_line_is_read(b, tmp_path):
+    base = b.write(tmp_path / "r.jsonl", b.header("main"))
+    s = tmp_path / "s"
+    s.write_text("\n".join([b.encoded(b.header("w")), b.encoded(b.record(case_id="c1")), "", "{cut",
+                            b.encoded(b.record(case_id="c2"))]) + "\n")
+    assert append_shards(base, [str(s)]) == 2
+
+
+def test_shards_after_a_last_byte_below_newline(b, tmp_path):
+    base = b.write(tmp_path / "r.jsonl", b.header("main"))
+    with open(base, "ab") as fh:
+        fh.write(b"\t")
+    append_shards(base, [b.write(tmp_path / "s", b.header("w"), [b.record()])])
+    with open(base, "rb") as fh:
+        assert fh.read().split(b"\n")[1] == b"\t"
+
+
+# -- merge_files: the N jobs of one sharded run ---------------------------------------------------
+def part(b, tmp_path, name, run_id, cases, shard=None, **env):
+    h = b.header(run_id, label=f"label-{name}", **env)
+    h.shard, h.placement, h.suite = shard, {"gw0": f"cuda:{name}"}, "ops"
+    h.ops = [TableOp(name=f"op-{name}")]
+    return b.write(tmp_path / f"{name}.jsonl", h, [b.record(case_id=c) for c in cases])
+
+
+def test_merge_files(b, tmp_path):
+    from harness.reader import load_results
+
+    p1 = part(b, tmp_path, "1", "j1", ["a", "b"], shard="2/2")
+    p0 = part(b, tmp_path, "0", "j0", ["c"], shard="1/2")
+    out = tmp_path / "new" / "dir" / "merged.jsonl"
+    n, warnings = res.merge_files([p1, p0], str(out))
+    assert (n, warnings) == (3, [])
+    run = load_results(out)
+    assert [r.case_id for r in run.records] == ["a", "b", "c"] and len(run.headers) == 1
+    head = run.headers[0]
+    assert head.run_id not in ("j0", "j1") and {r.run_id for r in run.records} == {head.run_id}
+    assert head.env["merged_from"] == [os.path.abspath(p1), os.path.abspath(p0)]
+    assert head.env["merged_shards"] == ["1/2", "2/2"] and head.env["gpu"] == "H100"
+    assert head.label == "label-1" and head.placement == {"gw0": "cuda:1"} and head.ops == [TableOp(name="op-1")]
+    assert [p.name for p in out.parent.iterdir()] == ["merged.jsonl"]          # no temporary file left
+    assert res.merge_files([p0], str(tmp_path / "m2.jsonl"), label="given")[0] == 1
+    assert load_results(tmp_path / "m2.jsonl").label == "given"
+
+
+def test_merge_files_keeps_the_last_of_a_pair_and_says_so(b, tmp_path):
+    from harness.reader import load_results
+
+    p0 = part(b, tmp_path, "0", "j0", ["a", "b"])
+    p1 = b.write(tmp_path / "1.jsonl", b.header("j1"), [b.record(case_id="a", outcome="fail")])
+    n, warnings = res.merge_files([p0, p1], str(tmp_path / "m.jsonl"))
+    assert n == 2 and warnings == [f"{p1}: nn.relu a reference also in {p0}; kept this one"]
+    assert {r.case_id: r.outcome for r in load_results(tmp_path / "m.jsonl").records} == {"a": "fail", "b": "pass"}
+
+
+def test_merge_files_carries_the_parts_warnings(b, tmp_path):
+    p0 = part(b, tmp_path, "0", "j0", ["a"])
+    with open(p0, "ab") as fh:
+        fh.write(b'{"cut')
+    assert "incomplete last line" in res.merge_files([p0], str(tmp_path / "m.jsonl"))[1][0]
+
+
+def test_merge_files_into_the_current_directory(b, tmp_path, monkeypatch):
+    p0 = part(b, tmp_path, "0", "j0", ["a"])
+    monkeypatch.chdir(tmp_path)
+    assert res.merge_files([p0], "m.jsonl")[0] == 1 and (tmp_path / "m.jsonl").exists()
+
+
+@pytest.mark.parametrize("key", ["hypothesis_seed", "trt_version", "tvm_version", "harness_version"])
+def test_merge_files_refuses_parts_of_other_runs(b, tmp_path, key):
+    from harness.errors import InputError
+
+    p0 = part(b, tmp_path, "0", "j0", ["a"])
+    p1 = part(b, tmp_path, "1", "j1", ["b"])
+    p2 = part(b, tmp_path, "2", "j2", ["c"], **{key: "other"})
+    with pytest.raises(InputError) as info:
+        res.merge_files([p0, p1, p2], str(tmp_path / "m.jsonl"))
+    assert str(info.value) == (f"{p2}: cannot merge: {key} is 'other', but {p0} has {b.ENV[key]!r} "
+                               "(not parts of one run)")
+    assert not (tmp_path / "m.jsonl").exists()
+
+
+def test_merge_files_of_nothing(tmp_path):
+    from harness.errors import InputError
+
+    with pytest.raises(InputError, match="merge: no results files given"):
+        res.merge_files([], str(tmp_path / "m.jsonl"))
