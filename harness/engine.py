@@ -26,7 +26,7 @@ from . import checks as C
 from .builds import BuildCache
 from .case import Case
 from .checks import CheckOptions, CheckResult, CheckTarget
-from .pipeline import Artifacts, execute, partition, prepare
+from .pipeline import Artifacts, execute, partition, prepare, time_builds
 
 ARTIFACTS_KEPT = 256
 
@@ -97,14 +97,6 @@ def target_for(entry, case: Case) -> CheckTarget:
                        main_op=entry.tvm_op)
 
 
-def _timer_fn(timing: dict | None):
-    if timing is None:
-        return None
-    from .pipeline import time_build
-
-    return lambda art, variant, backend: time_build(art, variant, backend, **timing)
-
-
 def run_unit(req: UnitRequest) -> list[Computed]:
     """Every requested check of every case of the unit; builds batched per backend."""
     from .table import BY_NAME
@@ -112,13 +104,16 @@ def run_unit(req: UnitRequest) -> list[Computed]:
     entry = BY_NAME[req.op]
     opts = req.opts
     if req.timing is not None:
-        opts = CheckOptions(**{**opts.__dict__, "time": _timer_fn(req.timing)})
+        opts = CheckOptions(**{**opts.__dict__, "timed": True})
     arts = {c.case_id: WORKER.artifacts(entry, c, opts) for c in req.cases}
     needs = {cid: set().union(*(C.needs(k, opts) for k in req.checks.get(cid, ()))) for cid in arts}
     for cid, art in arts.items():
         if any(C.partitions(k, opts) for k in req.checks.get(cid, ())):
             partition(art, trt_version=opts.trt_version, implicit_batch=opts.implicit_batch)
     execute(list(arts.values()), needs, WORKER.cache(req.cache_dir))
+    if req.timing is not None:      # the builds the tensorrt check compares, timed together
+        time_builds([(arts[cid], v, b) for cid in arts if "tensorrt" in req.checks.get(cid, ())
+                     for v, b in C.needs("tensorrt", opts)], **req.timing)
     out = []
     for case in req.cases:
         art = arts[case.case_id]
@@ -147,9 +142,14 @@ def write_reproducer(op: str, case: Case, check: str, outcome: str, reason: str,
     except Exception:
         oracle = None
     off = art.offload
-    return repro.write(directory, stem=f"{case.case_id}-{check}", check=check, outcome=outcome, reason=reason,
-                       program=program, oracle=oracle, tolerance=target.tolerance,
-                       expected_offload={op: n for op, n in off.expected.items() if n} if off else None)
+    # A departure of TVM's CUDA build (the reference check's CUDA side, or tvm-cuda in the tensorrt
+    # check) is reproduced on CUDA; one of its LLVM build on LLVM.
+    on_cuda = check in ("reference", "tensorrt") and "TVM LLVM" not in reason and (
+        (check == "reference" and opts.cuda_reference) or (check == "tensorrt" and "tvm-cuda" in (opts.sut, opts.reference)))
+    return repro.write(directory, stem=f"{case.case_id}-{check}", check="reference" if check == "tensorrt" else check,
+                       outcome=outcome, reason=reason, program=program, oracle=oracle, tolerance=target.tolerance,
+                       expected_offload={op: n for op, n in off.expected.items() if n} if off else None,
+                       target="cuda" if on_cuda else "llvm")
 
 
 def clear() -> None:

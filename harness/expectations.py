@@ -87,6 +87,37 @@ def _axis_none(case) -> bool:
     return case.attrs.get("axis", case.attrs.get("axes", 0)) is None
 
 
+@predicate("adaptive-uneven-windows")
+def _adaptive_uneven(case) -> bool:
+    """adaptive pooling whose output size does not divide the input size (windows of two sizes)."""
+    layout = case.attrs.get("layout", "NCHW")
+    shape = case.shapes[0]
+    sizes = [shape[layout.index("H")], shape[layout.index("W")]]
+    out = case.attrs.get("output_size") or sizes
+    return any(n % o for n, o in zip(sizes, out))
+
+
+@predicate("reduce-to-scalar")
+def _reduce_to_scalar(case) -> bool:
+    """A reduction over every axis without keepdims, of more than one element: a rank-0 result."""
+    import math
+
+    shape = case.shapes[0]
+    axis = case.attrs.get("axis")
+    every = axis is None or len({a % len(shape) for a in axis}) == len(shape)
+    return every and not case.attrs.get("keepdims", False) and math.prod(shape) > 1
+
+
+@predicate("grouped-pointwise")
+def _grouped_pointwise(case) -> bool:
+    """A grouped convolution (groups > 1) whose kernel is 1 wide in every spatial axis."""
+    if int(case.attrs.get("groups", 1)) <= 1 or not case.weights:
+        return False
+    layout = case.attrs.get("kernel_layout", "")
+    wshape = case.weights[0][1]
+    return all(wshape[i] == 1 for i, ch in enumerate(layout) if ch not in "OI")
+
+
 @predicate("pad-edge-nonzero")
 def _pad_edge_nonzero(case) -> bool:
     """nn.pad in edge mode that pads something (all-zero widths copy the input)."""

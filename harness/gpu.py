@@ -30,8 +30,23 @@ _PROBE = (
 PINNED_ENV = "TRT_HARNESS_PINNED_GPU"
 
 
+def _driver_missing() -> str | None:
+    """Why there can be no CUDA GPU, found without starting CUDA or TVM (loading the driver library
+    does not initialise CUDA, so fork() stays safe): the common case on CPU machines."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError as exc:
+        return f"no CUDA driver on this machine (libcuda.so.1 cannot be loaded: {exc})"
+    return None
+
+
 @lru_cache(maxsize=1)
 def probe() -> dict:
+    missing = _driver_missing()
+    if missing:
+        return {"exist": False, "count": 0, "error": missing}
     try:
         proc = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:

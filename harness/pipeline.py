@@ -41,6 +41,7 @@ class Artifacts:
     built: dict[tuple, Built] = field(default_factory=dict)       # (variant, backend) -> build
     outputs: dict[tuple, object] = field(default_factory=dict)    # (variant, backend) -> list | StageFailure
     stage_s: dict[str, float] = field(default_factory=dict)
+    timings: dict[tuple, object] = field(default_factory=dict)   # (variant, backend) -> records.Timing
     skip: str | None = None                         # why nothing can be checked (e.g. no partitioner)
 
     def need(self, stage: str):
@@ -146,25 +147,48 @@ def execute(arts: list[Artifacts], needs: dict[str, set], cache: BuildCache) -> 
         built = compile_many(backend, modules, cache, stage=f"tvm.compile({backend.target})")
         vms: dict[int, object] = {}
         dev = backend.device() if built else None
-        for prefix, result in built.items():
-            art, variant = member_of[prefix]
-            slot = (variant, backend_name)
-            if isinstance(result, CompileFailure):
-                art.outputs[slot] = StageFailure(f"{result} ({variant} program)")
-                continue
-            art.built[slot] = result
-            art.stage_s["compile"] = art.stage_s.get("compile", 0.0) + result.build_s
-            t1 = time.perf_counter()
-            try:
-                vm = vms.get(id(result.executable))
-                if vm is None:
-                    from tvm import relax
+        with _gpu_use(backend):
+            _run_built(built, member_of, backend, backend_name, dev, vms)
 
-                    vm = vms[id(result.executable)] = relax.VirtualMachine(result.executable, dev)
-                art.outputs[slot] = backend.run(vm, art.program.inputs, dev, entry=result.entry)
-            except Exception as exc:
-                art.outputs[slot] = StageFailure(f"run {variant} on {backend_name}: {one_line(exc)}")
-            art._timed("run", t1)
+
+def _gpu_use(backend):
+    """The GPU held shared while the checks run on it, so no other worker's timing runs meanwhile."""
+    import contextlib
+
+    if backend.device_kind != "cuda":
+        return contextlib.nullcontext()
+    from .timing.exclusive import gpu_identity, shared_gpu
+
+    global _GPU_KEY
+    if _GPU_KEY is None:
+        _GPU_KEY = gpu_identity(0)["key"]
+    return shared_gpu(_GPU_KEY)
+
+
+_GPU_KEY = None
+
+
+def _run_built(built, member_of, backend, backend_name, dev, vms) -> None:
+    """Stage 4: run each build on its program's inputs."""
+    for prefix, result in built.items():
+        art, variant = member_of[prefix]
+        slot = (variant, backend_name)
+        if isinstance(result, CompileFailure):
+            art.outputs[slot] = StageFailure(f"{result} ({variant} program)")
+            continue
+        art.built[slot] = result
+        art.stage_s["compile"] = art.stage_s.get("compile", 0.0) + result.build_s
+        t1 = time.perf_counter()
+        try:
+            vm = vms.get(id(result.executable))
+            if vm is None:
+                from tvm import relax
+
+                vm = vms[id(result.executable)] = relax.VirtualMachine(result.executable, dev)
+            art.outputs[slot] = backend.run(vm, art.program.inputs, dev, entry=result.entry)
+        except Exception as exc:
+            art.outputs[slot] = StageFailure(f"run {variant} on {backend_name}: {one_line(exc)}")
+        art._timed("run", t1)
 
 
 def timer(art: Artifacts, variant: str, backend_name: str):
@@ -188,25 +212,30 @@ def timer(art: Artifacts, variant: str, backend_name: str):
     return run
 
 
-def time_build(art: Artifacts, variant: str, backend_name: str, **options):
-    """Time one build of ``art``: host latency per call and, where CUPTI can say, device time per
-    call, with the GPU held exclusively (no other worker of the run times on it meanwhile).
-    Returns a :class:`harness.records.Timing` that says how it was taken."""
+def time_builds(items: list, **options) -> None:
+    """Stage 4b: time builds (``(art, variant, backend)`` items), all of one backend together: host
+    latency per call and, where CUPTI can say, device time per call, with the GPU held exclusively
+    (no other worker of the run times on it meanwhile) and one CUPTI session for the lot.  Each
+    :class:`harness.records.Timing`, which says how it was taken, goes to ``art.timings``."""
     from .backends import get_backend
     from .records import Stats, Timing
-    from .timing import time_run
-
-    backend = get_backend(backend_name)
-    built = art.built[(variant, backend_name)]
-    got = time_run(timer(art, variant, backend_name), device_kind=backend.device_kind, device_index=0, **options)
+    from .timing import time_many
 
     def stats(d):
         return Stats(**{k: d[k] for k in Stats.__struct_fields__ if d.get(k) is not None}) if d else None
 
-    lock = got.get("lock") or {}
-    gpu = got.get("gpu") or {}
-    return Timing(build_s=built.build_s, latency=stats(got["latency"]), device=stats(got["device"]),
-                  kernels_per_call=(got["device"] or {}).get("kernels_per_call"), method=got["method"],
-                  exclusive=got["exclusive"] if backend.device_kind == "cuda" else None,
-                  exclusive_note=lock.get("reason") or "", waited_s=got.get("waited_s"),
-                  gpu=gpu.get("name"))
+    by_backend: dict[str, list] = {}
+    for art, variant, backend in items:
+        if (variant, backend) in art.built and (variant, backend) not in art.timings:
+            by_backend.setdefault(backend, []).append((art, variant))
+    for backend_name, members in by_backend.items():
+        backend = get_backend(backend_name)
+        got = time_many([timer(art, variant, backend_name) for art, variant in members],
+                        device_kind=backend.device_kind, device_index=0, **options)
+        for (art, variant), g in zip(members, got):
+            lock = g.get("lock") or {}
+            art.timings[(variant, backend_name)] = Timing(
+                build_s=art.built[(variant, backend_name)].build_s, latency=stats(g["latency"]),
+                device=stats(g["device"]), kernels_per_call=(g["device"] or {}).get("kernels_per_call"),
+                method=g["method"], exclusive=g["exclusive"] if backend.device_kind == "cuda" else None,
+                exclusive_note=lock.get("reason") or "", waited_s=g.get("waited_s"), gpu=(g.get("gpu") or {}).get("name"))

@@ -53,6 +53,11 @@ class Run:
         """The support table the run was judged against (from its header)."""
         return next((h.ops for h in self.headers if h.ops), [])
 
+    @property
+    def expectations(self) -> dict:
+        """id -> the known departure (records.KnownDeparture) the run judged against."""
+        return {e.id: e for h in self.headers for e in h.expectations}
+
     def ops(self) -> list[str]:
         """Operators in the order they first appear."""
         return list(dict.fromkeys(r.op for r in self.records))

@@ -109,6 +109,8 @@ class Roofline(_Base):
     peak_flop_s: float | None = None
     peak_byte_s: float | None = None
     fraction: float | None = None           # of the roof that applies
+    compute_roof: str | None = None         # which compute peak: fp32, fp16_tensor, ...
+    card: str | None = None                 # the GPU model of the peak table entry
     peak_source: str | None = None
     note: str = ""                          # e.g. "unknown card: no peak, no fraction"
 
@@ -142,6 +144,18 @@ class TableOp(_Base, frozen=True):
     min_trt: str | None = None
 
 
+class KnownDeparture(_Base, frozen=True):
+    """One entry of the expectations file a run judged against (harness/expectations.py)."""
+
+    id: str
+    check: str
+    ops: list[str] = []
+    reason: str = ""
+    reproducer: str | None = None
+    outcome: str = "fail"
+    where: str = ""                         # its limits, e.g. "backends tvm-cuda; trt <10"
+
+
 class Header(_Base, kw_only=True, tag_field="kind", tag="header"):
     """First line of a file, and of each resumed continuation appended to it."""
 
@@ -154,6 +168,7 @@ class Header(_Base, kw_only=True, tag_field="kind", tag="header"):
     suite: str = "ops"                      # ops | models | fuzz | bench | runtime
     env: dict[str, Any] = {}                # environment fingerprint (harness.results.environment)
     ops: list[TableOp] = []                 # the support table the run judged against
+    expectations: list[KnownDeparture] = []  # the known departures it judged against
     shard: str | None = None                # "K/N" when the run is one of N CI jobs
     placement: dict[str, str] = {}          # xdist worker -> GPU it was pinned to
 

@@ -14,7 +14,8 @@ import uuid
 from typing import Any, Iterable
 
 from . import __version__
-from .records import SCHEMA_NAME, SCHEMA_VERSION, Header, LineError, Record, TableOp, decode, encode, now_iso
+from .records import (SCHEMA_NAME, SCHEMA_VERSION, Header, KnownDeparture, LineError, Record, TableOp, decode, encode,
+                      now_iso)
 
 
 def _tvm_facts() -> dict:
@@ -71,11 +72,25 @@ def table_ops() -> list[TableOp]:
                     min_trt=format_version(e.min_trt) if e.min_trt else None) for e in OPS]
 
 
+def known_departures(expectations) -> list[KnownDeparture]:
+    """The expectations a run judges against, as its header records them."""
+    out = []
+    for e in expectations or ():
+        where = "; ".join(x for x in (
+            f"backends {','.join(e.backends)}" if e.backends else "", f"devices {','.join(e.devices)}" if e.devices
+            else "", f"tvm {e.tvm.text}" if e.tvm else "", f"trt {e.trt.text}" if e.trt else "") if x)
+        out.append(KnownDeparture(id=e.id, check=e.check, ops=list(e.ops), reason=e.reason, reproducer=e.reproducer,
+                                  outcome=e.outcome, where=where))
+    return out
+
+
 def header(*, suite: str, env: dict, run_id: str | None = None, label: str | None = None,
-           shard: str | None = None, placement: dict | None = None, with_table: bool = True) -> Header:
+           shard: str | None = None, placement: dict | None = None, with_table: bool = True,
+           expectations=()) -> Header:
     """The one header builder: every producer (op suites, models, fuzz, bench, merge) uses it."""
-    return Header(schema=SCHEMA_NAME, schema_version=SCHEMA_VERSION, run_id=run_id or uuid.uuid4().hex[:12], created=now_iso(), suite=suite, env=env, label=label,
-                  ops=table_ops() if with_table else [], shard=shard, placement=dict(placement or {}))
+    return Header(schema=SCHEMA_NAME, schema_version=SCHEMA_VERSION, run_id=run_id or uuid.uuid4().hex[:12],
+                  created=now_iso(), suite=suite, env=env, label=label, ops=table_ops() if with_table else [],
+                  shard=shard, placement=dict(placement or {}), expectations=known_departures(expectations))
 
 
 class ResultsWriter:
@@ -240,6 +255,7 @@ def merge_files(paths: list[str], out: str, *, label: str | None = None) -> tupl
                                                        "merged_shards": shards},
                   label=label or runs[0].headers[0].label, placement=runs[0].headers[0].placement)
     head.ops = runs[0].headers[0].ops
+    head.expectations = runs[0].headers[0].expectations
     seen: dict = {}
     for path, run in zip(paths, runs):
         for rec in run.records:

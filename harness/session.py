@@ -155,7 +155,8 @@ class Session:
             implicit_batch=s.implicit_batch, backend=s.backend, reference=s.reference, isolate=s.isolate,
             worker=self.worker, argv=list(argv if argv is not None else sys.argv[1:]),
             expectations=s.target.expectations_path, build_cache=s.build_cache, chunk=s.chunk),
-            shard=f"{s.shard[0]}/{s.shard[1]}" if s.shard else None, placement=placement)
+            shard=f"{s.shard[0]}/{s.shard[1]}" if s.shard else None, placement=placement,
+            expectations=s.expectations)
         self.writer = ResultsWriter(path, head, resume=s.resume and not self.worker)
 
     def start_worker(self) -> None:

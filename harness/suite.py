@@ -125,7 +125,7 @@ def _known_crash(session: Session, entry, case, check: str, opts: CheckOptions):
     ctx = session.context(check, opts.cuda_reference)
     subject = Subject(op=entry.name, check=check, dtype=case.dtype, attrs=case.attrs, case=case)
     for e in session.settings.expectations:
-        if e.outcome == "crash" and e.applies(ctx) and e.matches(subject) and e.id not in session.refuted:
+        if e.outcome in ("crash", "error") and e.applies(ctx) and e.matches(subject) and e.id not in session.refuted:
             return e
     return None
 

@@ -269,6 +269,22 @@ def test_time_run_with_cupti_reports_both_and_the_lock(tmp_path):
     json.dumps(r)
 
 
+def test_time_many_times_each_workload_in_one_tracing_session_under_one_lock(tmp_path):
+    from harness.timing import time_many
+
+    cupti = FakeCupti(realtime=True)
+    registered = []
+    real = cupti.activity_register_callbacks
+    cupti.activity_register_callbacks = lambda *a: (registered.append(1), real(*a))[1]
+    runs = [fake_workload(cupti, [(K.CONCURRENT_KERNEL, ns, f"k{ns}")]) for ns in (1000, 3000, 5000)]
+    got = time_many(runs, device_kind="cuda", lock_dir=str(tmp_path), rounds=5, min_round_s=1e-3, cupti=cupti,
+                    gpu_key={"key": "g", "key_source": "test"})
+    assert [r["device"]["median_s"] for r in got] == [pytest.approx(1e-6), pytest.approx(3e-6), pytest.approx(5e-6)]
+    assert [r["device"]["top_kernels"][0]["name"] for r in got] == ["k1000", "k3000", "k5000"]
+    assert len(registered) == 1, "one CUPTI session for all the workloads"
+    assert all(r["exclusive"] and r["lock"] is got[0]["lock"] for r in got)
+
+
 def test_device_time_above_untraced_latency_is_flagged(tmp_path):
     cupti = FakeCupti(realtime=True)
     run = fake_workload(cupti, [(K.CONCURRENT_KERNEL, 10_000_000, "slow")])   # 10 ms "kernels", no wall time
@@ -547,3 +563,34 @@ def test_bandwidth_above_the_dram_roof_is_flagged_as_cache():
     r = R.analyse(pool, 5.02e-6, "NVIDIA H200")                    # as measured on an H200
     assert r["fraction_of_memory_bw"] > 1 and "warm-cache" in r["note"]
     assert R.analyse(pool, 1e-4, "NVIDIA H200")["note"] is None
+
+
+def _shared_user(lock_dir, log, timing_holds, user_waiting):
+    from harness.timing.exclusive import shared_gpu
+
+    assert timing_holds.wait(60)
+    user_waiting.set()
+    with shared_gpu("gpu-A", lock_dir):
+        with open(log, "a") as fh:
+            fh.write("shared user runs\n")
+
+
+def test_other_gpu_work_waits_while_a_timing_holds_the_gpu(tmp_path):
+    """A worker's non-timed GPU work (shared) does not run while another worker times (exclusive)."""
+    ctx = multiprocessing.get_context("fork")
+    holds, waiting = ctx.Event(), ctx.Event()
+    log = str(tmp_path / "log")
+    user = ctx.Process(target=_shared_user, args=(str(tmp_path), log, holds, waiting))
+    user.start()
+    with exclusive_gpu("gpu-A", str(tmp_path)) as info:
+        assert info["exclusive"]
+        holds.set()
+        assert waiting.wait(60)
+        user.join(0.5)                    # it must still be blocked: the timing holds the GPU
+        assert user.is_alive()
+        with open(log, "a") as fh:
+            fh.write("timing ends\n")
+    user.join(60)
+    assert user.exitcode == 0
+    with open(log) as fh:
+        assert fh.read().splitlines() == ["timing ends", "shared user runs"]

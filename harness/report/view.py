@@ -174,11 +174,15 @@ def known_departures(runs: Sequence[Run], row_of: dict[str, int]) -> list[dict]:
     each with counts per (op, check) and run, the expectation's reason, a reproducer."""
     groups: dict[tuple, dict] = {}
     for ri, run in enumerate(runs):
+        known = run.expectations
         for r in run.records:
             if r.outcome != "xfail":
                 continue
             eid, why, detail = split_known(r.reason)
             eid = r.expectation or eid or "(no expectation id)"
+            entry = known.get(eid)
+            if entry is not None:     # the header says it once: its reason, where it holds, its reproducer
+                why = entry.reason + (f" [{entry.where}]" if entry.where else "")
             rule = r.rule if r.check == "offload" else None
             key = (eid, rule or "")
             g = groups.get(key)
@@ -190,8 +194,8 @@ def known_departures(runs: Sequence[Run], row_of: dict[str, int]) -> list[dict]:
             cell[ri] += 1
             g["totals"][ri] += 1
             g["variants"].update(cap(v, 300) for v in _variants_of(r, detail))
-            if g["reproducer"] is None and r.reproducer:
-                g["reproducer"] = r.reproducer
+            if g["reproducer"] is None and (r.reproducer or (entry is not None and entry.reproducer)):
+                g["reproducer"] = r.reproducer or entry.reproducer
             if g["example"] is None:
                 g["example"] = {"run": run.label, "op": r.op, "case_id": r.case_id, "row": row_of.get(r.op)}
     out = []

@@ -10,6 +10,6 @@
 Nothing here imports TVM or ``cupti`` at import time.
 """
 from .latency import measure, summarise
-from .run import time_run
+from .run import time_many, time_run
 
-__all__ = ["measure", "summarise", "time_run"]
+__all__ = ["measure", "summarise", "time_many", "time_run"]

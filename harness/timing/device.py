@@ -214,44 +214,76 @@ def measure_device(run: Callable[[int], object], *, iterations: int, rounds: int
     on); top_kernels (name, share of kernel time); counted; clock_ratio (CUPTI clock units per
     host nanosecond over the timed section, 1.0 when CUPTI's timestamps are nanoseconds); note.
     Raises DeviceTimeUnavailable."""
+    (result,) = measure_devices([(run, iterations)], rounds=rounds, warmup=warmup, max_total_s=max_total_s,
+                                device_index=device_index, cupti=cupti, canary=canary, host_clock=host_clock)
+    if isinstance(result, DeviceTimeUnavailable):
+        raise result
+    return result
+
+
+def measure_devices(runs: list, *, rounds: int = 15, warmup: int = 2, max_total_s: float = 5.0,
+                    device_index: int = 0, cupti=None, canary: Callable[[], str | None] | None = cuda_memset_canary,
+                    host_clock: Callable[[], float] = time.perf_counter) -> list:
+    """:func:`measure_device` for several ``(run, iterations)`` in one tracing session (the tracer is
+    started, flushed and stopped once for all of them: those are the costly CUPTI calls).  Returns,
+    per run, its result dict or the DeviceTimeUnavailable that says why it has none.  Raises
+    DeviceTimeUnavailable when CUPTI itself cannot start."""
     if cupti is None:
         cupti = load_cupti()
     tracer = Tracer(cupti)
     tracer.start()
-    windows, host, host_windows = [], [], []
-    canary_status = None
+    plans = []
     try:
-        run(warmup)                        # absorbs the first traced launches' overhead
-        t_start = host_clock()
-        for _ in range(rounds):
-            t0 = tracer.timestamp()
-            h0 = host_clock()
-            run(iterations)
-            h1 = host_clock()
-            windows.append((t0, tracer.timestamp()))
-            host_windows.append((h0, h1))
-            host.append((h1 - h0) / iterations)
-            if h1 - t_start > max_total_s and len(windows) >= 5:
-                break
+        for run, iterations in runs:
+            windows, host, host_windows = [], [], []
+            run(warmup)                        # absorbs the first traced launches' overhead
+            t_start = host_clock()
+            for _ in range(rounds):
+                t0 = tracer.timestamp()
+                h0 = host_clock()
+                run(iterations)
+                h1 = host_clock()
+                windows.append((t0, tracer.timestamp()))
+                host_windows.append((h0, h1))
+                host.append((h1 - h0) / iterations)
+                if h1 - t_start > max_total_s and len(windows) >= 5:
+                    break
+            plans.append((iterations, windows, host, host_windows))
         records = sorted((r for r in tracer.flush() if r[3] in (device_index, -1)), key=lambda r: r[1])
         starts = [r[1] for r in records]
-        per_round = [_round_stats(records, starts, w, iterations) for w in windows]
-        if not any(r["count"]["kernel"] + r["count"]["memcpy"] + r["count"]["memset"] for r in per_round):
+        per_run = [[_round_stats(records, starts, w, plan[0]) for w in plan[1]] for plan in plans]
+        canary_status = {}
+        for k, per_round in enumerate(per_run):
+            if any(r["count"]["kernel"] + r["count"]["memcpy"] + r["count"]["memset"] for r in per_round):
+                continue
             before = len(tracer.records)
             why = canary() if canary is not None else "no canary given"
             after = [r for r in tracer.flush()[before:] if r[0] == "memset"] if why is None else []
             if why is not None:
-                raise DeviceTimeUnavailable(
+                canary_status[k] = DeviceTimeUnavailable(
                     "CUPTI recorded no device activity in the timed rounds, and the canary memset "
                     f"could not run ({why}): device time unknown")
-            if not after:
-                raise DeviceTimeUnavailable(
+            elif not after:
+                canary_status[k] = DeviceTimeUnavailable(
                     "CUPTI recorded no device activity in the timed rounds, nor the canary memset: "
                     "CUPTI is not seeing this device's work, device time unknown")
-            canary_status = "recorded"
+            else:
+                canary_status[k] = "recorded"
     finally:
         tracer.stop()
+    out = []
+    for k, ((iterations, windows, host, host_windows), per_round) in enumerate(zip(plans, per_run)):
+        if isinstance(canary_status.get(k), DeviceTimeUnavailable):
+            out.append(canary_status[k])
+            continue
+        try:
+            out.append(_result(per_round, windows, host, host_windows, iterations, canary_status.get(k)))
+        except DeviceTimeUnavailable as exc:
+            out.append(exc)
+    return out
 
+
+def _result(per_round, windows, host, host_windows, iterations, canary_status) -> dict:
     ratio, clock_note = clock_ratio(windows, host_windows)
     unit = 1e-9 / ratio                     # seconds per CUPTI clock unit
 

@@ -10,6 +10,12 @@ exclude each other too).  The file is named after the GPU's identity, not its in
 (``cuDeviceGetPCIBusId``), else the ``CUDA_VISIBLE_DEVICES`` entry (an index or a UUID), else the
 device index as this process sees it (said in ``key_source``).  The time spent waiting is recorded.
 flock is released by the kernel when the process dies, so a crashed worker never wedges the rest.
+
+Other GPU work of the run (the checks' own runs on the GPU) takes the same lock *shared*
+(:func:`shared_gpu`): a timing waits until no other worker runs on the GPU, and while it holds the
+lock no other worker starts running there.  A turnstile file keeps a waiting timing from being
+starved by a stream of shared holders: a timing holds the turnstile while it waits for the GPU,
+and a shared holder passes through the turnstile before it takes its shared lock.
 """
 from __future__ import annotations
 
@@ -92,18 +98,30 @@ def exclusive_gpu(key: str, lock_dir: str | None = None, *,
             with _held_guard:
                 _held[key] -= 1
         return
-    fd = None
+    fd = gate = None
     try:
         os.makedirs(lock_dir, exist_ok=True)
+        gate = os.open(path + ".turnstile", os.O_RDWR | os.O_CREAT, 0o666)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         t0 = time.perf_counter()
+
+        def contended():
+            if not info["contended"]:
+                info["contended"] = True
+                if on_contended is not None:
+                    on_contended()
+
+        try:                                      # the turnstile: new shared holders wait behind us
+            fcntl.flock(gate, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            contended()
+            fcntl.flock(gate, fcntl.LOCK_EX)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            info["contended"] = True
-            if on_contended is not None:
-                on_contended()
+            contended()
             fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(gate, fcntl.LOCK_UN)          # we hold the GPU: the others wait on it now
         info["waited_s"] = time.perf_counter() - t0
         info["exclusive"] = True
     except OSError as exc:
@@ -111,6 +129,9 @@ def exclusive_gpu(key: str, lock_dir: str | None = None, *,
         if fd is not None:
             os.close(fd)
             fd = None
+        if gate is not None:
+            os.close(gate)
+            gate = None
     if fd is not None:
         with _held_guard:
             _held[key] = 1
@@ -120,6 +141,45 @@ def exclusive_gpu(key: str, lock_dir: str | None = None, *,
         if fd is not None:
             with _held_guard:
                 _held.pop(key, None)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+        if gate is not None:
+            os.close(gate)                        # closing releases the turnstile
+
+
+@contextmanager
+def shared_gpu(key: str, lock_dir: str | None = None) -> Iterator[None]:
+    """Hold GPU ``key``'s lock shared for the ``with`` block: work on the GPU that is not a timing.
+
+    Waits while a timing holds the GPU (or waits for it); never fails the work: when the lock cannot
+    be taken the block runs anyway.  Inside this process's own timing it takes nothing."""
+    with _held_guard:
+        mine = key in _held
+    if mine:
+        yield
+        return
+    lock_dir = lock_dir or default_lock_dir()
+    path = lock_path(lock_dir, key)
+    fd = None
+    try:
+        os.makedirs(lock_dir, exist_ok=True)
+        gate = os.open(path + ".turnstile", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(gate, fcntl.LOCK_EX)      # pass the turnstile: wait behind a waiting timing
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        finally:
+            os.close(gate)
+    except OSError:
+        if fd is not None:
+            os.close(fd)
+            fd = None
+    try:
+        yield
+    finally:
+        if fd is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             finally:

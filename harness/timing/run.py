@@ -42,8 +42,7 @@ def time_run(run: Callable[[int], object], *, device_kind: str = "cuda", device_
                     :func:`harness.timing.device.measure_device`): median_s, iqr_s, mean_s, stddev_s,
                     cv, min_s, max_s, rounds, iterations, kernel_median_s, memcpy_median_s,
                     memset_median_s, kernels_per_call, memcpys_per_call, memsets_per_call,
-                    span_median_s, host_median_s (latency with tracing on), top_kernels, counted,
-                    clock_ratio, device_over_latency (device median / latency median), note.
+                    span_median_s, host_median_s (latency with tracing on), top_kernels, counted, note.
                     Taken in a second pass, same calls per round as ``latency``.
     ``device_unavailable``  None, or the reason ``device`` is None.
     ``exclusive``   True when the per-GPU lock was held over both passes (warm-up included).
@@ -57,9 +56,21 @@ def time_run(run: Callable[[int], object], *, device_kind: str = "cuda", device_
     ``lock_dir``: a directory every worker of the run sees (default: see
     :func:`harness.timing.exclusive.default_lock_dir`).  ``cupti``/``gpu_key`` replace the
     ``cupti`` module and the GPU identity (tests)."""
+    return time_many([run], device_kind=device_kind, device_index=device_index, device_name=device_name,
+                     lock_dir=lock_dir, exclusive=exclusive, device_time=device_time, warmup=warmup, rounds=rounds,
+                     min_round_s=min_round_s, max_total_s=max_total_s, cupti=cupti, gpu_key=gpu_key)[0]
+
+
+def time_many(runs: list, *, device_kind: str = "cuda", device_index: int = 0, device_name: str | None = None,
+              lock_dir: str | None = None, exclusive: bool = True, device_time: bool = True, warmup: int = 3,
+              rounds: int = 15, min_round_s: float = 2e-2, max_total_s: float = 5.0, cupti=None,
+              gpu_key: dict | None = None) -> list[dict]:
+    """:func:`time_run` for several workloads on one device, with the lock taken once and one CUPTI
+    tracing session for all of them (a unit of the op suites times its cases together: CUPTI's
+    start, flush and stop, and the lock's hand-over, are paid once).  One dict per run, as
+    :func:`time_run` returns; each run's ``lock`` is the shared one."""
     is_gpu = device_kind in GPU_KINDS
     name = device_name if device_name is not None else _device_name(device_kind, device_index)
-    result: dict = {"gpu": {"kind": device_kind, "index": device_index, "name": name}}
 
     if not device_time:
         reason = "device time not asked for"
@@ -74,50 +85,54 @@ def time_run(run: Callable[[int], object], *, device_kind: str = "cuda", device_
     else:
         ident = {"key": None, "key_source": None}
         lock_cm = None
-    dev_stats = None
+    devs: list = [None] * len(runs)
+    whys: list = [reason] * len(runs)
 
     def timed():
-        nonlocal reason, dev_stats
-        lat = measure(run, warmup=warmup, rounds=rounds, min_round_s=min_round_s, max_total_s=max_total_s)
+        lats = [measure(run, warmup=warmup, rounds=rounds, min_round_s=min_round_s, max_total_s=max_total_s)
+                for run in runs]
         if reason is None:
             try:
-                dev_stats = _device.measure_device(run, iterations=lat["iterations"], rounds=rounds,
-                                                   max_total_s=max_total_s, device_index=device_index,
-                                                   cupti=cupti)
+                got = _device.measure_devices([(run, lat["iterations"]) for run, lat in zip(runs, lats)],
+                                              rounds=rounds, max_total_s=max_total_s, device_index=device_index,
+                                              cupti=cupti)
             except _device.DeviceTimeUnavailable as exc:
-                reason = str(exc)
+                got = [exc] * len(runs)
             except Exception as exc:  # noqa: BLE001 - CUPTI failing mid-way: say so, keep the latency
-                reason = f"CUPTI failed: {type(exc).__name__}: {exc}"
-        return lat
+                got = [_device.DeviceTimeUnavailable(f"CUPTI failed: {type(exc).__name__}: {exc}")] * len(runs)
+            for k, g in enumerate(got):
+                if isinstance(g, Exception):
+                    whys[k] = str(g)
+                else:
+                    devs[k] = g
+        return lats
 
     if lock_cm is not None:
         with lock_cm as held:
-            latency = timed()
+            latencies = timed()
         lock = {"path": held["path"], **ident, "waited_s": held["waited_s"], "contended": held["contended"],
                 "reason": held["reason"]}
         is_exclusive = held["exclusive"]
     else:
-        latency = timed()
+        latencies = timed()
         why = "exclusive timing not asked for" if is_gpu else f"not a GPU (device kind {device_kind!r}): no per-GPU lock"
         lock = {"path": None, **ident, "waited_s": 0.0, "contended": False, "reason": why}
         is_exclusive = False
-
-    if dev_stats is not None and latency["median_s"] > 0:
-        # n calls on one stream cannot finish faster than their device time: a device time above
-        # the untraced latency per call means tracing slowed the kernels (or the clocks moved).
-        over = dev_stats["median_s"] / latency["median_s"]
-        dev_stats["device_over_latency"] = over
-        if over > 1 + DEVICE_OVER_LATENCY_TOLERANCE:
-            msg = (f"device time is {over:.3f}x the untraced latency per call: CUPTI's tracing slowed the "
-                   "device work (or its clocks changed between the passes); read it as an upper bound")
-            dev_stats["note"] = f"{dev_stats['note']}; {msg}" if dev_stats.get("note") else msg
-    result.update({
-        "method": "cupti+latency" if dev_stats is not None else f"latency ({reason})",
-        "latency": latency,
-        "device": dev_stats,
-        "device_unavailable": None if dev_stats is not None else reason,
-        "exclusive": is_exclusive,
-        "lock": lock,
-        "waited_s": lock["waited_s"],
-    })
-    return result
+    out = []
+    for lat, dev, why in zip(latencies, devs, whys):
+        if dev is not None and lat["median_s"] > 0:
+            # n calls on one stream cannot finish faster than their device time: a device time above
+            # the untraced latency per call means tracing slowed the kernels (or the clocks moved).
+            over = dev["median_s"] / lat["median_s"]
+            dev["device_over_latency"] = over
+            if over > 1 + DEVICE_OVER_LATENCY_TOLERANCE:
+                msg = (f"device time is {over:.3f}x the untraced latency per call: CUPTI's tracing slowed the "
+                       "device work (or its clocks changed between the passes); read it as an upper bound")
+                dev["note"] = f"{dev['note']}; {msg}" if dev.get("note") else msg
+        out.append({
+            "gpu": {"kind": device_kind, "index": device_index, "name": name},
+            "method": "cupti+latency" if dev is not None else f"latency ({why})",
+            "latency": lat, "device": dev, "device_unavailable": None if dev is not None else why,
+            "exclusive": is_exclusive, "lock": lock, "waited_s": lock["waited_s"],
+        })
+    return out
