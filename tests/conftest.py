@@ -41,10 +41,11 @@ def pytest_configure(config):
         records = []
         if os.path.exists(results):
             with open(results) as fh:
-                records = [json.loads(line) for line in fh if '"kind": "record"' in line]
+                records = [r for r in (json.loads(line) for line in fh if line.strip()) if r.get("kind") == "record"]
         return res, records
 
     pytester._monkeypatch.setenv("TRT_HARNESS_FORCE", "1")
+    pytester._monkeypatch.setenv("XDG_CACHE_HOME", str(pytester.path / ".cache"))
     pytester._monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return run
 
