@@ -340,3 +340,8 @@ def test_min_tolerance_survives_rounding():
     assert compare(a, e, tol(need.atol, mode="normwise")).ok
     need = compare([f64(0.0, 1.001)], [f64(0.0, 1.0)], tol(1e-5)).min_tolerance
     assert compare([f64(0.0, 1.001)], [f64(0.0, 1.0)], tol(1e-5, need.rtol)).ok
+
+
+def test_normwise_relative_error_with_a_mode_built_at_run_time():
+    c = compare([f64(1000.0, 1.5)], [f64(1000.0, 1.0)], tol(1e-3, mode="".join(["norm", "wise"])))
+    assert c.max_rel_err == pytest.approx(0.5 / 1000)

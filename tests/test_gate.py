@@ -697,3 +697,16 @@ def test_verdict_text_default_limit_and_sections(b):
     assert len(exact) == 52 and "more" not in exact[-1]
     five = Verdict("a", "b", many[:5], [], [], 0).to_text(limit=2).splitlines()
     assert five[-1] == "  ... and 3 more (see --json)"
+
+
+def test_lost_offload_now_expected_with_a_verdict_built_at_run_time(b):
+    v = Gate().compare(b.run([off(b, "a", "match", {"relax.add": 1})], "b"),
+                       b.run([off(b, "a", fresh("match"), {})], "c"))
+    assert not only(v, "offload-change").regression
+
+
+def test_ops_after_a_missing_one_are_still_compared(b):
+    base = b.run([b.record(op="gone", case_id="1"), b.record(op="kept", case_id="1")], "b")
+    cur = b.run([b.record(op="kept", case_id="2", outcome="fail")], "c")
+    assert [(f.kind, f.op) for f in Gate().compare(base, cur).findings] == [("op-missing", "gone"),
+                                                                           ("aggregate", "kept")]

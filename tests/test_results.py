@@ -379,3 +379,21 @@ def test_merge_files_of_nothing(tmp_path):
 
     with pytest.raises(InputError, match="merge: no results files given"):
         res.merge_files([], str(tmp_path / "m.jsonl"))
+
+
+def test_merge_files_reads_the_first_header_of_the_first_part(b, tmp_path):
+    from harness.reader import load_results
+
+    p0 = part(b, tmp_path, "0", "j0", ["a"], shard="1/2")
+    later = b.header("ignored", label="resumed")
+    later.shard, later.placement, later.suite, later.ops = "1/2", {"gw0": "cuda:9"}, "models", [TableOp(name="late")]
+    b.write(p0, later, [b.record(case_id="b")], resume=True)
+    p1 = part(b, tmp_path, "1", "j1", ["c"], shard="2/2")
+    other = b.header("j1", label="other")
+    other.suite = "fuzz"
+    p2 = b.write(tmp_path / "2.jsonl", other, [b.record(case_id="d")])
+    res.merge_files([p0, p1, p2], str(tmp_path / "m.jsonl"))
+    head = load_results(tmp_path / "m.jsonl").headers[0]
+    assert head.env["merged_shards"] == ["1/2", "2/2"]
+    assert (head.suite, head.label, head.placement, head.ops) == ("ops", "label-0", {"gw0": "cuda:0"},
+                                                                  [TableOp(name="op-0")])
