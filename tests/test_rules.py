@@ -532,7 +532,7 @@ def test_signature_tells_calls_apart():
 
 
 def test_rule_decorator_registers_a_check(monkeypatch):
-    monkeypatch.setattr(rules, "_RULES", {k: list(v) for k, v in rules._RULES.items()})
+    monkeypatch.setattr(rules.base, "_RULES", {k: list(v) for k, v in rules.base._RULES.items()})
     seen = []
 
     @rules.rule("relax.nn.relu", "relax.abs")
