@@ -61,7 +61,6 @@ import enum
 import importlib.util
 import json
 import multiprocessing
-import os
 
 from harness.timing import device as device_mod
 from harness.timing import time_run
@@ -374,6 +373,7 @@ def test_nested_timing_in_one_process_does_not_deadlock(tmp_path):
 # -- peaks ------------------------------------------------------------------------------------------
 from harness.case import Case
 from harness.timing import peaks as P
+from harness.timing import cost as C
 from harness.timing import roofline as R
 
 
@@ -424,7 +424,7 @@ MATMUL = Case("nn.batch_matmul", "float16", ((8, 512, 512), (8, 512, 512)))
 
 
 def test_conv_cost_by_hand():
-    c = R.case_cost(CONV)
+    c = C.case_cost(CONV)
     assert c["out_shapes"] == [[1, 64, 56, 56]]
     assert c["flops"] == 2 * 1 * 64 * 64 * 3 * 3 * 56 * 56 == 231_211_008
     assert c["bytes"] == (64 * 56 * 56 + 64 * 64 * 9 + 64 * 56 * 56) * 4 == 1_753_088
@@ -432,12 +432,12 @@ def test_conv_cost_by_hand():
 
 
 def test_add_and_matmul_cost_by_hand():
-    a = R.case_cost(ADD)
+    a = C.case_cost(ADD)
     assert a["flops"] == 802_816 and a["bytes"] == 3 * 802_816 * 4 and a["intensity"] == pytest.approx(1 / 12)
-    m = R.case_cost(MATMUL)
+    m = C.case_cost(MATMUL)
     assert m["out_shapes"] == [[8, 512, 512]]
     assert m["flops"] == 2 * 8 * 512 ** 3 and m["bytes"] == 3 * 8 * 512 * 512 * 2
-    bcast = R.case_cost(Case("add", "float16", ((8, 12, 128, 128), (8, 1, 1, 128))))
+    bcast = C.case_cost(Case("add", "float16", ((8, 12, 128, 128), (8, 1, 1, 128))))
     assert bcast["flops"] == 8 * 12 * 128 * 128
     assert bcast["bytes"] == (2 * 8 * 12 * 128 * 128 + 8 * 128) * 2
 
@@ -531,24 +531,24 @@ CONV_ATTRS = {"dilation": [1, 1], "groups": 1}
      (8, 4), None),
 ])
 def test_shapes_and_flops_by_hand(case, out, flops):
-    c = R.case_cost(case)
+    c = C.case_cost(case)
     assert tuple(c["out_shapes"][0]) == out and c["flops"] == flops
 
 
 def test_shape_rules_refuse_what_does_not_fit():
     with pytest.raises(ValueError, match="channels"):
-        R.case_cost(Case("nn.conv2d", "float32", ((1, 3, 8, 8),), {**CONV_ATTRS, "strides": [1, 1], "padding": [0, 0],
+        C.case_cost(Case("nn.conv2d", "float32", ((1, 3, 8, 8),), {**CONV_ATTRS, "strides": [1, 1], "padding": [0, 0],
                          "data_layout": "NCHW", "kernel_layout": "OIHW"}, (("weight", (4, 2, 3, 3)),)))
     with pytest.raises(ValueError, match="broadcast"):
-        R.case_cost(Case("add", "float32", ((2, 3), (4, 3))))
+        C.case_cost(Case("add", "float32", ((2, 3), (4, 3))))
     with pytest.raises(ValueError, match="cannot become"):
-        R.case_cost(Case("reshape", "float32", ((2, 3),), {"newshape": [4, -1]}))
+        C.case_cost(Case("reshape", "float32", ((2, 3),), {"newshape": [4, -1]}))
 
 
 def test_every_runnable_table_op_has_a_shape_rule():
     from harness.table import OPS
 
-    known = (R.UNARY | R.BINARY | set(R.CONV) | R.MATMUL | set(R.POOL) | R.ADAPTIVE | R.REDUCE |
+    known = (C.UNARY | C.BINARY | set(C.CONV) | C.MATMUL | set(C.POOL) | C.ADAPTIVE | C.REDUCE |
              {"clip", "nn.leaky_relu", "nn.bias_add", "nn.softmax", "nn.layer_norm", "nn.batch_norm",
               "nn.batch_flatten", "expand_dims", "squeeze", "concatenate", "transpose", "layout_transform",
               "reshape", "nn.pad", "split", "strided_slice"})
