@@ -84,8 +84,8 @@ def test_compare_is_normwise_and_strict_on_specials_ints_shapes():
     assert not R.compare_outputs([np.zeros(3)], [np.zeros(4)]).agree
     assert not R.compare_outputs([np.zeros(3)], [np.zeros(3), np.zeros(3)]).agree
     r = R.compare_outputs([np.array([1.0, 2.5])], [np.array([1.0, 2.0])], a="A", b="B")
-    assert r.max_abs_err == pytest.approx(0.5) and r.max_rel_err == pytest.approx(0.2)
-    assert r.describe() == "A vs B (max abs err 0.5, max rel err 0.2)"
+    assert r.max_abs_err == pytest.approx(0.5) and r.max_rel_err == pytest.approx(0.25)   # of max|expected|
+    assert r.describe() == "A vs B (max abs err 0.5, max rel err 0.25)"
 
 
 # ---------------------------------------------------------------------------------------------

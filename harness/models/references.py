@@ -35,7 +35,7 @@ import functools
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -100,56 +100,15 @@ class Agreement:
 def compare_outputs(actual: Sequence[np.ndarray], expected: Sequence[np.ndarray], *,
                     a: str = "actual", b: str = "expected", rtol: float = REFERENCE_TOL["rtol"],
                     atol_scale: float = REFERENCE_TOL["atol_scale"]) -> Agreement:
-    """Normwise comparison of two output lists.
+    """Normwise comparison of two output lists with the harness's one comparator
+    (:func:`harness.compare.compare`, ``mode="normwise"``: ``atol`` is scaled by ``max|expected|``,
+    so a model with tiny outputs is held to the same relative accuracy; NaN/Inf must agree in
+    place; integer and boolean outputs must be equal)."""
+    from ..compare import compare
+    from ..records import Tolerance
 
-    Outputs agree when their counts and shapes match, integer and boolean outputs are equal, NaN
-    and Inf sit at the same positions (with the same signs), and elsewhere ``|a - b| <= atol +
-    rtol * |b|`` elementwise with ``atol = atol_scale * max(max|a|, max|b|)`` (so a model with
-    tiny outputs is held to the same relative accuracy; symmetric in scale, so a wrong reference
-    cannot widen the tolerance alone).  ``max_abs_err = max|a - b|``, ``max_rel_err =
-    max_abs_err / max(|a|, |b|)``.  This is the one place the comparison lives; it is meant to be
-    replaced by the harness's shared comparator.
-    """
-    if len(actual) != len(expected):
-        return Agreement(a, b, False, float("inf"), float("inf"),
-                         f"{len(actual)} outputs vs {len(expected)}")
-    worst_abs = worst_rel = 0.0
-    bad: list[str] = []
-    for i, (x, y) in enumerate(zip(actual, expected)):
-        x, y = np.asarray(x), np.asarray(y)
-        if x.shape != y.shape:
-            bad.append(f"output {i}: shape {x.shape} vs {y.shape}")
-            worst_abs = worst_rel = float("inf")
-            continue
-        if x.dtype.kind not in "fc" or y.dtype.kind not in "fc":
-            if x.dtype.kind in "fc" or y.dtype.kind in "fc":
-                bad.append(f"output {i}: dtype {x.dtype} vs {y.dtype}")
-                continue
-            if not np.array_equal(x, y):
-                diff = np.abs(x.astype(np.float64) - y.astype(np.float64))
-                err = float(diff.max(initial=0.0))
-                worst_abs = max(worst_abs, err)
-                worst_rel = max(worst_rel, err / max(float(np.abs(y.astype(np.float64)).max(initial=0)), 1.0))
-                bad.append(f"output {i} ({y.dtype}): {int((x != y).sum())}/{y.size} elements differ")
-            continue
-        x64 = x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)
-        y64 = y.astype(np.complex128 if y.dtype.kind == "c" else np.float64)
-        fx, fy = np.isfinite(x64), np.isfinite(y64)
-        if not (np.array_equal(fx, fy) and np.array_equal(x64[~fx], y64[~fy], equal_nan=True)):
-            bad.append(f"output {i}: NaN/Inf positions differ "
-                       f"({int((~fx).sum())} vs {int((~fy).sum())} non-finite)")
-        mask = fx & fy
-        diff = np.abs(x64[mask] - y64[mask])
-        scale = max(float(np.abs(x64[mask]).max(initial=0.0)), float(np.abs(y64[mask]).max(initial=0.0)))
-        atol = atol_scale * (scale if scale > 0 else 1.0)
-        err = float(diff.max(initial=0.0))
-        worst_abs = max(worst_abs, err)
-        worst_rel = max(worst_rel, err / scale if scale > 0 else (0.0 if err == 0 else float("inf")))
-        over = diff > atol + rtol * np.abs(y64[mask])
-        if over.any():
-            bad.append(f"output {i}: {int(over.sum())}/{y.size} elements beyond atol={atol:.3g} "
-                       f"rtol={rtol:g} (max abs err {err:.3g})")
-    return Agreement(a, b, not bad, worst_abs, worst_rel, "; ".join(bad) if bad else "agree")
+    cmp = compare(actual, expected, Tolerance(atol=atol_scale, rtol=rtol, mode="normwise"))
+    return Agreement(a, b, cmp.ok, cmp.max_abs_err, cmp.max_rel_err, "agree" if cmp.ok else cmp.reason)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..checks import CheckOptions, CheckResult, numeric
-from ..errors import EnvironmentProblem, InputError
-from ..pipeline import ORIGINAL, PARTITIONED, StageFailure
+from ..errors import InputError
+from ..pipeline import ORIGINAL
 from ..records import Tolerance
 
 PRESERVE_TOL = Tolerance(atol=1e-5, rtol=1e-5, mode="normwise")
@@ -322,9 +322,8 @@ def _reproduce(v: ModelVerdict, session, model, model_path, inputs) -> None:
         if path is None:
             fd, tmp = tempfile.mkstemp(suffix=".onnx")
             os.close(fd)
-            import onnx
-
-            onnx.save(model, tmp)
+            with open(tmp, "wb") as fh:
+                fh.write(model.SerializeToString())
             path = tmp
         try:
             ref = None
@@ -353,14 +352,6 @@ def model_name(label: str, model) -> str:
             return os.path.basename(os.path.dirname(os.path.abspath(label))) or stem
         return stem
     return model.graph.name or "model"
-
-
-def verdict_error_free(v: ModelVerdict) -> bool:
-    return v.error is None and not any(r.error_kind == "harness" for r in v.results.values())
-
-
-class ModelCheckUnavailable(EnvironmentProblem):
-    """The model check needs what this machine lacks (onnx, TVM's ONNX frontend)."""
 
 
 def require_onnx() -> None:
