@@ -129,7 +129,8 @@ OPS: tuple[OpEntry, ...] = (
     _e("transpose", "relax.permute_dims", F.Transpose(), O.transpose),
     _e("layout_transform", "relax.layout_transform", F.LayoutTransform(), O.layout_transform),
     _e("reshape", "relax.reshape", F.Reshape(), O.reshape),
-    _e("nn.pad", "relax.nn.pad", F.Pad(), O.pad),
+    _e("nn.pad", "relax.nn.pad", F.Pad(), O.pad,   # no zeros: edge padding must not copy a 0 by chance
+       domain=Domain(0.5, 2.0)),
     _e("sum", "relax.sum", F.Reduce(), np.sum, tol=_LOOSE),
     _e("prod", "relax.prod", F.Reduce(), np.prod, tol=_LOOSE,   # products kept finite and exact-ish
        domain=Domain(squash=lambda x: np.sign(x) * (0.75 + np.abs(x) / 4))),

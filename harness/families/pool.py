@@ -37,13 +37,19 @@ class Pool(Family):
 
 
 class AdaptiveAvgPool(Family):
-    """adaptive_avg_pool2d; with ``global_=True`` the output is 1x1 (nn.global_avg_pool2d)."""
+    """adaptive_avg_pool2d; with ``global_=True`` the output is 1x1 (nn.global_avg_pool2d).  The
+    output size is sometimes None: the input's own size (the converter pools to 1x1 regardless)."""
 
     def sample(self, draw):
         layout = draw(st.sampled_from(("NCHW", "NHWC")))
         h, w = draw(st.integers(1, 8)), draw(st.integers(1, 8))
         cf = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w)
-        out = [1, 1] if self.params.get("global_") else [draw(st.integers(1, h)), draw(st.integers(1, w))]
+        if self.params.get("global_"):
+            out = [1, 1]
+        elif draw(st.integers(0, 4)) == 0:
+            out = None
+        else:
+            out = [draw(st.integers(1, h)), draw(st.integers(1, w))]
         return Sample((to_layout(cf, layout, "NCHW"),), {"output_size": out, "layout": layout})
 
     def body(self, entry, case, xs, ws):
@@ -51,4 +57,5 @@ class AdaptiveAvgPool(Family):
 
     def oracle(self, entry, case, xs, ws):
         x, order = O.to_channels_first(f64(xs[0]), case.attrs["layout"])
-        return O.from_channels_first(entry.ref(x, case.attrs["output_size"]), order)
+        out = case.attrs["output_size"] or list(x.shape[2:])
+        return O.from_channels_first(entry.ref(x, out), order)

@@ -41,6 +41,9 @@ class Squeeze(Family):
 
 
 class Concat(Family):
+    """Runtime operands, and sometimes a constant one (first or last): the converter takes only
+    runtime tensors (``constant_operand`` is its position among the operands)."""
+
     def sample(self, draw):
         base = list(draw(S.shapes(min_rank=1, max_rank=4, max_side=4)))
         axis = draw(S.signed_axis(len(base)))
@@ -49,21 +52,37 @@ class Concat(Family):
             s = list(base)
             s[axis] = draw(st.integers(1, 4))
             shapes.append(tuple(s))
-        return Sample(tuple(shapes), {"axis": axis})
+        where = draw(st.sampled_from([None, None, None, 0, len(shapes)]))
+        if where is None:
+            return Sample(tuple(shapes), {"axis": axis})
+        s = list(base)
+        s[axis] = draw(st.integers(1, 4))
+        return Sample(tuple(shapes), {"axis": axis, "constant_operand": where}, (("constant", tuple(s)),))
+
+    @staticmethod
+    def _operands(case, xs, ws):
+        ops = list(xs)
+        if "constant_operand" in case.attrs:
+            ops.insert(case.attrs["constant_operand"], ws["constant"])
+        return ops
 
     def body(self, entry, case, xs, ws):
         from tvm import relax
 
-        return relax_op(entry.tvm_op)(relax.Tuple(xs), axis=case.attrs["axis"])
+        return relax_op(entry.tvm_op)(relax.Tuple(self._operands(case, xs, ws)), axis=case.attrs["axis"])
 
     def oracle(self, entry, case, xs, ws):
-        return entry.ref(xs, axis=case.attrs["axis"])
+        return entry.ref(self._operands(case, xs, ws), axis=case.attrs["axis"])
 
 
 class Transpose(Family):
+    """axes a permutation, sometimes written with negative axes, or None (reverse)."""
+
     def sample(self, draw):
         shape = draw(S.shapes(min_rank=1, max_rank=5, max_side=4))
         axes = draw(st.one_of(st.none(), st.permutations(list(range(len(shape))))))
+        if axes is not None and draw(st.integers(0, 3)) == 0:
+            axes = [a - len(shape) for a in axes]
         return Sample((shape,), {"axes": axes})
 
 
