@@ -23,6 +23,7 @@ class BenchRequest:
     cache_dir: str | None = None
     trt_version: tuple = (10, 0, 1)
     implicit_batch: bool = False
+    timing: dict | None = None    # time_many keywords (default TIMING)
 
 
 @dataclass
@@ -54,18 +55,19 @@ def measure_layers(req: BenchRequest) -> list[Measured]:
     from ..pipeline import StageFailure, execute, partition, prepare, time_builds
     from ..table import BY_NAME
 
-    arts = {}
+    arts = {}                      # keyed by layer and dtype: a layer is listed in float32 and float16
     for name, case in req.layers:
-        entry = BY_NAME[case.op]
-        arts[name] = prepare(name, lambda e=entry, c=case: program.build_case(e, c))
+        entry, key = BY_NAME[case.op], f"{name}:{case.dtype}"
+        arts[key] = prepare(key, lambda e=entry, c=case: program.build_case(e, c))
         if any(get_backend(b).variant == "partitioned" for b in req.backends):
-            partition(arts[name], trt_version=req.trt_version, implicit_batch=req.implicit_batch)
-    needs = {name: {(get_backend(b).variant, b) for b in req.backends} for name in arts}
+            partition(arts[key], trt_version=req.trt_version, implicit_batch=req.implicit_batch)
+    needs = {key: {(get_backend(b).variant, b) for b in req.backends} for key in arts}
     execute(list(arts.values()), needs, engine.WORKER.cache(req.cache_dir))
-    time_builds([(arts[name], get_backend(b).variant, b) for name, _ in req.layers for b in req.backends], **TIMING)
+    time_builds([(art, get_backend(b).variant, b) for art in arts.values() for b in req.backends],
+                **(req.timing or TIMING))
     out = []
     for name, case in req.layers:
-        art, target = arts[name], target_for(BY_NAME[case.op], case)
+        art, target = arts[f"{name}:{case.dtype}"], target_for(BY_NAME[case.op], case)
         try:
             expected = target.oracle(art.need("build"))
         except StageFailure as exc:
