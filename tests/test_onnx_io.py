@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -16,6 +15,8 @@ from onnx import helper, numpy_helper  # noqa: E402
 
 from harness.errors import InputError  # noqa: E402
 from harness.models import onnx_io as io  # noqa: E402
+from harness.models.domains import generate_inputs  # noqa: E402
+from harness.models.input_files import load_inputs  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 vi = helper.make_tensor_value_info
@@ -126,7 +127,7 @@ def test_dims_per_name_and_default_and_position():
 def test_rank0_input_stays_rank0():
     specs = io.input_specs(two_dynamic())
     assert specs["s"] == ((), "float32")
-    data = io.generate_inputs(two_dynamic(), specs, seed=0)
+    data = generate_inputs(two_dynamic(), specs, seed=0)
     assert data["s"].shape == () and data["s"].ndim == 0
 
 
@@ -181,14 +182,14 @@ def test_load_inputs_npy_npz_pb(tmp_path):
     s = np.array(2.0, np.float32)
     np.save(tmp_path / "x.npy", x)
     np.savez(tmp_path / "rest.npz", m=np.zeros((2, 5), np.float32), s=s)
-    got = io.load_inputs([f"x={tmp_path / 'x.npy'}", str(tmp_path / "rest.npz")], m)
+    got = load_inputs([f"x={tmp_path / 'x.npy'}", str(tmp_path / "rest.npz")], m)
     assert list(got) == ["x", "m", "s"] and got["s"].shape == () and np.array_equal(got["x"], x)
     onnx.save_tensor(numpy_helper.from_array(s, "s"), str(tmp_path / "s.pb"))
-    got = io.load_inputs([str(tmp_path / "s.pb")], m)          # named by the tensor
+    got = load_inputs([str(tmp_path / "s.pb")], m)          # named by the tensor
     assert got["s"].shape == () and got["s"] == 2.0
     # A lone .npy for a one-input model
     np.save(tmp_path / "only.npy", np.zeros((1, 4), np.float32))
-    assert list(io.load_inputs([str(tmp_path / "only.npy")], relu())) == ["x"]
+    assert list(load_inputs([str(tmp_path / "only.npy")], relu())) == ["x"]
 
 
 def _bad_inputs(tmp_path):
@@ -228,7 +229,7 @@ def test_each_bad_input_file_is_one_line_naming_the_file(tmp_path):
     m, cases = _bad_inputs(tmp_path)
     for items, fname, needle in cases:
         with pytest.raises(InputError) as e:
-            io.load_inputs(items, m)
+            load_inputs(items, m)
         msg = _one_line(e)
         assert fname in msg and needle in msg, (items, msg)
 
@@ -239,7 +240,7 @@ def test_initializer_name_is_not_an_input(tmp_path):
                [vi("y", T.FLOAT, [4])], [w])
     np.save(tmp_path / "w.npy", np.ones((4,), np.float32))
     with pytest.raises(InputError) as e:
-        io.load_inputs([f"w={tmp_path / 'w.npy'}"], m)
+        load_inputs([f"w={tmp_path / 'w.npy'}"], m)
     assert "initializer" in _one_line(e)
 
 
@@ -248,7 +249,7 @@ def test_initializer_name_is_not_an_input(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 def _gen(m, seed=0, **kw):
-    return io.generate_inputs(m, io.input_specs(m, **kw), seed=seed)
+    return generate_inputs(m, io.input_specs(m, **kw), seed=seed)
 
 
 @pytest.mark.parametrize("dtype", [T.INT32, T.INT64, T.INT8, T.UINT8, T.FLOAT])
@@ -340,7 +341,7 @@ def test_generation_is_seeded_and_per_input():
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert not np.array_equal(a["x"], c["x"])
     # an input's data does not depend on the other inputs
-    only_x = io.generate_inputs(m, {"x": io.input_specs(m)["x"]}, seed=0)
+    only_x = generate_inputs(m, {"x": io.input_specs(m)["x"]}, seed=0)
     assert np.array_equal(only_x["x"], a["x"])
 
 
@@ -404,7 +405,7 @@ def test_stored_node_test_inputs_load_through_the_input_path(node_corpus):
         d = os.path.join(out, e["name"])
         model, _ = io.load_model(os.path.join(d, "model.onnx"))
         items = [f"{n}={os.path.join(d, rel)}" for n, rel in e["inputs"].items()]
-        given = io.load_inputs(items, model)
+        given = load_inputs(items, model)
         assert list(given) == [n for n in io.declared_inputs(model) if n in given]
         specs = io.input_specs(model, given=given)
         assert {k: v[0] for k, v in specs.items()} == {k: v.shape for k, v in given.items()}

@@ -16,7 +16,7 @@ Subcommands::
     run    --out DIR -- CMD ...       run CMD per copied model and tally exit codes; CMD may hold
                                       {model} {dir} {name}, and {inputs} (-> --input NAME=FILE.npy ...)
     refs   --out DIR                  the harness's references on each copied model: with the
-                                      stored inputs loaded through onnx_io.load_inputs (against
+                                      stored inputs loaded through input_files.load_inputs (against
                                       onnx's expected outputs) and with generated inputs
     tvm    --out DIR --inputs MODE    each model imported, built for LLVM and run by TVM in a child
                                       process (a crash is a signal, not the end of the run), judged
@@ -372,6 +372,8 @@ def refs_each(out: str, *, seed: int = 0, only: str | None = None, quiet: bool =
 
     from harness.errors import InputError
     from harness.models import onnx_io, references
+    from harness.models.domains import generate_inputs
+    from harness.models.input_files import load_inputs
 
     tally: collections.Counter = collections.Counter()
     rows = []
@@ -390,7 +392,7 @@ def refs_each(out: str, *, seed: int = 0, only: str | None = None, quiet: bool =
         # 1. The stored inputs, through the --input loading path, against onnx's expected outputs.
         if e["inputs"]:
             try:
-                given = onnx_io.load_inputs([f"{n}={os.path.join(d, rel)}" for n, rel in e["inputs"].items()],
+                given = load_inputs([f"{n}={os.path.join(d, rel)}" for n, rel in e["inputs"].items()],
                                             model)
                 specs = onnx_io.input_specs(model, given=given)
                 stored = [np.load(os.path.join(d, rel), allow_pickle=False) for rel in e["expected"]]
@@ -408,7 +410,7 @@ def refs_each(out: str, *, seed: int = 0, only: str | None = None, quiet: bool =
         # 2. Generated inputs: do both references run, without NaN/Inf, and agree?
         try:
             given_specs = onnx_io.input_specs(model, dim_value=2)
-            data = onnx_io.generate_inputs(model, given_specs, seed=seed)
+            data = generate_inputs(model, given_specs, seed=seed)
             rs = references.run_references(model, data)
             ok = rs.available
             nonfinite = any(np.asarray(o).dtype.kind == "f" and not np.isfinite(o).all()
@@ -474,11 +476,11 @@ def tvm_one(model_dir: str, mode: str, seed: int = 0) -> dict:
                 e = json.load(fh)
             if not e["inputs"]:
                 return {**row, "outcome": "no-stored-inputs"}
-            data = onnx_io.load_inputs([f"{n}={os.path.join(model_dir, r)}" for n, r in e["inputs"].items()], model)
+            data = load_inputs([f"{n}={os.path.join(model_dir, r)}" for n, r in e["inputs"].items()], model)
         elif mode == "naive":
             data = _naive_inputs(model, seed)
         else:
-            data = onnx_io.generate_inputs(model, onnx_io.input_specs(model, dim_value=2), seed=seed)
+            data = generate_inputs(model, onnx_io.input_specs(model, dim_value=2), seed=seed)
     except InputError as exc:
         return {**row, "outcome": "input-error", "reason": str(exc)}
     import tvm

@@ -110,6 +110,8 @@ def check_cli(args) -> int:
     from ..results import ResultsWriter, environment, header
     from ..session import Session, Settings
     from . import onnx_io
+    from .domains import generate_inputs
+    from .input_files import load_inputs
 
     require_onnx()
     steps = tuple(x.strip() for x in args.steps.split(",") if x.strip())
@@ -120,10 +122,10 @@ def check_cli(args) -> int:
     unsupported = frontend_cannot_import(model)
     if unsupported:
         raise InputError(f"{label}: TVM's ONNX frontend cannot import op(s): {', '.join(unsupported)}")
-    given = onnx_io.load_inputs(args.input, model) if args.input else {}
+    given = load_inputs(args.input, model) if args.input else {}
     try:
         specs = onnx_io.input_specs(model, dims=_dims(args.dim), dim_value=args.dim_value, given=given)
-        inputs = {**onnx_io.generate_inputs(model, specs, seed=args.seed, given=given), **given}
+        inputs = {**generate_inputs(model, specs, seed=args.seed, given=given), **given}
     except InputError as exc:
         raise InputError(f"{label}: {exc}") from None
     cache = getattr(args, "trt_build_cache", "auto") or "auto"

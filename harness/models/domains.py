@@ -307,7 +307,7 @@ def generate_inputs(model, specs: Mapping[str, Spec], *, seed: int,
     Otherwise floats are uniform in ``[-1, 1)`` and integers in ``[-4, 5)``, or in ``[0, 4)``
     when the integer reaches an op outside the value-only ones (where it may be an index).  The
     generated data stays clear of NaN/Inf: to test an op's NaN behaviour, give the inputs with
-    :func:`load_inputs`.  Each input has its own stream, seeded by ``seed`` and its name, so
+    :func:`harness.models.input_files.load_inputs`.  Each input has its own stream, seeded by ``seed`` and its name, so
     adding an input does not change the data of the others.  ``given``: the user's data for the
     other inputs (their shapes and values inform the domains).
     """

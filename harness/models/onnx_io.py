@@ -7,10 +7,10 @@
 * :func:`input_specs`: concrete ``{name: (shape, dtype)}``; named dimensions (``dim_param``) take
   values per name (``dims={"batch": 2, "seq": 128}``), the others ``dim_value``; a rank-0 input
   stays rank-0.
-* :func:`load_inputs`: the user's data (``--input name=file.npy``, ``--input file.npz``,
+* :func:`~harness.models.input_files.load_inputs` (in :mod:`harness.models.input_files`): the user's data (``--input name=file.npy``, ``--input file.npz``,
   ``--input name=file.pb``), loaded with ``allow_pickle=False`` and checked against the
   declared element type and rank (fixed dimensions must match).
-* :func:`generate_inputs` (in :mod:`harness.models.domains`): seeded data that stays inside each
+* :func:`~harness.models.domains.generate_inputs` (in :mod:`harness.models.domains`): seeded data that stays inside each
   consuming op's domain.
 """
 from __future__ import annotations
@@ -180,7 +180,7 @@ def input_specs(model, *, dims: Mapping[str, int] | None = None, dim_value: int 
     A fixed dimension keeps its value (a rank-0 input keeps shape ``()``).  A named dimension
     (``dim_param``) takes ``dims[name]``; any dynamic dimension can also be set by position as
     ``dims["input:axis"]``; the rest take ``dim_value`` (``None``: each must be given).  Inputs in
-    ``given`` (the user's data, see :func:`load_inputs`) take the data's shape and dtype and bind
+    ``given`` (the user's data, see :func:`harness.models.input_files.load_inputs`) take the data's shape and dtype and bind
     the named dimensions they carry, so ``batch`` read from one input's data applies to the
     inputs that are generated.  A name in ``dims`` that no input has, a conflict between two
     values of one named dimension, an input without any shape that is not given, and an
@@ -274,21 +274,3 @@ def check_input(name: str, arr: np.ndarray, declared: Declared, *, source: str) 
         if isinstance(d, int) and n != d:
             raise InputError(f"{source}: input {name!r} is {got}, the model declares "
                              f"{declared.describe()} (axis {axis} must be {d})")
-
-
-# ---------------------------------------------------------------------------------------------
-# The user's input files
-# ---------------------------------------------------------------------------------------------
-
-def load_inputs(items, model):
-    """The user's input data (``--input``): see :mod:`harness.models.input_files`."""
-    from .input_files import load_inputs as load
-
-    return load(items, model)
-
-
-def generate_inputs(model, specs, *, seed: int, given=None):
-    """Seeded inputs inside each consuming op's domain: see :mod:`harness.models.domains`."""
-    from .domains import generate_inputs as generate
-
-    return generate(model, specs, seed=seed, given=given)
