@@ -39,6 +39,13 @@ class Case:
                    tuple((n, tuple(s)) for n, s in d["weights"]), int(d["seed"]))
         return case
 
+    @classmethod
+    def from_record(cls, rec) -> "Case":
+        """The case a table op's :class:`~harness.records.Record` was made from (``case_id`` equal
+        where the record has its seed; records of schema v2 before the seed was kept get seed 0)."""
+        return cls(rec.op, rec.dtype, tuple(tuple(s) for s in rec.input_shapes), dict(rec.attrs),
+                   tuple((n, tuple(s)) for n, s in rec.weights), int(rec.seed or 0))
+
     def describe(self) -> str:
         shapes = ", ".join("x".join(map(str, s)) or "scalar" for s in self.shapes)
         return f"{self.op} {self.dtype} [{shapes}] {self.attrs_key}"

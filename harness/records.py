@@ -189,6 +189,7 @@ class Record(_Base, kw_only=True, tag_field="kind", tag="record"):
     input_shapes: list[list[int | str] | None] = []
     attrs: dict[str, Any] = {}              # operator attributes of the case, nothing else
     weights: list[tuple[str, list[int]]] = []
+    seed: int | None = None                 # the case's data seed (inputs and weights), to rebuild it
     trt_version: str | None = None
     rule: str | None = None                 # rule id that decided the case's own op
     expectation: str | None = None          # id of the known departure that matched

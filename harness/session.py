@@ -111,6 +111,21 @@ def settings_from(get: Callable[[str], object]) -> Settings:
         build_cache=cache_dir, timing=get("--trt-timing") or "auto")
 
 
+def context_for(check: str, *, backend: str, reference: str, cuda_reference: bool, tvm, trt) -> Context:
+    """Where ``check`` runs (its backends and their devices), for the expectations' limits."""
+    from .backends import get_backend
+
+    names: set = set()
+    if check in ("preserve", "reference"):
+        names.add("tvm-llvm")
+    if check == "reference" and cuda_reference:
+        names.add("tvm-cuda")
+    if check == "tensorrt":
+        names |= {backend, reference}
+    devices = {get_backend(n).device_kind for n in names} or {"cpu"}
+    return Context(backends=frozenset(names), devices=frozenset(devices), tvm=tvm, trt=trt)
+
+
 @dataclass
 class Session:
     """The state of one run, in one process (the xdist controller or a worker)."""
@@ -214,19 +229,9 @@ class Session:
     # -- where checks run -------------------------------------------------------------------
     def context(self, check: str, cuda_reference: bool) -> Context:
         """Where ``check`` runs in this session, for the expectations' limits."""
-        from .backends import get_backend
-
         s = self.settings
-        names: set = set()
-        if check in ("preserve", "reference"):
-            names.add("tvm-llvm")
-        if check == "reference" and cuda_reference:
-            names.add("tvm-cuda")
-        if check == "tensorrt":
-            names |= {s.backend, s.reference}
-        devices = {get_backend(n).device_kind for n in names} or {"cpu"}
-        return Context(backends=frozenset(names), devices=frozenset(devices), tvm=tvm_version(),
-                       trt=tuple(s.trt_version))
+        return context_for(check, backend=s.backend, reference=s.reference, cuda_reference=cuda_reference,
+                           tvm=tvm_version(), trt=tuple(s.trt_version))
 
     def summary_lines(self) -> list[str]:
         s = self.settings

@@ -1,6 +1,8 @@
 """harness.expectations (loading, matching, place limits, judge) and harness.versions."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from harness import expectations as X
@@ -581,3 +583,10 @@ def test_a_different_verdict_is_not_covered_whatever_the_strings():
     other = subj(check=fresh("offload"), verdict=fresh("under-offload"))
     assert judge(fresh("fail"), "x", other, CPU, [e]).outcome == "fail"
     assert judge("fail", "x", other, CPU, [e]).outcome == "fail"
+
+
+def test_every_reproducer_named_by_the_default_expectations_exists():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    missing = [(e.id, e.reproducer) for e in X.load_default()
+               if e.reproducer and not os.path.isfile(os.path.join(root, e.reproducer))]
+    assert missing == []

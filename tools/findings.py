@@ -1,60 +1,132 @@
-"""Write docs/findings.md from a results file of a run made with --trt-no-expectations.
+"""Write a findings page (docs/findings/*.md) from a results file.
 
-Each failing (op, check) of such a run is one shrunk, minimal departure with its reproducer.
-The expectation that covers it (harness/data/expectations.toml) is named beside it.
+A findings run is made with ``--trt-no-expectations``: each departure of the installed TVM then
+fails, is shrunk to a minimal case and gets a standalone reproducer.  Each row names the entry of
+harness/data/expectations.toml that covers it in a normal run (judged by harness.expectations.judge,
+the same code a run uses), or NEW.  Records already judged (xfail, from a normal run: the GPU
+departures) are listed with the entry that matched them; ``--write-repros DIR`` writes a reproducer
+for each listed record that has none, rebuilt from the record's case.
 
-    pytest suites/ops --trt-no-expectations --trt-results /tmp/f.jsonl --trt-repro-dir docs/findings/repro
-    python tools/findings.py /tmp/f.jsonl docs/findings.md
+    pytest suites/ops --trt-no-expectations --trt-results /tmp/f.jsonl --trt-repro-dir docs/findings/repro-trt10.0.1
+    python tools/findings.py /tmp/f.jsonl docs/findings/trt-10.0.1.md
+
+    # the GPU departures of an H200 run (xfail records), one reproducer per expectation:
+    python tools/findings.py reports/gpu/ci-h200-16workers.jsonl docs/findings/gpu.md \
+        --only-expectations cuda- --one-per-expectation --write-repros docs/findings/gpu
 """
+from __future__ import annotations
+
+import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from harness import expectations as exp_mod  # noqa: E402
+from harness import expectations as E  # noqa: E402
 from harness import reader  # noqa: E402
+from harness.case import Case  # noqa: E402
+from harness.session import context_for  # noqa: E402
+from harness.versions import loose_version, parse_version  # noqa: E402
+
+LISTED = ("fail", "error", "xfail")
 
 
-def main(path: str, out: str) -> None:
-    run = reader.load_results(path)
-    exps = exp_mod.load_default()
-    env = run.env
+def known_as(rec, env: dict, exps: list) -> str:
+    """The expectation a normal run would match ``rec`` with, or NEW."""
+    if rec.expectation:
+        return rec.expectation
+    ctx = context_for(rec.check, backend=env.get("backend") or "tensorrt", reference=env.get("reference") or "tvm-cuda",
+                      cuda_reference=bool(env.get("cuda_available")),
+                      tvm=loose_version(env["tvm_version"]) if env.get("tvm_version") else None,
+                      trt=parse_version(rec.trt_version or env.get("trt_version")))
+    subject = E.Subject(op=rec.op, check=rec.check, dtype=rec.dtype, attrs=rec.attrs, rule=rec.rule,
+                        verdict=rec.offload.verdict if rec.offload else None, case=Case.from_record(rec))
+    raw = "fail" if rec.outcome == "fail" else "error"
+    judged = E.judge(raw, rec.reason, subject, ctx, exps, error_kind=rec.error_kind)
+    return judged.expectation.id if judged.expectation and judged.outcome == "xfail" else "NEW"
+
+
+def write_repro(rec, env: dict, directory: str) -> str:
+    """A reproducer for ``rec`` rebuilt from its case (the worker's own writer)."""
+    from harness import engine
+    from harness.checks import CheckOptions
+
+    opts = CheckOptions(trt_version=parse_version(rec.trt_version or env["trt_version"]),
+                        implicit_batch=bool(env.get("implicit_batch")), sut=env.get("backend") or "tensorrt",
+                        reference=env.get("reference") or "tvm-cuda", cuda_reference=bool(env.get("cuda_available")))
+    outcome = "error" if rec.outcome == "xfail" and rec.error_kind else ("fail" if rec.outcome == "xfail" else rec.outcome)
+    return engine.write_reproducer(rec.op, Case.from_record(rec), rec.check, outcome, rec.reason, opts, directory)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results")
+    ap.add_argument("out")
+    ap.add_argument("--only-expectations", default=None, metavar="PREFIX",
+                    help="list only records whose expectation id starts with PREFIX")
+    ap.add_argument("--one-per-expectation", action="store_true",
+                    help="list one record (the smallest case) per (expectation, check)")
+    ap.add_argument("--write-repros", default=None, metavar="DIR",
+                    help="write a reproducer into DIR for each listed record that has none")
+    ap.add_argument("--note", default="", help="a paragraph added under the heading")
+    a = ap.parse_args(argv)
+
+    run = reader.load_results(a.results)
+    env, exps = run.env, E.load_default()
     rows = []
     for r in run.records:
-        if r["outcome"] not in ("fail", "error"):
+        if r.outcome not in LISTED:
             continue
-        rule = None
-        for d in r.get("expected_offload") or []:
-            if d.get("op") == r.get("tvm_op"):
-                rule = d.get("rule")
-        attrs = {k: v for k, v in (r.get("attrs") or {}).items() if not k.startswith("_")}
-        e = exp_mod.find(exps, op=r["op"], check=r["check"], dtype=r.get("dtype") or "", attrs=attrs, rule=rule)
-        repro = r.get("reproducer") or ""
-        rel = os.path.relpath(repro, os.path.dirname(out)) if repro and not repro.startswith("(") else "-"
-        rows.append((r["op"], r["check"], r.get("offload_verdict") or r["outcome"], r.get("dtype"),
-                     "x".join(map(str, (r.get("input_shapes") or [[]])[0])), attrs,
-                     " ".join(r["reason"].split())[:260], rel, f"#{e.index}" if e else "NEW"))
+        known = known_as(r, env, exps)
+        if a.only_expectations is not None and not known.startswith(a.only_expectations):
+            continue
+        rows.append((known, r))
+    if a.one_per_expectation:
+        best: dict = {}
+        for known, r in rows:
+            size = sum(len(s or ()) + sum(s or ()) for s in r.input_shapes)
+            key = (known, r.check)
+            if key not in best or size < best[key][0]:
+                best[key] = (size, known, r)
+        rows = [(known, r) for _size, known, r in best.values()]
+
+    out_dir = os.path.dirname(os.path.abspath(a.out))
     lines = [
         "# Findings: where the installed TVM departs from the support table and TensorRT's rules", "",
-        f"Generated by `tools/findings.py` from a `--trt-no-expectations` run: TVM {env.get('tvm_version')}, "
+        f"Generated by `tools/findings.py` from `{os.path.basename(a.results)}`: TVM {env.get('tvm_version')}, "
         f"targeted TensorRT {env.get('trt_version')} (implicit batch {env.get('implicit_batch')}), "
-        f"Hypothesis profile {env.get('hypothesis_profile')}, on {env.get('platform')}.",
-        "Each row is the minimal case Hypothesis shrank to for one (op, check); the reproducer needs only TVM and "
-        "NumPy (`python <file>.py`). 'Known as' names the entry of harness/data/expectations.toml that turns it "
-        "into a strict xfail in normal runs.", "",
-        "| op | check | verdict | dtype | shape | attrs | reason | reproducer | known as |",
-        "|---|---|---|---|---|---|---|---|---|"]
-    for op, check, verdict, dtype, shape, attrs, reason, rel, known in sorted(rows):
-        a = ", ".join(f"{k}={v}" for k, v in attrs.items())
-        link = f"[{os.path.basename(rel)}]({rel})" if rel != "-" else "-"
-        lines.append(f"| {op} | {check} | {verdict} | {dtype} | {shape} | {a} | {reason.replace('|', '/')} | "
-                     f"{link} | {known} |")
-    lines.append("")
-    lines.append(f"{len(rows)} departures in {len({r[0] for r in rows})} ops.")
-    with open(out, "w", encoding="utf-8") as fh:
+        f"Hypothesis profile {env.get('hypothesis_profile')} seed {env.get('hypothesis_seed')}, "
+        f"on {env.get('platform')}" + (", on " + ", ".join(f"{g.get('name')} (compute capability {g.get('compute_version')})"
+                            for g in env["gpus"]) if env.get("gpus") else "") + ".",
+        "Each row is one departure; in a `--trt-no-expectations` run, the minimal case Hypothesis shrank to "
+        "for one (op, check).  The reproducer needs only TVM and NumPy (`python <file>.py`; it exits 1 while "
+        "the departure is there).  'Known as' names the entry of harness/data/expectations.toml that turns it "
+        "into a strict xfail in normal runs (NEW: none does).", ""] + ([a.note, ""] if a.note else []) + [
+        "| op | check | outcome | verdict / rule | dtype | shapes | attrs | reason | reproducer | known as |",
+        "|---|---|---|---|---|---|---|---|---|---|"]
+    written = 0
+    for known, r in sorted(rows, key=lambda kr: (kr[1].op, kr[1].check, kr[0], kr[1].case_id)):
+        repro = r.reproducer if r.reproducer and not r.reproducer.startswith("(") else None
+        if repro is None and a.write_repros:
+            repro = write_repro(r, env, a.write_repros)
+            written += 1
+        link = "-"
+        if repro:
+            rel = os.path.relpath(os.path.abspath(repro), out_dir)
+            link = f"[{os.path.basename(rel)}]({rel})"
+        verdict = (r.offload.verdict if r.offload else None) or ""
+        attrs = ", ".join(f"{k}={v}" for k, v in r.attrs.items() if not k.startswith("_"))
+        shapes = "; ".join("x".join(map(str, s or ())) or "scalar" for s in r.input_shapes)
+        reason = " ".join(r.reason.split())[:300].replace("|", "/")
+        lines.append(f"| {r.op} | {r.check} | {r.outcome} | {verdict}{' / ' if verdict and r.rule else ''}"
+                     f"{r.rule or ''} | {r.dtype} | {shapes} | {attrs} | {reason} | {link} | {known} |")
+    new = sum(1 for known, _ in rows if known == "NEW")
+    lines += ["", f"{len(rows)} departures in {len({r.op for _, r in rows})} ops; {new} NEW."]
+    with open(a.out, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
-    print(f"wrote {out}: {len(rows)} departures")
+    print(f"wrote {a.out}: {len(rows)} departures, {new} new" + (f", {written} reproducers written" if written else ""))
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    sys.exit(main())
