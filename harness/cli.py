@@ -6,6 +6,8 @@ Every subcommand's arguments are defined here; the shared ``--trt-*`` options co
 :class:`~harness.errors.HarnessError` (bad input, missing file, unknown version...) is one line
 on stderr and exit 2; anything else is a bug of the harness: one line, the traceback in a file,
 exit 3.  Commands that judge something exit 0 (clean) or 1 (a regression or new departure).
+``run`` passes pytest's status through, except that pytest's usage error (4: a bad option or
+expectations file) and "no tests collected" (5) become 2.
 """
 from __future__ import annotations
 
@@ -61,7 +63,8 @@ def _run(args, rest: list[str]) -> int:
     if not os.path.isdir(target):
         raise InputError(f"no suite {args.suite!r} (looked in {SUITES})")
     os.makedirs(os.path.dirname(args.junitxml) or ".", exist_ok=True)
-    return int(pytest.main([target, f"--junitxml={args.junitxml}", "-o", "junit_family=xunit2", *rest]))
+    code = int(pytest.main([target, f"--junitxml={args.junitxml}", "-o", "junit_family=xunit2", *rest]))
+    return EXIT_INPUT if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED) else code
 
 
 def _gate(args, rest) -> int:

@@ -132,6 +132,21 @@ def test_bad_expectations_and_options_are_usage_errors(tmp_path, capsys):
     assert not bad_rows, bad_rows
 
 
+def test_trt_harness_run_maps_a_usage_error_to_exit_2(tmp_path):
+    """`trt-harness run` keeps the CLI's codes: an expectations file naming an unknown predicate is
+    one line and exit 2 (pytest itself says 4), and the results file is not created."""
+    argv, env, results = doubles.suite_command(tmp_path, "--trt-ops=nn.relu", "--trt-checks=offload")
+    bad = os.path.join(BAD, "expectations", "unknown-predicate.toml")
+    p = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--suite", str(tmp_path),
+                        "--junitxml", str(tmp_path / "junit.xml"), "-p", "no:cacheprovider", f"--rootdir={tmp_path}",
+                        f"--trt-results={results}", "--trt-report=", f"--trt-expectations={bad}"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, errors="replace", timeout=120)
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode == 2, (p.returncode, p.stdout[-500:], p.stderr[-800:])
+    assert len(lines) == 1 and "split-has-no-such-predicate" in lines[0], lines
+    assert not os.path.exists(results)
+
+
 def test_no_unsafe_deserialisation_in_the_package():
     import re
 
