@@ -95,20 +95,44 @@ def test_compare_is_normwise_and_strict_on_specials_ints_shapes():
 def test_references_agree_on_a_small_model_and_tvm_is_judged_against_them():
     m, x = conv_relu()
     rs = R.run_references(m, x)
-    names = [r.name.split(" ")[0] for r in rs.references]
-    assert names == ["onnx-reference", "onnxruntime"]
-    assert rs.references[0].ok and rs.references[0].name == f"onnx-reference {onnx.__version__}"
+    by = {r.name.split(" ")[0]: r for r in rs.references}
+    assert [r.name.split(" ")[0] for r in rs.references] == ["onnxruntime", "onnx-reference"]   # cheapest first
+    assert by["onnx-reference"].ok and by["onnx-reference"].name == f"onnx-reference {onnx.__version__}"
     if ORT_MISSING is None:
-        assert rs.references[1].ok and len(rs.comparisons) == 1
+        assert by["onnxruntime"].ok and len(rs.comparisons) == 1
     else:
-        assert rs.references[1].status == "unavailable" and "onnxruntime" in rs.references[1].reason
-    assert rs.agree and rs.disagreement is None and rs.consensus is rs.references[0]
+        assert by["onnxruntime"].status == "unavailable" and "onnxruntime" in by["onnxruntime"].reason
+    assert rs.agree and rs.disagreement is None and rs.consensus is rs.available[0]
     good = [o * (1 + 1e-6) for o in rs.consensus.outputs]
     j = R.judge(good, rs)
     assert j.outcome == "pass" and j.against == rs.consensus.name and j.max_abs_err < 1e-4
     bad = [o + 0.5 for o in rs.consensus.outputs]
     j = R.judge(bad, rs)
     assert j.outcome == "fail" and "tvm disagrees with every reference" in j.reason
+
+
+def test_the_slow_reference_runs_only_when_fewer_than_two_agree():
+    """Two references that agree are enough: the next runner is listed as not run, with why; a
+    disagreement (or enough=None) brings it in as the tie-breaker."""
+    m, x = conv_relu()
+    exact = R.onnx_reference(m, x).outputs
+    calls = []
+
+    def counted(mm, xx):
+        calls.append(1)
+        return R.onnx_reference(mm, xx)
+
+    counted.reference_name = "onnx-reference"
+    source = ("float64-numpy (test)", [o.astype(np.float64) for o in exact])
+    rs = R.run_references(m, x, runners=[R.onnx_reference, counted], source=source)
+    assert calls == [] and [r.status for r in rs.references] == ["ok", "ok", "not run"]
+    assert rs.references[2].reason == (f"not needed: float64-numpy (test) and onnx-reference {onnx.__version__} "
+                                       "already agree")
+    assert rs.references[2].line().startswith("onnx-reference: not run: not needed")
+    rs = R.run_references(m, x, runners=[WrongByOneReference(), counted], source=source)
+    assert calls == [1] and rs.group == ["float64-numpy (test)", f"onnx-reference {onnx.__version__}"]
+    rs = R.run_references(m, x, runners=[R.onnx_reference, counted], source=source, enough=None)
+    assert calls == [1, 1] and len(rs.group) == 3
 
 
 @needs_ort
@@ -136,8 +160,8 @@ def test_an_outvoted_reference_is_reported_beside_the_verdict():
     m, x = conv_relu()
     exact = R.onnx_reference(m, x).outputs
     rs = R.run_references(m, x, runners=[R.onnx_reference, WrongByOneReference()],
-                          source=("float64-numpy (test)", [o.astype(np.float64) for o in exact]))
-    assert rs.group == [f"onnx-reference {onnx.__version__}", "float64-numpy (test)"]
+                          source=("float64-numpy (test)", [o.astype(np.float64) for o in exact]), enough=None)
+    assert rs.group == ["float64-numpy (test)", f"onnx-reference {onnx.__version__}"]
     j = R.judge(exact, rs)
     assert j.outcome == "pass" and "references disagree" in j.reason and "wrong-by-one" in j.reason
     # TVM agreeing only with the wrong one is blamed: it disagrees with every reference of the group
@@ -199,7 +223,7 @@ def test_conv_batchnorm_evaluator_and_numpy_float64_agree(opset):
     rs = R.run_references(m, x, runners=[R.onnx_reference],
                           source=("float64-numpy", [y64]))
     assert rs.agree, rs.lines()
-    ev = rs.references[0]
+    ev = rs.references[1]     # the source's stored outputs come first
     assert ev.ok and np.abs(ev.outputs[0] - y64).max() < 1e-5
     raw = R.onnx_reference(m, x, workaround=False)
     if 7 <= opset <= 13 and R.evaluator_bn_broken(opset):
@@ -214,7 +238,7 @@ def test_conv_batchnorm_evaluator_and_numpy_float64_agree(opset):
 @pytest.mark.parametrize("opset", [9, 11, 13])
 def test_conv_batchnorm_evaluator_onnxruntime_and_numpy_agree(opset):
     m, x, y64 = _conv_bn(opset)
-    rs = R.run_references(m, x, source=("float64-numpy", [y64]))
+    rs = R.run_references(m, x, source=("float64-numpy", [y64]), enough=None)
     assert [r.ok for r in rs.references] == [True, True, True]
     assert rs.agree and len(rs.group) == 3, rs.lines()
     j = R.judge([y64.astype(np.float32)], rs)
@@ -222,9 +246,10 @@ def test_conv_batchnorm_evaluator_onnxruntime_and_numpy_agree(opset):
     # Without the workaround the evaluator is outvoted by ONNX Runtime and NumPy: TVM (here the
     # float64 result) still passes, and the evaluator's disagreement is reported, not blamed.
     raw = R.run_references(m, x, runners=[lambda mm, xx: R.onnx_reference(mm, xx, workaround=False),
-                                          R.onnxruntime_reference], source=("float64-numpy", [y64]))
+                                          R.onnxruntime_reference], source=("float64-numpy", [y64]), enough=None)
     if R.evaluator_bn_broken(opset):
-        assert len(raw.group) == 2 and raw.disagreement.startswith("references disagree: onnx-reference")
+        assert raw.group == ["float64-numpy", f"onnxruntime {onnxruntime.__version__}"]
+        assert raw.disagreement.startswith("references disagree: float64-numpy vs onnx-reference")
         j = R.judge([y64.astype(np.float32)], raw)
         assert j.outcome == "pass" and "references disagree" in j.reason
 
@@ -270,8 +295,28 @@ def test_mxnet_cache_is_read_and_its_output_is_a_source_reference(tmp_path, monk
     assert model.graph.name == "resnet18_v1" and list(inputs) == ["data"]
     assert mr.source_name(0) == "mxnet 1.9.1 (fake)" and mr.mxnet_version(0) == "1.9.1"
     rs = R.run_references(model, inputs, source=(mr.source_name(0), mr.resnet18_v1_reference(0)))
-    assert rs.agree and rs.group[-1] == "mxnet 1.9.1 (fake)"
+    assert rs.agree and rs.group[0] == "mxnet 1.9.1 (fake)"
     mr._read.cache_clear()
+
+
+def test_check_of_an_exported_model_uses_its_stored_input_and_source(tmp_path, capfd):
+    """`trt-harness check` on a file the exporter wrote: the framework's input and outputs beside it
+    are used (the framework named among the references); altered files are not trusted."""
+    from harness.cli import main as cli_main
+    from harness.models import mxnet_resnet as mr
+
+    p = _fake_cache(tmp_path)
+    name, inputs, outputs = mr.stored_io(p["onnx"])
+    assert name == "mxnet 1.9.1 (fake)" and list(inputs) == ["data"] and outputs[0].shape == (1, 4, 8, 8)
+    code = cli_main(["check", p["onnx"], "--steps", "reference", "--trt-build-cache", "off"])
+    out = capfd.readouterr().out
+    assert code == 0, out
+    assert "inputs: stored beside the model with mxnet 1.9.1 (fake)'s outputs" in out
+    assert "references: mxnet 1.9.1 (fake): ok" in out and "agrees with mxnet 1.9.1 (fake)" in out
+    with open(p["npz"], "ab") as fh:
+        fh.write(b"x")
+    assert mr.stored_io(p["onnx"]) is None
+    assert mr.stored_io(str(tmp_path / "elsewhere.onnx")) is None
 
 
 def test_an_altered_cache_entry_names_the_make_target(tmp_path, monkeypatch):
@@ -304,6 +349,6 @@ def test_real_resnet18_cache_three_references_agree():
         pytest.skip(why)
     model, inputs = mr.resnet18_v1(0)
     assert {k: v.shape for k, v in inputs.items()} == {"data": (1, 3, 224, 224)}
-    rs = R.run_references(model, inputs, source=(mr.source_name(0), mr.resnet18_v1_reference(0)))
-    assert rs.agree, rs.lines()
-    assert rs.group[-1].startswith("mxnet 1.9.1")
+    rs = R.run_references(model, inputs, source=(mr.source_name(0), mr.resnet18_v1_reference(0)), enough=None)
+    assert rs.agree and len(rs.group) == 3, rs.lines()
+    assert rs.group[0].startswith("mxnet 1.9.1")

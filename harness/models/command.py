@@ -123,6 +123,14 @@ def check_cli(args) -> int:
     if unsupported:
         raise InputError(f"{label}: TVM's ONNX frontend cannot import op(s): {', '.join(unsupported)}")
     given = load_inputs(args.input, model) if args.input else {}
+    stored = None
+    if not given and not args.dim and os.path.isfile(os.fspath(args.model)):
+        from .mxnet_resnet import stored_io
+
+        stored = stored_io(args.model)    # an exported model: the framework's own input and output
+        if stored:
+            given = stored[1]
+            print(f"inputs: stored beside the model with {stored[0]}'s outputs, which join the references")
     try:
         specs = onnx_io.input_specs(model, dims=_dims(args.dim), dim_value=args.dim_value, given=given)
         inputs = {**generate_inputs(model, specs, seed=args.seed, given=given), **given}
@@ -141,7 +149,8 @@ def check_cli(args) -> int:
     name = model_name(label, model)
     try:
         v = check_model(model, label, name=name, specs=specs, inputs=inputs, session_like=session, steps=steps,
-                        model_path=os.fspath(args.model))
+                        model_path=os.fspath(args.model), source=stored[0] if stored else None,
+                        source_outputs=stored[2] if stored else None)
     except HarnessBug as exc:
         print(f"trt-harness: internal error (a bug of the harness): {str(exc).strip().splitlines()[-1]}",
               file=sys.stderr)

@@ -139,3 +139,22 @@ def source_name(seed: int = 0) -> str:
 def mxnet_version(seed: int = 0) -> str:
     """The MXNet version that exported the cached model (mxnet is not imported here)."""
     return _entry(seed)[3]["versions"]["mxnet"]
+
+
+def stored_io(onnx_path: str) -> tuple[str, dict[str, np.ndarray], list[np.ndarray]] | None:
+    """(source name, inputs, the source framework's outputs) stored beside an exported ONNX file
+    (``<stem>.json`` and ``<stem>.npz``, as :func:`paths` names them), or None when there are none
+    or the JSON's sha256 does not match the file: ``trt-harness check`` of an exported model then
+    runs on the framework's own input and counts the framework among the references."""
+    stem = os.path.splitext(os.fspath(onnx_path))[0]
+    try:
+        with open(stem + ".json") as fh:
+            meta = json.load(fh)
+        if meta["sha256"]["onnx"] != _sha256(onnx_path) or meta["sha256"]["npz"] != _sha256(stem + ".npz"):
+            return None
+        with np.load(stem + ".npz", allow_pickle=False) as z:
+            inputs = {name: z[spec["key"]] for name, spec in meta["inputs"].items()}
+            outputs = [z[o["key"]] for o in meta["outputs"]]
+        return str(meta["source"]), inputs, outputs
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
