@@ -10,7 +10,6 @@ but never fails the gate.
 """
 from __future__ import annotations
 
-import argparse
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -301,26 +300,3 @@ def _env_differences(be: dict, ce: dict) -> tuple[list[dict], list[str]]:
         notes.append("the runs used different seeds, profiles, harness or backends: per-op aggregates are compared where case ids differ")
     return diffs, notes
 
-
-def parse_fraction(text: str) -> float:
-    """'10%' -> 0.10; '0.1' -> 0.1; a bare number above 1 is ambiguous and refused."""
-    s = text.strip()
-    try:
-        value = float(s[:-1]) / 100 if s.endswith("%") else float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a percentage: {text!r} (write e.g. 10% or 0.10)") from None
-    if not s.endswith("%") and value > 1:
-        raise argparse.ArgumentTypeError(f"ambiguous fraction {text!r}: write {s}% or {value / 100:g}")
-    if value < 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a non-negative percentage: {text!r}")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a non-negative number: {text!r}")
-    return value

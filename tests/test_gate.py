@@ -8,7 +8,9 @@ import math
 
 import pytest
 
-from harness.gate import Finding, Gate, Verdict, _positive, parse_fraction
+from harness.cli import _non_negative as _positive
+from harness.cli import parse_fraction
+from harness.gate import Finding, Gate, Verdict
 from harness.records import Offload, Tolerance
 
 
