@@ -590,3 +590,8 @@ def test_every_reproducer_named_by_the_default_expectations_exists():
     missing = [(e.id, e.reproducer) for e in X.load_default()
                if e.reproducer and not os.path.isfile(os.path.join(root, e.reproducer))]
     assert missing == []
+
+
+def test_every_default_expectation_has_a_name():
+    """Records, the report and `check` name a known departure by its id: the shipped file gives each one."""
+    assert [e.index for e in X.load_default() if e.id.startswith("#")] == []
