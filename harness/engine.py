@@ -27,6 +27,7 @@ from .builds import BuildCache
 from .case import Case
 from .checks import CheckOptions, CheckResult, CheckTarget
 from .pipeline import Artifacts, execute, partition, prepare, time_builds
+from .timing.roofline import roofline_of
 
 ARTIFACTS_KEPT = 256
 
@@ -114,6 +115,11 @@ def run_unit(req: UnitRequest) -> list[Computed]:
     if req.timing is not None:      # the builds the tensorrt check compares, timed together
         time_builds([(arts[cid], v, b) for cid in arts if "tensorrt" in req.checks.get(cid, ())
                      for v, b in C.needs("tensorrt", opts)], **req.timing)
+        for case in req.cases:      # each timing placed on its card's roofline
+            art = arts[case.case_id]
+            for key, t in art.timings.items():
+                if t.roofline is None:
+                    t.roofline = roofline_of(case, t)
     out = []
     for case in req.cases:
         art = arts[case.case_id]

@@ -18,6 +18,8 @@ def test_llvm_against_itself_passes_with_timings(harness_run):
     assert t["method"].startswith("latency (")   # and it says why there is no device time...
     assert "device" not in t                     # ...which is never guessed
     assert recs[0]["speedup"] == pytest.approx(1.0)
+    roof = t["roofline"]                          # the case's cost, with no rate or fraction without a device time
+    assert roof["bytes"] > 0 and roof.get("fraction") is None and roof["note"].startswith("no device time")
 
 
 def test_wrong_backend_is_caught_by_the_tensorrt_check(harness_run):

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..checks import CheckResult, numeric
-from ..records import Record, Roofline, Timing
+from ..records import Record
+from ..timing.roofline import roofline_of
 
 TIMING = {"min_round_s": 2e-2, "rounds": 15, "max_total_s": 5.0}
 
@@ -32,19 +33,6 @@ class Measured:
     case: object
     result: CheckResult
     timings: dict = field(default_factory=dict)
-
-
-def _roofline(case, timing: Timing) -> Roofline:
-    from ..timing import roofline
-
-    a = roofline.analyse(case, timing.device.median_s if timing.device else None, timing.gpu)
-    peaks = a.get("peaks") or {}
-    compute = peaks.get("compute_roof") or {}
-    return Roofline(flops=a["flops"], bytes=a["bytes"], intensity=a["intensity"],
-                    achieved_flop_s=a["achieved_flops_per_s"], achieved_byte_s=a["achieved_bytes_per_s"],
-                    roof=a["roof"], peak_flop_s=compute.get("flops_per_s"), peak_byte_s=peaks.get("memory_bw"),
-                    fraction=a["fraction_of_peak"], compute_roof=compute.get("name"), card=a["card"],
-                    note=a["note"] or "")
 
 
 def measure_layers(req: BenchRequest) -> list[Measured]:
@@ -83,7 +71,7 @@ def measure_layers(req: BenchRequest) -> list[Measured]:
             results.append(res)
             t = art.timings.get((variant, b))
             if res.outcome == "pass" and t is not None:
-                t.roofline = _roofline(case, t)
+                t.roofline = roofline_of(case, t)
                 timings[b] = t
         worst = next((r for r in results if r.outcome != "pass"), results[0])
         worst.reason = "; ".join(r.reason for r in results)

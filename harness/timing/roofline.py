@@ -18,10 +18,13 @@ no FLOPs are judged against the memory roof.  The compute peak is chosen by dtyp
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cost import TENSOR_CORE_OPS, case_cost
 from .peaks import UNKNOWN_CARD, Peak, lookup
+
+if TYPE_CHECKING:
+    from ..records import Roofline
 
 
 def compute_roof(op: str, dtype: str, peak: Peak) -> tuple[str | None, float | None, str]:
@@ -88,3 +91,18 @@ def analyse(case, device_s: float | None, device_name: str | None = None, *, pea
                        "bandwidth: between back-to-back calls the working set stayed in cache (L2), so this "
                        "is a warm-cache figure, above the DRAM roof")
     return out
+
+
+def roofline_of(case, timing) -> "Roofline":
+    """The :class:`harness.records.Roofline` of a case's :class:`~harness.records.Timing` (its device
+    time on its card), as records carry it."""
+    from ..records import Roofline
+
+    a = analyse(case, timing.device.median_s if timing.device else None, timing.gpu)
+    peaks = a.get("peaks") or {}
+    compute = peaks.get("compute_roof") or {}
+    return Roofline(flops=a["flops"], bytes=a["bytes"], intensity=a["intensity"],
+                    achieved_flop_s=a["achieved_flops_per_s"], achieved_byte_s=a["achieved_bytes_per_s"],
+                    roof=a["roof"], peak_flop_s=compute.get("flops_per_s"), peak_byte_s=peaks.get("memory_bw"),
+                    fraction=a["fraction_of_peak"], compute_roof=compute.get("name"), card=a["card"],
+                    note=a["note"] or "")
