@@ -118,6 +118,16 @@ def _grouped_pointwise(case) -> bool:
     return all(wshape[i] == 1 for i, ch in enumerate(layout) if ch not in "OI")
 
 
+@predicate("normalizes-over-several")
+def _normalizes_over_several(case) -> bool:
+    """layer_norm over axes holding more than one element (over one element, x - mean is 0 and
+    gamma multiplies nothing)."""
+    import math
+
+    shape = case.shapes[0]
+    return math.prod(shape[a] for a in case.attrs["axes"]) > 1
+
+
 @predicate("pad-edge-nonzero")
 def _pad_edge_nonzero(case) -> bool:
     """nn.pad in edge mode that pads something (all-zero widths copy the input)."""

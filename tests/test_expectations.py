@@ -294,6 +294,16 @@ def test_pad_edge_nonzero(attrs, pads):
     assert X.PREDICATES["pad-edge-nonzero"](Case("nn.pad", "float32", ((2, 2),), attrs)) is pads
 
 
+@pytest.mark.parametrize("shape,axes,several", [
+    ((1, 1), [-1], False),          # the dev-profile seed-4 case that XPASSed: gamma multiplies 0
+    ((3, 1), [1], False), ((3, 1), [0], True), ((1, 2), [-1], True), ((2, 1, 1), [1, 2], False),
+    ((2, 1, 2), [1, 2], True),
+])
+def test_normalizes_over_several(shape, axes, several):
+    case = Case("nn.layer_norm", "float32", (shape,), {"axes": axes, "scale": False})
+    assert X.PREDICATES["normalizes-over-several"](case) is several
+
+
 def test_registering_a_predicate():
     try:
         fn = X.predicate("test-always")(lambda case: True)
