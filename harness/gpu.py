@@ -74,14 +74,19 @@ def _visible() -> list[str]:
     return [str(d["index"]) for d in probe().get("devices", [])]
 
 
+def _slot(worker: str) -> int:
+    """The worker's number (``gw3`` -> 3): the round robin is over it, not over list order."""
+    return int(worker[2:]) if worker[2:].isdigit() else 0
+
+
 def placement(workers: list[str]) -> dict[str, str]:
-    """worker id -> the GPU it is pinned to (round robin over the visible GPUs)."""
+    """worker id -> the GPU :func:`pin` gives it (round robin over the visible GPUs by number)."""
     devices = probe().get("devices", [])
     visible = _visible()
     if not devices or not visible:
         return {}
-    return {w: f"cuda:{visible[i % len(visible)]} {devices[i % len(devices)]['name']}"
-            for i, w in enumerate(workers)}
+    return {w: f"cuda:{visible[_slot(w) % len(visible)]} {devices[_slot(w) % len(devices)]['name']}"
+            for w in workers}
 
 
 def pin(worker: str | None) -> str | None:
@@ -91,7 +96,7 @@ def pin(worker: str | None) -> str | None:
     visible = _visible()
     if not visible or not probe().get("exist"):
         return None
-    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    index = _slot(worker)
     chosen = visible[index % len(visible)]
     name = probe()["devices"][index % len(probe()["devices"])]["name"]
     os.environ["CUDA_VISIBLE_DEVICES"] = chosen
