@@ -31,6 +31,26 @@ class StageFailure(Exception):
     """TVM failed at a stage on a program it had accepted; ``str()`` is the one-line reason."""
 
 
+class DeviceFailure(StageFailure):
+    """The GPU failed under the program (out of memory, lost, ECC): not a departure of TVM.  The
+    check becomes an ``error`` record of kind ``device`` and the worker is restarted."""
+
+
+# CUDA's errors that say the device, not the program, failed (driver and runtime API spellings).
+DEVICE_ERRORS = ("out of memory", "CUDA_ERROR_OUT_OF_MEMORY", "cudaErrorMemoryAllocation",
+                 "no CUDA-capable device", "cudaErrorNoDevice", "CUDA_ERROR_NO_DEVICE",
+                 "cudaErrorDevicesUnavailable", "CUDA_ERROR_DEVICE_UNAVAILABLE",
+                 "CUDA_ERROR_DEVICE_NOT_LICENSED", "fallen off the bus",
+                 "cudaErrorECCUncorrectable", "CUDA_ERROR_ECC_UNCORRECTABLE",
+                 "cudaErrorHardwareStackError", "CUDA_ERROR_HARDWARE_STACK_ERROR")
+
+
+def failure(reason: str) -> StageFailure:
+    """A stage's failure: :class:`DeviceFailure` when ``reason`` is one of CUDA's device errors."""
+    low = reason.lower()
+    return (DeviceFailure if any(e.lower() in low for e in DEVICE_ERRORS) else StageFailure)(reason)
+
+
 @dataclass
 class Artifacts:
     key: str                                        # names the program (case id, model name)
@@ -174,7 +194,7 @@ def _run_built(built, member_of, backend, backend_name, dev, vms) -> None:
         art, variant = member_of[prefix]
         slot = (variant, backend_name)
         if isinstance(result, CompileFailure):
-            art.outputs[slot] = StageFailure(f"{result} ({variant} program)")
+            art.outputs[slot] = failure(f"{result} ({variant} program)")
             continue
         art.built[slot] = result
         art.stage_s["compile"] = art.stage_s.get("compile", 0.0) + result.build_s
@@ -187,7 +207,7 @@ def _run_built(built, member_of, backend, backend_name, dev, vms) -> None:
                 vm = vms[id(result.executable)] = relax.VirtualMachine(result.executable, dev)
             art.outputs[slot] = backend.run(vm, art.program.inputs, dev, entry=result.entry)
         except Exception as exc:
-            art.outputs[slot] = StageFailure(f"run {variant} on {backend_name}: {one_line(exc)}")
+            art.outputs[slot] = failure(f"run {variant} on {backend_name}: {one_line(exc)}")
         art._timed("run", t1)
 
 

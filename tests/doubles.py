@@ -135,6 +135,10 @@ def install(name: str, monkeypatch) -> None:
         monkeypatch.setattr(program, "partition", lambda mod: _partition_then_corrupt_with(original, mod))
     elif name == "wrong-backend":
         install_backend_double()
+    elif name == "gpu-oom-backend":
+        from harness import backends
+
+        backends.BUILTIN["gpu-oom-llvm"] = _gpu_oom_backend_class()
     elif name == "wrong-expected-rule":
         monkeypatch.setattr(rules, "decide", _decide_never)
     else:
@@ -231,6 +235,20 @@ def _wrong_backend_class():
             return [o + 1 for o in super().run(vm, inputs, device, entry)]
 
     return WrongByOneLLVMBackend
+
+
+def _gpu_oom_backend_class():
+    from harness.backends import TVMLLVM
+
+    class GpuOutOfMemoryBackend(TVMLLVM):
+        """A backend whose device runs out of memory on every run, as a full GPU does."""
+
+        name = "gpu-oom-llvm"
+
+        def run(self, vm, inputs, device, entry="main"):
+            raise RuntimeError("CUDA: out of memory (cudaErrorMemoryAllocation) while allocating the outputs")
+
+    return GpuOutOfMemoryBackend
 
 
 def install_backend_double(monkeypatch=None) -> None:

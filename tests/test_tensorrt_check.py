@@ -45,3 +45,33 @@ def test_backends_say_why_they_cannot_run():
         assert reason is None or len(reason) > 20
     with pytest.raises(BackendError, match="unknown backend 'nope'; known: "):
         get_backend("nope")
+
+
+def test_a_gpu_out_of_memory_is_a_device_error_and_the_run_goes_on(harness_run):
+    """A device that runs out of memory is not a departure of TVM: every case's tensorrt check is an
+    error record of kind 'device' naming CUDA's error, the other checks of the same cases and the
+    other op still run, and the run fails (an unexpected error) instead of stopping."""
+    res, records = harness_run("--trt-ops=nn.relu,add", "--trt-checks=preserve,tensorrt",
+                               "--trt-backend=gpu-oom-llvm", "--trt-reference=tvm-llvm", double="gpu-oom-backend")
+    assert res.ret == 1
+    trt = [r for r in records if r["check"] == "tensorrt"]
+    preserve = [r for r in records if r["check"] == "preserve"]
+    assert {r["op"] for r in trt} == {"nn.relu", "add"} and len(trt) == len(preserve) > 2
+    assert all(r["outcome"] == "error" and r["error_kind"] == "device" for r in trt)
+    assert all("cudaErrorMemoryAllocation" in r["reason"] and "not judged as a departure" in r["reason"] for r in trt)
+    assert all(r["outcome"] == "pass" for r in preserve)
+
+
+@pytest.mark.parametrize("reason,device", [
+    ("run original on tvm-cuda: TVMError: CUDA: out of memory", True),
+    ("cuModuleLoadData failed with CUDA_ERROR_OUT_OF_MEMORY", True),
+    ("cudaErrorNoDevice: no CUDA-capable device is detected", True),
+    ("GPU has fallen off the bus", True),
+    ("cudaErrorIllegalAddress: an illegal memory access was encountered", False),   # the program's fault
+    ("InternalError: Check failed: block_realize == old_block_realize_.get()", False),
+])
+def test_device_errors_are_told_from_departures(reason, device):
+    from harness.pipeline import DeviceFailure, StageFailure, failure
+
+    got = failure(reason)
+    assert isinstance(got, StageFailure) and isinstance(got, DeviceFailure) is device and str(got) == reason

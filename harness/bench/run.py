@@ -40,7 +40,7 @@ def measure_layers(req: BenchRequest) -> list[Measured]:
     from .. import engine, program
     from ..backends import get_backend
     from ..engine import target_for
-    from ..pipeline import StageFailure, execute, partition, prepare, time_builds
+    from ..pipeline import DeviceFailure, StageFailure, execute, partition, prepare, time_builds
     from ..table import BY_NAME
 
     arts = {}                      # keyed by layer and dtype: a layer is listed in float32 and float16
@@ -66,6 +66,8 @@ def measure_layers(req: BenchRequest) -> list[Measured]:
             variant = get_backend(b).variant
             try:
                 res = numeric(art.output(variant, b), expected, target.tolerance, f"{b} vs numpy-oracle")
+            except DeviceFailure as exc:
+                res = CheckResult("error", f"the GPU failed: {exc}", error_kind="device")
             except StageFailure as exc:
                 res = CheckResult("fail", f"TVM failed: {exc}")
             results.append(res)
