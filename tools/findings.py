@@ -65,10 +65,12 @@ def main(argv=None) -> int:
     ap.add_argument("--only-expectations", default=None, metavar="PREFIX",
                     help="list only records whose expectation id starts with PREFIX")
     ap.add_argument("--one-per-expectation", action="store_true",
-                    help="list one record (the smallest case) per (expectation, check)")
+                    help="one row per (expectation, check) instead of per (op, check, expectation)")
     ap.add_argument("--write-repros", default=None, metavar="DIR",
                     help="write a reproducer into DIR for each listed record that has none")
     ap.add_argument("--note", default="", help="a paragraph added under the heading")
+    ap.add_argument("--prune", default=None, metavar="DIR",
+                    help="delete the reproducers in DIR that no row of the page links to")
     a = ap.parse_args(argv)
 
     run = reader.load_results(a.results)
@@ -81,14 +83,21 @@ def main(argv=None) -> int:
         if a.only_expectations is not None and not known.startswith(a.only_expectations):
             continue
         rows.append((known, r))
-    if a.one_per_expectation:
-        best: dict = {}
-        for known, r in rows:
-            size = sum(len(s or ()) + sum(s or ()) for s in r.input_shapes)
-            key = (known, r.check)
-            if key not in best or size < best[key][0]:
-                best[key] = (size, known, r)
-        rows = [(known, r) for _size, known, r in best.values()]
+    # One row per (op, check, known as): the case with a reproducer (the shrunk one) or else the
+    # smallest, with the number of cases it stands for.
+    by_key = {"op": lambda known, r: (r.op, r.check, known), "expectation": lambda known, r: (known, r.check)}[
+        "expectation" if a.one_per_expectation else "op"]
+    best: dict = {}
+    for known, r in rows:
+        size = (0 if r.reproducer else 1, sum(len(s or ()) + sum(x for x in (s or ()) if isinstance(x, int))
+                                             for s in r.input_shapes))
+        key = by_key(known, r)
+        n = best[key][3] + 1 if key in best else 1
+        if key not in best or size < best[key][0]:
+            best[key] = (size, known, r, n)
+        else:
+            best[key] = (*best[key][:3], n)
+    rows = [(known, r, n) for _size, known, r, n in best.values()]
 
     out_dir = os.path.dirname(os.path.abspath(a.out))
     lines = [
@@ -98,14 +107,15 @@ def main(argv=None) -> int:
         f"Hypothesis profile {env.get('hypothesis_profile')} seed {env.get('hypothesis_seed')}, "
         f"on {env.get('platform')}" + (", on " + ", ".join(f"{g.get('name')} (compute capability {g.get('compute_version')})"
                             for g in env["gpus"]) if env.get("gpus") else "") + ".",
-        "Each row is one departure; in a `--trt-no-expectations` run, the minimal case Hypothesis shrank to "
-        "for one (op, check).  The reproducer needs only TVM and NumPy (`python <file>.py`; it exits 1 while "
+        "Each row is one departure: an (op, check) and the entry that covers it, with the number of cases "
+        "that showed it and one of them (the one Hypothesis shrank to, where it did; else the smallest).  "
+        "The reproducer needs only TVM and NumPy (`python <file>.py`; it exits 1 while "
         "the departure is there).  'Known as' names the entry of harness/data/expectations.toml that turns it "
         "into a strict xfail in normal runs (NEW: none does).", ""] + ([a.note, ""] if a.note else []) + [
-        "| op | check | outcome | verdict / rule | dtype | shapes | attrs | reason | reproducer | known as |",
-        "|---|---|---|---|---|---|---|---|---|---|"]
+        "| op | check | cases | outcome | verdict / rule | dtype | shapes | attrs | reason | reproducer | known as |",
+        "|---|---|---|---|---|---|---|---|---|---|---|"]
     written = 0
-    for known, r in sorted(rows, key=lambda kr: (kr[1].op, kr[1].check, kr[0], kr[1].case_id)):
+    for known, r, n in sorted(rows, key=lambda kr: (kr[1].op, kr[1].check, kr[0], kr[1].case_id)):
         repro = r.reproducer if r.reproducer and not r.reproducer.startswith("(") else None
         if repro is None and a.write_repros:
             repro = write_repro(r, env, a.write_repros)
@@ -118,13 +128,20 @@ def main(argv=None) -> int:
         attrs = ", ".join(f"{k}={v}" for k, v in r.attrs.items() if not k.startswith("_"))
         shapes = "; ".join("x".join(map(str, s or ())) or "scalar" for s in r.input_shapes)
         reason = " ".join(r.reason.split())[:300].replace("|", "/")
-        lines.append(f"| {r.op} | {r.check} | {r.outcome} | {verdict}{' / ' if verdict and r.rule else ''}"
+        lines.append(f"| {r.op} | {r.check} | {n} | {r.outcome} | {verdict}{' / ' if verdict and r.rule else ''}"
                      f"{r.rule or ''} | {r.dtype} | {shapes} | {attrs} | {reason} | {link} | {known} |")
-    new = sum(1 for known, _ in rows if known == "NEW")
-    lines += ["", f"{len(rows)} departures in {len({r.op for _, r in rows})} ops; {new} NEW."]
+    new = sum(n for known, _, n in rows if known == "NEW")
+    cases = sum(n for _, _, n in rows)
+    lines += ["", f"{cases} departing (case, check) pairs in {len({r.op for _, r, _ in rows})} ops, in {len(rows)} "
+              f"rows; {new} NEW."]
     with open(a.out, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
-    print(f"wrote {a.out}: {len(rows)} departures, {new} new" + (f", {written} reproducers written" if written else ""))
+    if a.prune:
+        linked = {os.path.splitext(os.path.basename(r.reproducer))[0] for _, r, _ in rows if r.reproducer}
+        for name in os.listdir(a.prune):
+            if os.path.splitext(name)[0] not in linked:
+                os.remove(os.path.join(a.prune, name))
+    print(f"wrote {a.out}: {cases} departing pairs in {len(rows)} rows, {new} new" + (f", {written} reproducers written" if written else ""))
     return 0
 
 
