@@ -19,6 +19,7 @@ from . import families as F
 from . import oracle as O
 from .errors import TableError
 from .families import Domain
+from .families.base import few_large
 from .records import Tolerance
 from .seed import seed_operators
 from .versions import Version
@@ -133,7 +134,7 @@ OPS: tuple[OpEntry, ...] = (
        domain=Domain(0.5, 2.0)),
     _e("sum", "relax.sum", F.Reduce(), np.sum, tol=_LOOSE),
     _e("prod", "relax.prod", F.Reduce(), np.prod, tol=_LOOSE,   # products kept finite and exact-ish
-       domain=Domain(squash=lambda x: np.sign(x) * (0.75 + np.abs(x) / 4))),
+       domain=Domain(squash=lambda x: np.sign(x) * (0.75 + np.abs(x) / 4), int_squash=few_large)),
     _e("max", "relax.max", F.Reduce(), np.max),
     _e("min", "relax.min", F.Reduce(), np.min),
     _e("mean", "relax.mean", F.Reduce(), np.mean, tol=_LOOSE),

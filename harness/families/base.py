@@ -35,12 +35,15 @@ class Sample:
 class Domain:
     """Where an input's values are drawn: uniform in [lo, hi] (integers in [3 lo, 3 hi]); ``away``
     moves values away from zero by that much (divisors); ``squash`` maps float values after
-    drawing (e.g. to keep products finite)."""
+    drawing (e.g. to keep products finite), ``int_squash`` integer values (e.g. to keep products
+    inside the dtype: an overflow is undefined behaviour in TVM's integer arithmetic, not a
+    departure to report)."""
 
     lo: float = -2.0
     hi: float = 2.0
     away: float | None = None
     squash: Callable | None = None
+    int_squash: Callable | None = None
 
     def draw(self, rng, shape, dtype: str) -> np.ndarray:
         x = uniform(rng, shape, dtype, self.lo, self.hi)
@@ -48,7 +51,17 @@ class Domain:
             x = ((np.sign(x) + (x == 0)) * (np.abs(x) + self.away)).astype(dtype)
         if self.squash is not None and x.dtype.kind == "f":
             x = self.squash(x).astype(dtype)
+        if self.int_squash is not None and x.dtype.kind in "iu":
+            x = self.int_squash(x).astype(dtype)
         return x
+
+
+def few_large(x: np.ndarray, keep: int = 11) -> np.ndarray:
+    """Integers whose product fits int32 whatever the reduction: the first ``keep`` values (|x| <= 6,
+    6**11 < 2**31) as drawn, every other one its sign (-1, 0 or 1)."""
+    flat = np.sign(x).reshape(-1)
+    flat[:keep] = x.reshape(-1)[:keep]
+    return flat.reshape(x.shape)
 
 
 def uniform(rng, shape, dtype, lo=-2.0, hi=2.0):
