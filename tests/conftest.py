@@ -45,9 +45,42 @@ def pytest_configure(config):
         return res, records
 
     pytester._monkeypatch.setenv("TRT_HARNESS_FORCE", "1")
-    pytester._monkeypatch.setenv("XDG_CACHE_HOME", str(pytester.path / ".cache"))
+    pytester._monkeypatch.setenv("XDG_CACHE_HOME", shared_cache() or str(pytester.path / ".cache"))
     pytester._monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return run
+
+
+SHARED_CACHE_ENV = "TRT_HARNESS_TEST_CACHE"
+
+
+def shared_cache() -> str | None:
+    """One build and plan cache for the child runs of this test session (keys are the printed
+    module, the TVM build and the target, so children with different doubles share it safely;
+    writes are atomic).  Every child would otherwise rebuild the same programs."""
+    return os.environ.get(SHARED_CACHE_ENV)
+
+
+def pytest_configure(config):
+    import tempfile
+
+    # pytester's in-process runs drop the modules they imported when they end; a C extension
+    # (numpy, ml_dtypes, TVM's FFI) imported a second time crashes the process or refuses to
+    # register again.  Imported here once, they are part of every snapshot and never dropped.
+    import numpy  # noqa: F401
+    import tvm  # noqa: F401
+
+    if not os.environ.get(SHARED_CACHE_ENV):
+        os.environ[SHARED_CACHE_ENV] = tempfile.mkdtemp(prefix="trt-harness-tests-cache-")
+        config._trt_test_cache = os.environ[SHARED_CACHE_ENV]
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    path = getattr(config, "_trt_test_cache", None)
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+        os.environ.pop(SHARED_CACHE_ENV, None)
 
 
 def pytest_addoption(parser):

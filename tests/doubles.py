@@ -192,7 +192,8 @@ def suite_command(workdir, *args, results=None):
             open(os.path.join(workdir, "test_ops.py"), "w") as dst:
         dst.write(src.read())
     results = results or os.path.join(workdir, "out", "results.jsonl")
-    env = dict(os.environ, TRT_HARNESS_FORCE="1", XDG_CACHE_HOME=os.path.join(workdir, ".cache"),
+    env = dict(os.environ, TRT_HARNESS_FORCE="1",
+               XDG_CACHE_HOME=os.environ.get("TRT_HARNESS_TEST_CACHE") or os.path.join(workdir, ".cache"),
                PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("TRT_TEST_DOUBLE", None)
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--rootdir={workdir}",

@@ -91,44 +91,45 @@ def test_bad_files_via_cli(tmp_path, huge_results, capsys):
     assert not bad_rows, bad_rows
 
 
-def test_bad_expectations_and_options_are_usage_errors(tmp_path, capsys):
+def test_bad_expectations_and_options_are_usage_errors(pytester, capsys):
+    """Each bad expectations file, option and resumed results file, through pytest and the plugin
+    (in this process: the same configure path as a child pytest without its start-up cost; the
+    child-process path is covered by test_trt_harness_run_maps_a_usage_error_to_exit_2)."""
+    with open(os.path.join(ROOT, "suites", "ops", "test_ops.py")) as fh:
+        pytester.makepyfile(test_ops=fh.read())
     jobs = [(f"expectations/{n}", [f"--trt-expectations={os.path.join(BAD, 'expectations', n)}"])
             for n in EXPECTATIONS]
     jobs += [(" ".join(o), o) for o in BAD_OPTIONS]
     jobs += [(f"--trt-resume on results/{n}", ["--trt-resume"], os.path.join(BAD, "results", n))
              for n in ("not-json.jsonl", "wrong-type-outcome.jsonl", "non-utf8.jsonl")]
-
-    def run(job):
+    outs = []
+    for i, job in enumerate(jobs):
         what, args = job[0], job[1]
-        work = tmp_path / f"w{abs(hash(what))}"
-        argv, env, results = doubles.suite_command(work, "--trt-ops=nn.relu", "--trt-checks=offload", *args)
-        os.makedirs(os.path.dirname(results), exist_ok=True)
+        results = str(pytester.path / f"out{i}" / "results.jsonl")
+        os.makedirs(os.path.dirname(results))
         if len(job) > 2:
             with open(job[2], "rb") as src, open(results, "wb") as dst:
                 dst.write(src.read())
         else:
             _good_results(results)
         before = _snapshot([results])
-        p = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, errors="replace", timeout=120)
-        untouched = _snapshot([results]) == before and sorted(os.listdir(os.path.dirname(results))) == [
-            "results.jsonl"]
-        return what, p, untouched
-
-    with cf.ThreadPoolExecutor(4) as ex:
-        outs = list(ex.map(run, jobs))
+        res = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", f"--trt-results={results}", "--trt-report=",
+                                           "--trt-ops=nn.relu", "--trt-checks=offload", *args)
+        untouched = _snapshot([results]) == before and os.listdir(os.path.dirname(results)) == ["results.jsonl"]
+        outs.append((what, res, untouched))
     bad_rows = []
     with capsys.disabled():
         print(f"\nbad input corpus (pytest): {len(EXPECTATIONS)} expectations files, {len(BAD_OPTIONS)} bad options, "
               f"3 bad results files under --trt-resume -> {len(jobs)} runs")
-        for what, p, untouched in outs:
-            lines = [line for line in p.stderr.splitlines() if line.strip()]
+        for what, res, untouched in outs:
+            lines = [line for line in res.errlines if line.strip()]
             argparse_error = [line for line in lines if "error: argument" in line]
             if argparse_error:   # pytest's own argparse: usage lines, then the one error line
                 lines = argparse_error
-            ok = p.returncode == 4 and len(lines) == 1 and untouched
-            print(f"  {'ok ' if ok else 'BAD'} exit {p.returncode}  {what:48s} {(lines or [''])[0][:110]}")
+            ok = res.ret == 4 and len(lines) == 1 and untouched
+            print(f"  {'ok ' if ok else 'BAD'} exit {int(res.ret)}  {what:48s} {(lines or [''])[0][:110]}")
             if not ok:
-                bad_rows.append((what, p.returncode, untouched, p.stdout[-800:], p.stderr[-1500:]))
+                bad_rows.append((what, res.ret, untouched, res.outlines[-10:], res.errlines[-10:]))
     assert not bad_rows, bad_rows
 
 
