@@ -146,25 +146,51 @@ def _compile(backend, mod, cache: BuildCache):
 
 
 def compile_many(backend, modules: dict[str, object], cache: BuildCache, *, stage: str) -> dict[str, object]:
-    """Compile ``modules`` (prefix -> IRModule) for ``backend``.
+    """Compile ``modules`` (prefix -> IRModule) for ``backend``: all in one batch; a batch that
+    fails is retried in groups of one :func:`harness.program.signature` (modules alike in ops,
+    dtypes and layouts), and a group that fails case by case, so a failure is attributed to its
+    case while the cases that compile still share a build.
 
     Returns prefix -> :class:`Built`, or prefix -> :class:`CompileFailure` for a module TVM could
     not compile.  ``stage`` names what is being compiled, for the failure's message."""
-    out: dict[str, object] = {}
     if not modules:
-        return out
-    if backend.batchable and len(modules) > 1:
-        from . import program
+        return {}
+    if not (backend.batchable and len(modules) > 1):
+        return _one_by_one(backend, modules, cache, stage)
+    from . import program
 
-        t0 = time.perf_counter()
+    built = _batch(backend, modules, cache)
+    if built is not None:
+        return built
+    groups: dict[tuple, dict[str, object]] = {}
+    for prefix, mod in modules.items():
         try:
-            merged = program.merge(modules)
-            ex, cached = _compile(backend, merged, cache)
-        except Exception:
-            pass    # fall back to one build per module: the failure is attributed to its case
-        else:
-            share = (time.perf_counter() - t0) / len(modules)
-            return {p: Built(ex, f"{p}main", share, cached, len(modules)) for p in modules}
+            key = program.signature(mod)
+        except Exception:    # a module the signature cannot read: a group of its own
+            key = ("?", prefix)
+        groups.setdefault(key, {})[prefix] = mod
+    out: dict[str, object] = {}
+    for group in groups.values():
+        got = _batch(backend, group, cache) if 1 < len(group) < len(modules) else None
+        out.update(got if got is not None else _one_by_one(backend, group, cache, stage))
+    return out
+
+
+def _batch(backend, modules: dict[str, object], cache: BuildCache) -> dict[str, object] | None:
+    """One build of every module merged, or None when it fails."""
+    from . import program
+
+    t0 = time.perf_counter()
+    try:
+        ex, cached = _compile(backend, program.merge(modules), cache)
+    except Exception:
+        return None
+    share = (time.perf_counter() - t0) / len(modules)
+    return {p: Built(ex, f"{p}main", share, cached, len(modules)) for p in modules}
+
+
+def _one_by_one(backend, modules: dict[str, object], cache: BuildCache, stage: str) -> dict[str, object]:
+    out: dict[str, object] = {}
     for prefix, mod in modules.items():
         t0 = time.perf_counter()
         try:

@@ -106,6 +106,31 @@ def merge(modules: dict[str, object]):
     return bb.get()
 
 
+def signature(mod) -> tuple:
+    """What TVM's compilation of ``mod`` most likely depends on: each call's op, argument dtypes and
+    layouts.  Modules alike in this usually compile alike, so a batch that fails is retried in
+    groups of one signature before case by case (see :func:`harness.builds.compile_many`)."""
+    from tvm import relax
+
+    from .tvmcompat import type_of
+
+    keys = ("data_layout", "kernel_layout", "layout", "out_layout")
+    sig = set()
+    for _gv, func in mod.functions_items():
+        if not isinstance(func, relax.Function):
+            continue
+        for block in getattr(func.body, "blocks", ()):
+            for binding in block.bindings:
+                call = binding.value
+                if not isinstance(call, relax.Call) or not hasattr(call.op, "name"):
+                    continue
+                attrs = call.attrs
+                layouts = tuple(str(getattr(attrs, k)) for k in keys if attrs is not None and hasattr(attrs, k))
+                dtypes = tuple(str(getattr(type_of(a), "dtype", "")) for a in call.args)
+                sig.add((str(call.op.name), dtypes, layouts))
+    return tuple(sorted(sig))
+
+
 def run(executable, inputs: list, device=None, entry: str = "main") -> list[np.ndarray]:
     """Run ``entry`` on the VM; always returns a flat list of NumPy outputs."""
     import tvm
