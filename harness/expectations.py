@@ -31,13 +31,18 @@ File format (TOML)::
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import InputError
 from .records import CHECKS, OFFLOAD_VERDICTS
 from .versions import Version, VersionRange
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser from PyPI
+    import tomli as tomllib
 
 DEFAULT_PATH = os.path.join(os.path.dirname(__file__), "data", "expectations.toml")
 DEVICES = ("cpu", "cuda")
