@@ -594,3 +594,24 @@ def test_other_gpu_work_waits_while_a_timing_holds_the_gpu(tmp_path):
     assert user.exitcode == 0
     with open(log) as fh:
         assert fh.read().splitlines() == ["timing ends", "shared user runs"]
+
+
+def test_measure_takes_the_clock_it_is_given():
+    """On the CPU clock a sleeping workload costs nothing, a busy one its CPU time: what lets the
+    fault-injection test time a CPU-bound double the same way on an idle and a loaded machine."""
+    import time as _time
+
+    from harness.timing import measure
+
+    def sleeps(n=1):
+        _time.sleep(0.002 * n)
+
+    def busy(n=1):
+        end = _time.process_time() + 0.002 * n
+        while _time.process_time() < end:
+            pass
+
+    assert measure(sleeps, warmup=1, rounds=5, min_round_s=0, clock=_time.process_time)["median_s"] < 5e-4
+    assert measure(sleeps, warmup=1, rounds=5, min_round_s=1e-3)["median_s"] >= 0.002
+    cpu = measure(busy, warmup=1, rounds=5, min_round_s=1e-3, clock=_time.process_time)["median_s"]
+    assert 0.002 <= cpu < 0.003
