@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .compare import Comparison, compare
+from .compare import Comparison, compare, for_sum
 from .errors import EnvironmentProblem
 from .pipeline import ORIGINAL, PARTITIONED, Artifacts, DeviceFailure, StageFailure
 from .records import CHECKS, Offload, Timing, Tolerance
@@ -44,6 +44,7 @@ class CheckTarget:
     oracle: Callable[[object], list] | None = None     # Program -> independent reference outputs
     reference_name: str = "numpy-oracle"
     main_op: str | None = None                         # the Relax op whose rule names the case
+    terms: int | None = None                           # products summed into one output (Family.terms)
 
 
 @dataclass
@@ -130,7 +131,9 @@ def check_tensorrt(art: Artifacts, target: CheckTarget, opts: CheckOptions) -> C
     sut, ref = get_backend(opts.sut), get_backend(opts.reference)
     got = art.output(sut.variant, sut.name)
     want = art.output(ref.variant, ref.name)
-    tol = opts.fp16_tolerance if opts.fp16_mode and opts.fp16_tolerance else target.tolerance
+    tol = target.tolerance
+    if opts.fp16_mode and opts.fp16_tolerance:      # TensorRT computes in float16: its rounding, its sums
+        tol = for_sum(opts.fp16_tolerance, target.terms, "float16")
     res = numeric(got, want, tol, f"{sut.name} vs {ref.name}")
     res.backend, res.reference = sut.name, ref.name
     res.details["fp16_mode"] = opts.fp16_mode

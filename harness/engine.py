@@ -26,6 +26,7 @@ from . import checks as C
 from .builds import BuildCache
 from .case import Case
 from .checks import CheckOptions, CheckResult, CheckTarget
+from .compare import for_sum
 from .pipeline import Artifacts, execute, partition, prepare, time_builds
 from .timing.roofline import roofline_of
 
@@ -94,7 +95,9 @@ def target_for(entry, case: Case) -> CheckTarget:
             out = [np.trunc(np.asarray(o, np.float64)).astype(case.dtype) for o in out]
         return out
 
-    return CheckTarget(tolerance=entry.tolerance(case.dtype), oracle=oracle, reference_name="numpy-oracle",
+    terms = entry.family.terms(entry, case)
+    return CheckTarget(tolerance=for_sum(entry.tolerance(case.dtype), terms, case.dtype), terms=terms,
+                       oracle=oracle, reference_name="numpy-oracle",
                        main_op=entry.tvm_op)
 
 

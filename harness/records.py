@@ -39,11 +39,14 @@ class _Base(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=Fals
 
 # -- numbers -------------------------------------------------------------------------------------
 class Tolerance(_Base, frozen=True):
-    """|actual - expected| <= atol + rtol * |expected|.  Normwise: atol is scaled by max|expected|."""
+    """|actual - expected| <= atol + rtol * |expected| + acc * max|expected|.  Normwise: atol is
+    scaled by max|expected| too.  ``acc`` is the rounding allowed for an output that is a long sum
+    (convolutions, dense, matmul): see :func:`harness.compare.accumulation`."""
 
     atol: float
     rtol: float
     mode: Literal["elementwise", "normwise"] = "elementwise"
+    acc: float = 0.0
 
 
 # -- offload ---------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ MODEL = {model!r}               # an ONNX file beside this script, or None
 SHAPES = {shapes!r}             # ONNX input name -> (shape, dtype), for MODEL
 CHECK = {check!r}
 TARGET = {target!r}
-ATOL, RTOL, MODE = {tolerance!r}
+ATOL, RTOL, MODE, ACC = {tolerance!r}
 EXPECTED_OFFLOAD = {expected_offload!r}   # op -> calls the converter rules say TensorRT should take
 HERE = os.path.dirname(os.path.abspath(__file__))
 data = np.load(os.path.join(HERE, {npz_name!r}), allow_pickle=False)
@@ -76,8 +76,9 @@ def run(m):
 
 
 def same(actual, expected):
-    """harness/compare.py's rule: |a - e| <= ATOL + RTOL * |e| (ATOL scaled by max|e| when MODE is
-    normwise); NaN/Inf must agree in place; integer outputs must be equal."""
+    """harness/compare.py's rule: |a - e| <= ATOL + RTOL * |e| + ACC * max|e| (ATOL scaled by max|e|
+    when MODE is normwise; ACC is the rounding allowed in a long sum); NaN/Inf must agree in place;
+    integer outputs must be equal."""
     ok = len(actual) == len(expected)
     for a, e in zip(actual, expected):
         a64, e64 = a.astype(np.float64), e.astype(np.float64)
@@ -87,7 +88,8 @@ def same(actual, expected):
             continue
         special = np.array_equal(np.isnan(a64), np.isnan(e64)) and np.array_equal(a64[np.isinf(a64)], e64[np.isinf(e64)])
         fin = np.isfinite(a64) & np.isfinite(e64)
-        atol = ATOL * (np.abs(e64[fin]).max(initial=0.0) or 1.0) if MODE == "normwise" else ATOL
+        top = np.abs(e64[fin]).max(initial=0.0)
+        atol = (ATOL * (top or 1.0) if MODE == "normwise" else ATOL) + ACC * top
         err = np.abs(a64[fin] - e64[fin])
         good = special and bool(np.all(err <= atol + RTOL * np.abs(e64[fin])))
         print("output", a.shape, "max abs error", err.max(initial=0.0), "ok" if good else "MISMATCH")
@@ -181,7 +183,7 @@ def write(directory: str, *, stem: str, check: str, outcome: str, reason: str, p
                            source=None if model else program.source.script(), npz_name=npz_name,
                            model=model_name, shapes={k: (list(v[0]), str(v[1])) for k, v in (shapes or {}).items()},
                            target=target,
-                           tolerance=(float(tolerance.atol), float(tolerance.rtol), tolerance.mode),
+                           tolerance=(float(tolerance.atol), float(tolerance.rtol), tolerance.mode, float(tolerance.acc)),
                            expected_offload=dict(sorted((expected_offload or {}).items())))
     path = os.path.join(directory, script_name)
     with open(path, "w", encoding="utf-8") as fh:

@@ -345,3 +345,57 @@ def test_min_tolerance_survives_rounding():
 def test_normwise_relative_error_with_a_mode_built_at_run_time():
     c = compare([f64(1000.0, 1.5)], [f64(1000.0, 1.0)], tol(1e-3, mode="".join(["norm", "wise"])))
     assert c.max_rel_err == pytest.approx(0.5 / 1000)
+
+
+# -- the rounding a long sum is allowed ------------------------------------------------------------
+def test_accumulation_is_lambda_sqrt_terms_unit_roundoff():
+    from harness.compare import ACC_LAMBDA, accumulation
+
+    assert accumulation(13824, "float16") == pytest.approx(ACC_LAMBDA * math.sqrt(13824) * 2.0 ** -11)
+    assert accumulation(4, "float32") == ACC_LAMBDA * 2 * 2.0 ** -24
+    assert accumulation(4096, "float16") > 100 * accumulation(4096, "float32")
+    for terms, dtype in ((None, "float32"), (1, "float16"), (0, "float16"), (1000, "int32"), (1000, "bool")):
+        assert accumulation(terms, dtype) == 0.0
+
+
+def test_for_sum_adds_the_allowance_and_keeps_the_rest():
+    from harness.compare import accumulation, for_sum
+
+    base = Tolerance(atol=1e-2, rtol=2e-2, mode="normwise")
+    t = for_sum(base, 768, "float16")
+    assert (t.atol, t.rtol, t.mode, t.acc) == (1e-2, 2e-2, "normwise", accumulation(768, "float16"))
+    assert for_sum(base, None, "float16") is base and for_sum(base, 768, "int32") is base
+
+
+def test_the_sum_allowance_scales_with_the_largest_expected():
+    e = f64(100.0, 0.5, -3.0)
+    t = Tolerance(atol=0.0, rtol=0.0, acc=1e-3)                  # 0.1 for every element
+    assert compare([e + f64(0.0, 0.099, -0.099)], [e], t).ok
+    bad = compare([e + f64(0.0, 0.101, 0.0)], [e], t)
+    assert not bad.ok and "1/3 elements beyond" in bad.reason and "for rounding in the sum (acc=0.001)" in bad.reason
+    assert bad.min_tolerance.acc == 1e-3 and bad.min_tolerance.atol == pytest.approx(0.001, rel=1e-6)
+    # without the allowance the same output fails on 2 elements
+    assert "2/3 elements beyond" in compare([e + f64(0.0, 0.099, -0.099)], [e], Tolerance(atol=0.0, rtol=0.0)).reason
+
+
+def test_the_sum_allowance_adds_to_atol_and_rtol():
+    e = f64(10.0, 1.0)
+    t = Tolerance(atol=0.01, rtol=0.01, acc=1e-3)                # element 1: 0.01 + 0.01 + 0.01
+    assert compare([e + f64(0.0, 0.0299)], [e], t).ok
+    assert not compare([e + f64(0.0, 0.0301)], [e], t).ok
+    n = Tolerance(atol=0.01, rtol=0.0, mode="normwise", acc=1e-3)  # (0.01 + 0.001) * 10
+    assert compare([e + f64(0.109, 0.0)], [e], n).ok and not compare([e + f64(0.111, 0.0)], [e], n).ok
+
+
+def test_a_wrong_result_is_still_caught_with_the_allowance_of_a_long_float16_sum():
+    """13,824 terms in float16 allow 11 % of the largest output: a wrong element (here one output
+    off by a quarter of the largest) still fails."""
+    from harness.compare import accumulation
+
+    rng = np.random.default_rng(0)
+    e = rng.normal(0.0, 100.0, 1000)
+    a = e.copy()
+    a[7] += 0.25 * np.abs(e).max()
+    t = Tolerance(atol=0.03, rtol=0.03, acc=accumulation(13824, "float16"))
+    assert compare([e + 0.05 * np.abs(e).max() * rng.uniform(-1, 1, 1000)], [e], t).ok
+    assert not compare([a], [e], t).ok

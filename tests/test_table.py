@@ -188,3 +188,48 @@ def test_int_products_stay_inside_int32(seed):
         assert np.abs(np.prod(x.astype(np.int64), axis=axis)).max() < 2**31
     f = entry.domain.draw(rng, (4, 4, 4, 4), "float32")  # floats keep their own squash
     assert np.isfinite(np.prod(f.astype(np.float64))) and 0.7 < np.abs(f).min()
+
+
+# -- how many products one output sums (the comparison's rounding allowance) -----------------------
+def _case(op, shapes, attrs=None, weights=(), dtype="float32"):
+    from harness.case import Case
+
+    return Case(op=op, dtype=dtype, shapes=tuple(shapes), attrs=dict(attrs or {}), weights=tuple(weights))
+
+
+@pytest.mark.parametrize("op, attrs, weight, terms", [
+    # convolution: (input channels / groups) x taps, from O, I/g, taps in any kernel layout
+    ("nn.conv2d", {"kernel_layout": "OIHW", "groups": 1}, (8, 4, 3, 3), 36),
+    ("nn.conv2d", {"kernel_layout": "HWIO", "groups": 1}, (3, 3, 4, 8), 36),
+    ("nn.conv2d", {"kernel_layout": "OIHW", "groups": 2}, (8, 2, 3, 3), 18),
+    ("nn.conv3d", {"kernel_layout": "OIDHW", "groups": 1}, (512, 512, 3, 3, 3), 13824),
+    ("nn.conv1d", {"kernel_layout": "WIO", "groups": 1}, (5, 3, 2), 15),
+    # transposed: I, O/g, taps; each output meets (I / g) x taps inputs at most
+    ("nn.conv2d_transpose", {"kernel_layout": "IOHW", "groups": 2}, (4, 3, 3, 3), 18),
+    ("nn.conv3d_transpose", {"kernel_layout": "IODHW", "groups": 1}, (6, 2, 1, 2, 2), 24),
+])
+def test_conv_terms(op, attrs, weight, terms):
+    e = BY_NAME[op]
+    assert e.family.terms(e, _case(op, [(1, 1, 1)], attrs, (("weight", weight),))) == terms
+
+
+def test_dense_and_batch_matmul_terms_are_the_inner_dimension():
+    d, b = BY_NAME["nn.dense"], BY_NAME["nn.batch_matmul"]
+    assert d.family.terms(d, _case("nn.dense", [(2, 3, 768)], {"units": 5}, (("weight_t", (768, 5)),))) == 768
+    assert b.family.terms(b, _case("nn.batch_matmul", [(2, 4, 64), (2, 64, 9)])) == 64
+
+
+def test_only_sums_of_products_get_the_allowance():
+    from harness.compare import accumulation
+    from harness.engine import target_for
+
+    conv = _case("nn.conv2d", [(1, 4, 5, 5)], {"kernel_layout": "OIHW", "data_layout": "NCHW", "groups": 1,
+                                                "strides": [1, 1], "padding": [0, 0], "dilation": [1, 1]},
+                 (("weight", (8, 4, 3, 3)),), dtype="float16")
+    t = target_for(BY_NAME["nn.conv2d"], conv)
+    assert t.terms == 36 and t.tolerance.acc == accumulation(36, "float16")
+    assert (t.tolerance.atol, t.tolerance.rtol) == (BY_NAME["nn.conv2d"].tolerance("float16").atol,
+                                                    BY_NAME["nn.conv2d"].tolerance("float16").rtol)
+    for op in ("add", "nn.softmax", "sum", "nn.max_pool2d"):
+        e = BY_NAME[op]
+        assert e.family.terms(e, _case(op, [(2, 3)])) is None

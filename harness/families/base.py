@@ -101,6 +101,11 @@ class Family:
     def oracle(self, entry, case, xs: list[np.ndarray], ws: dict[str, np.ndarray]):
         return entry.ref(*[f64(x) for x in xs], *[f64(w) for w in ws.values()], **case.attrs)
 
+    def terms(self, entry, case) -> int | None:
+        """How many products are summed into one output element, for the rounding its comparison
+        allows (:func:`harness.compare.accumulation`); None when the output is not such a sum."""
+        return None
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"

@@ -62,6 +62,18 @@ class Conv(Family):
         w = np.transpose(f64(ws["weight"]), [klayout.index(ch) for ch in canon])
         return O.from_channels_first(entry.ref(x, w, **a), order)
 
+    def terms(self, entry, case):
+        """(input channels / groups) x kernel taps: the canonical weight is O, I/g, taps for a
+        convolution and I, O/g, taps for a transposed one."""
+        transpose = self.params.get("transpose", False)
+        canon = canonical(self.params["nsp"], "tkernel" if transpose else "kernel")
+        layout, shape = case.attrs["kernel_layout"], dict(case.weights)["weight"]
+        w = [shape[layout.index(ch)] for ch in canon]
+        taps = 1
+        for t in w[2:]:
+            taps *= t
+        return (w[0] // case.attrs.get("groups", 1) if transpose else w[1]) * taps
+
 
 class Dense(Family):
     """nn.dense (y = x W^T with a constant weight): in Relax, matmul by the transposed constant."""
@@ -77,6 +89,9 @@ class Dense(Family):
     def oracle(self, entry, case, xs, ws):
         return entry.ref(f64(xs[0]), f64(ws["weight_t"]))
 
+    def terms(self, entry, case):
+        return case.shapes[0][-1]
+
 
 class BatchMatmul(Family):
     """nn.batch_matmul: two runtime tensors, batch dims broadcast (Relax matmul)."""
@@ -86,3 +101,6 @@ class BatchMatmul(Family):
         batch = draw(st.sampled_from([(), (1,), (2,), (3,), (2, 2)]))
         rhs_batch = draw(st.sampled_from([batch, batch[1:], tuple(1 for _ in batch)]))
         return Sample(((*batch, m, k), (*rhs_batch, k, n)))
+
+    def terms(self, entry, case):
+        return case.shapes[0][-1]
