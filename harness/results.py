@@ -46,6 +46,15 @@ def _tvm_facts() -> dict:
     return facts
 
 
+def _version_of(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def environment(**extra: Any) -> dict:
     """The environment fingerprint written into every results header."""
     import numpy
@@ -54,6 +63,7 @@ def environment(**extra: Any) -> dict:
         "harness_version": __version__,
         "python": platform.python_version(),
         "numpy": numpy.__version__,
+        "hypothesis": _version_of("hypothesis"),   # its draws change between versions
         "platform": platform.platform(),
         "machine": platform.machine(),
         "hostname": platform.node(),

@@ -56,6 +56,31 @@ def test_environment_fingerprint(monkeypatch):
     for key in ("numpy", "platform", "machine", "hostname"):
         assert isinstance(env[key], str), key
     assert res.environment(python="override")["python"] == "override"
+    import hypothesis
+
+    assert env["hypothesis"] == hypothesis.__version__   # its draws differ between versions
+
+
+def test_gate_notes_a_different_hypothesis_version(tmp_path):
+    """Cases drawn by two Hypothesis versions differ: the gate says so beside its verdict."""
+    from harness import cli
+    from harness.records import Record
+    from harness.results import ResultsWriter, header
+
+    paths = []
+    for label, version in (("base", "6.168.3"), ("cur", "6.170.17")):
+        path = str(tmp_path / f"{label}.jsonl")
+        w = ResultsWriter(path, header(suite="ops", env={"hypothesis": version}, with_table=False))
+        w.write(Record(op="nn.relu", check="offload", outcome="pass", case_id="nn.relu-1"))
+        w.close()
+        paths.append(path)
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = cli.main(["gate", *paths])
+    assert rc == 0 and "hypothesis: '6.168.3' -> '6.170.17'" in out.getvalue(), out.getvalue()
 
 
 GPU = {"exist": True, "name": "NVIDIA H200", "compute_version": "9.0",
