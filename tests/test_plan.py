@@ -1,0 +1,45 @@
+"""The plan: which cases an op-suite run draws depends only on the strategies, Hypothesis, the
+profile and the seed, never on which other modules the process has imported."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+from harness import plan, profiles
+from harness.table import BY_NAME
+
+OPS = ("squeeze", "nn.pad", "layout_transform", "nn.avg_pool3d")
+
+
+def _draw():
+    profiles.use("ci")
+    return {op: [c.case_id for c in plan.draw_cases(BY_NAME[op], seed=0)] for op in OPS}
+
+
+def test_an_imported_module_full_of_literals_changes_no_draw(tmp_path, monkeypatch):
+    """Hypothesis mixes literals of imported local modules into its draws; a pytest process (with
+    conftest and test modules) drew other cases than a plain one. The plan shuts them out."""
+    before = _draw()
+    ints = ", ".join(str(v) for v in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 17, 31, 64, 127, 255, -1, -2, -3])
+    (tmp_path / "literal_heavy_module.py").write_text(
+        f"INTS = [{ints}]\nFLOATS = [0.5, 1.5, -0.25, 3.75, 1e-3, 65504.0]\nNAMES = ['NCHW', 'NHWC', 'edge', 'reflect']\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    import literal_heavy_module  # noqa: F401
+    try:
+        assert _draw() == before
+    finally:
+        sys.modules.pop("literal_heavy_module", None)
+
+
+def test_the_plan_key_changes_with_the_seed():
+    class S:
+        seed = 0
+        build_cache = None
+
+    class T(S):
+        seed = 1
+
+    profiles.use("ci")
+    e = BY_NAME["squeeze"]
+    assert plan._plan_key(e, S) != plan._plan_key(e, T)
