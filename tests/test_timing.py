@@ -615,3 +615,52 @@ def test_measure_takes_the_clock_it_is_given():
     assert measure(sleeps, warmup=1, rounds=5, min_round_s=1e-3)["median_s"] >= 0.002
     cpu = measure(busy, warmup=1, rounds=5, min_round_s=1e-3, clock=_time.process_time)["median_s"]
     assert 0.002 <= cpu < 0.003
+
+
+def test_a_failed_clock_check_is_traced_again_with_longer_rounds(tmp_path, monkeypatch):
+    """Rounds of ~1 ms can be too short for CUPTI's clock check; the workloads it failed for (and
+    only those) are traced once more with rounds CLOCK_RETRY_FACTOR times longer, and say so."""
+    from harness.timing import run as run_mod
+    from harness.timing import time_many
+
+    cupti = FakeCupti(realtime=True)
+    runs = [fake_workload(cupti, [(K.CONCURRENT_KERNEL, ns, f"k{ns}")]) for ns in (1000, 3000)]
+    real, calls = device_mod.measure_devices, []
+
+    def first_pass_fails_for_the_second(pairs, **kw):
+        calls.append([n for _, n in pairs])
+        got = real(pairs, **kw)
+        if len(calls) == 1:
+            got[1] = device_mod.ClockCheckFailed("CUPTI's timestamps do not track the host clock (test)")
+        return got
+    monkeypatch.setattr(device_mod, "measure_devices", first_pass_fails_for_the_second)
+    got = time_many(runs, device_kind="cuda", lock_dir=str(tmp_path), rounds=5, min_round_s=1e-3, cupti=cupti,
+                    gpu_key={"key": "g", "key_source": "test"})
+    assert len(calls) == 2 and calls[1] == [calls[0][1] * run_mod.CLOCK_RETRY_FACTOR]
+    assert [r["method"] for r in got] == ["cupti+latency", "cupti+latency"]
+    assert got[1]["device"]["median_s"] == pytest.approx(3e-6)
+    assert "traced again with rounds 4x as long" in got[1]["device"]["note"] and "(test)" in got[1]["device"]["note"]
+    assert not (got[0]["device"].get("note") or "").count("traced again")
+
+
+def test_a_clock_check_that_fails_twice_gives_latency_only_with_the_reason(tmp_path, monkeypatch):
+    from harness.timing import time_many
+
+    cupti = FakeCupti(realtime=True)
+    run = fake_workload(cupti, [(K.CONCURRENT_KERNEL, 1000, "k")])
+    monkeypatch.setattr(device_mod, "measure_devices",
+                        lambda pairs, **kw: [device_mod.ClockCheckFailed("clock (test)")] * len(pairs))
+    got = time_many([run], device_kind="cuda", lock_dir=str(tmp_path), rounds=5, min_round_s=1e-3, cupti=cupti,
+                    gpu_key={"key": "g", "key_source": "test"})
+    assert got[0]["device"] is None and got[0]["method"] == "latency (clock (test))"
+
+
+def test_the_clock_checks_failures_are_clock_check_failures():
+    cupti = FakeCupti()
+
+    def run(n=1):
+        cupti.scale = 3.0 if cupti.scale == 1.5 else 1.5
+        for _ in range(n):
+            cupti.launch(K.CONCURRENT_KERNEL, 2000, "conv")
+    with pytest.raises(device_mod.ClockCheckFailed):
+        measure_device(run, iterations=600, rounds=5, cupti=cupti, canary=None, host_clock=cupti.host)

@@ -53,6 +53,11 @@ class DeviceTimeUnavailable(Exception):
     """No device time could be taken; ``str(exc)`` says exactly why."""
 
 
+class ClockCheckFailed(DeviceTimeUnavailable):
+    """CUPTI's clock could not be checked against the host's over the timed rounds (see
+    :func:`clock_ratio`); longer rounds may let it (:func:`harness.timing.run.time_many` retries)."""
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, ModuleNotFoundError):
         return str(exc)                                    # "No module named 'cupti'"
@@ -337,14 +342,14 @@ def clock_ratio(windows: list[tuple[int, int]], host_windows: list[tuple[float, 
     cupti_span = windows[-1][1] - windows[0][0]
     host_span = (host_windows[-1][1] - host_windows[0][0]) * 1e9
     if cupti_span <= 0 or host_span <= 0:
-        raise DeviceTimeUnavailable("CUPTI's clock did not advance over the timed rounds: device time unknown")
+        raise ClockCheckFailed("CUPTI's clock did not advance over the timed rounds: device time unknown")
     ratio = cupti_span / host_span
     if abs(ratio - 1) <= CLOCK_TOLERANCE:
         return 1.0, None
     per_round = [(t1 - t0) / ((h1 - h0) * 1e9) for (t0, t1), (h0, h1) in zip(windows, host_windows)
                  if h1 - h0 >= 1e-3]
     if not per_round or max(per_round) > 1.05 * min(per_round) or not (0.95 * ratio <= per_round[0] <= 1.05 * ratio):
-        raise DeviceTimeUnavailable(
+        raise ClockCheckFailed(
             f"CUPTI's timestamps do not track the host clock (ratio {ratio:.3f} over the timed section, "
             f"per round {[round(r, 3) for r in per_round]}): device time unknown")
     return ratio, (f"CUPTI's clock ran at {ratio:.4f} units per host nanosecond (a timestamp callback "
