@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import msgspec
 import numpy as np
 
 from .records import Tolerance
@@ -56,7 +57,7 @@ def for_sum(tol: Tolerance, terms: int | None, dtype: str) -> Tolerance:
     acc = accumulation(terms, dtype)
     if not acc:
         return tol
-    return Tolerance(atol=tol.atol, rtol=tol.rtol, mode=tol.mode, acc=acc)
+    return msgspec.structs.replace(tol, acc=acc)
 
 
 @dataclass

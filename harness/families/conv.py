@@ -1,6 +1,8 @@
 """Convolutions (1-3D, transposed, grouped, any layout), dense and batch matmul."""
 from __future__ import annotations
 
+import math
+
 from hypothesis import assume
 from hypothesis import strategies as st
 
@@ -69,10 +71,7 @@ class Conv(Family):
         canon = canonical(self.params["nsp"], "tkernel" if transpose else "kernel")
         layout, shape = case.attrs["kernel_layout"], dict(case.weights)["weight"]
         w = [shape[layout.index(ch)] for ch in canon]
-        taps = 1
-        for t in w[2:]:
-            taps *= t
-        return (w[0] // case.attrs.get("groups", 1) if transpose else w[1]) * taps
+        return (w[0] // case.attrs.get("groups", 1) if transpose else w[1]) * math.prod(w[2:])
 
 
 class Dense(Family):
