@@ -1,0 +1,120 @@
+"""Run the op suites at several seeds and write one table of their verdicts.
+
+A verdict holds only if it holds at every seed: this runs ``pytest suites/ops`` once per seed
+(same profile, same options), keeps each seed's results file, and writes a Markdown table with,
+per seed, the cases, the exit code, the outcomes by check and every red record (a failure or
+error no expectation covers, and every XPASS), so each gets an answer: a real departure recorded
+as an expectation with a reproducer, or a harness mistake fixed with a test.
+
+    python tools/gpu_sweep.py --seeds 0-9 --profile dev --out reports/sweep -- -n 16 \
+        --trt-backend tvm-cuda --trt-reference tvm-cuda --trt-timing off
+
+(``make gpu-sweep SEEDS=0-9`` on a GPU machine.)  Everything after ``--`` goes to pytest.
+Exit status: 0 when every seed exited 0, 1 otherwise, 2 for bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+RED = ("fail", "xpass", "error")
+
+
+def parse_seeds(text: str) -> list[int]:
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            raise SystemExit(f"gpu_sweep: --seeds: {text!r} is not a list of seeds or ranges such as 0-9,12")
+        seeds.extend(range(int(lo), int(hi or lo) + 1))
+    if not seeds:
+        raise SystemExit("gpu_sweep: --seeds names no seed")
+    return seeds
+
+
+def summarise(path: str) -> tuple[int, dict[str, Counter], list]:
+    from harness.reader import load_results
+
+    run = load_results(path)
+    by_check = run.outcomes_by_check()
+    red = [r for r in run.records if r.outcome in RED]
+    return run.n_cases(), by_check, red
+
+
+def _cell(c: Counter) -> str:
+    return " ".join(f"{k} {c[k]}" for k in ("pass", "xfail", "fail", "xpass", "error", "skip") if c.get(k))
+
+
+def table(rows: list[dict], argv: list[str]) -> str:
+    out = ["# Op-suite sweep", "", f"Command per seed: `pytest suites/ops {' '.join(argv)} --trt-seed S`", ""]
+    checks = ("offload", "preserve", "reference", "tensorrt")
+    out.append("| seed | cases | exit | wall s | " + " | ".join(checks) + " |")
+    out.append("|---|---|---|---|" + "---|" * len(checks))
+    for r in rows:
+        out.append(f"| {r['seed']} | {r['cases']} | {r['rc']} | {r['wall']:.0f} | "
+                   + " | ".join(_cell(r["by_check"].get(c, Counter())) for c in checks) + " |")
+    out.append("")
+    for r in rows:
+        if not r["red"]:
+            continue
+        out.append(f"## Seed {r['seed']}: {len(r['red'])} red record(s)")
+        out.append("")
+        for rec in r["red"]:
+            reason = " ".join((rec.reason or "").split())[:240].replace("|", "\\|")
+            out.append(f"- `{rec.op}` {rec.check} **{rec.outcome}** {rec.dtype or ''} "
+                       f"{rec.input_shapes} {rec.attrs} (case {rec.case_id}, seed {rec.seed}): {reason}")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", default="0-9")
+    p.add_argument("--profile", default="dev", choices=("ci", "dev", "nightly"))
+    p.add_argument("--out", default=os.path.join("reports", "sweep"))
+    a = p.parse_args(argv)
+    seeds = parse_seeds(a.seeds)
+    os.makedirs(a.out, exist_ok=True)
+    args = ["--trt-profile", a.profile, *extra]
+    rows = []
+    for seed in seeds:
+        results = os.path.join(a.out, f"seed-{seed}.jsonl")
+        if os.path.exists(results):
+            os.remove(results)
+        cmd = [sys.executable, "-m", "pytest", "suites/ops", "-q", "-p", "no:cacheprovider", *args,
+               "--trt-seed", str(seed), "--trt-results", results, "--trt-report=",
+               "--trt-repro-dir", os.path.join(a.out, f"repro-{seed}")]
+        t0 = time.monotonic()
+        with open(os.path.join(a.out, f"seed-{seed}.log"), "wb") as log:
+            rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+        wall = time.monotonic() - t0
+        try:
+            cases, by_check, red = summarise(results)
+        except Exception as exc:  # a run that wrote no results is a row of its own, not a lost sweep
+            cases, by_check, red = 0, {}, []
+            print(f"seed {seed}: no readable results ({exc})", file=sys.stderr)
+        rows.append(dict(seed=seed, rc=rc, wall=wall, cases=cases, by_check=by_check, red=red))
+        print(f"seed {seed}: exit {rc}, {cases} cases, {len(red)} red, {wall:.0f} s", flush=True)
+    text = table(rows, args)
+    with open(os.path.join(a.out, "sweep.md"), "w") as f:
+        f.write(text)
+    print(f"table: {os.path.join(a.out, 'sweep.md')}")
+    return 0 if all(r["rc"] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
