@@ -14,7 +14,7 @@ from typing import Iterable
 
 from .errors import InputError
 from .records import (CHECKS, OUTCOMES, SCHEMA_NAME, SCHEMA_VERSION, Header, LineError, Record, TableOp, convert,
-                      decode, from_v1)
+                      decode, explain, from_v1, reject_constant)
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 _ENV_IDENTITY = ("gpu", "hostname", "machine", "tvm_version", "trt_version", "harness_version")
@@ -119,23 +119,10 @@ def _read_lines(path: str, max_line_bytes: int) -> list[tuple[bytes, bool]]:
     return lines
 
 
-def _first_bad_byte(raw: bytes, exc: UnicodeDecodeError) -> int:
-    """Where the line stops being UTF-8 (msgspec's error counts from the string it was reading)."""
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as whole:
-        return whole.start
-    return min(exc.start, len(raw) - 1)
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON (non-finite numbers are written as strings)")
-
-
 def _parse(raw: bytes) -> dict:
-    obj = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    obj = json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
     if not isinstance(obj, dict):
-        raise LineError(f"expected a JSON object, got {type(obj).__name__}")
+        raise LineError(explain(raw))
     return obj
 
 
@@ -200,12 +187,12 @@ def load_results(path: str | os.PathLike, *, max_line_bytes: int = MAX_LINE_BYTE
             if i > 0 and _looks_like_resume_header(lines[i + 1] if i + 1 < len(lines) else None):
                 warnings.append(f"{where}: partial line left by an interrupted run before --resume ignored")
                 continue
-            detail = "nested too deeply" if isinstance(exc, RecursionError) else " ".join(str(exc).split())[:200]
-            if isinstance(exc, UnicodeDecodeError):
-                at = _first_bad_byte(raw, exc)
-                detail = f"not UTF-8 (byte 0x{raw[at]:02x} at column {at + 1})"
-            elif isinstance(exc, ValueError) and not isinstance(exc, LineError):
-                detail = f"invalid JSON: {detail}"
+            if isinstance(exc, RecursionError):
+                detail = "nested too deeply"
+            elif isinstance(exc, LineError):
+                detail = str(exc)
+            else:                        # not UTF-8, not JSON: where, in the harness's own words
+                detail = explain(raw)
             raise InputError(f"{where}: {detail}") from None
         if isinstance(line, Header):
             headers.append(line)

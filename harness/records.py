@@ -267,21 +267,70 @@ class LineError(ValueError):
 def decode(raw: bytes | str) -> Line:
     try:
         return _DECODER.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise LineError(_short(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise LineError(f"invalid JSON: {_short(exc)}") from None
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    raise LineError(explain(raw)) from None
 
 
 def convert(obj: dict) -> Line:
     """A parsed JSON object (e.g. converted from an older schema) into a typed line."""
     try:
         return msgspec.convert(obj, Line, strict=False)
-    except msgspec.ValidationError as exc:
-        raise LineError(_short(exc)) from None
+    except msgspec.ValidationError:
+        pass
+    raise LineError(_explain_object(obj)) from None
 
 
-def _short(exc: Exception, limit: int = 200) -> str:
+class NonFiniteLiteral(ValueError):
+    """NaN or Infinity as a bare literal: Python's json reads it, JSON does not allow it."""
+
+
+def reject_constant(name: str):
+    raise NonFiniteLiteral(f"{name} is not valid JSON (non-finite numbers are written as strings)")
+
+
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "integer", float: "number", bool: "boolean",
+               type(None): "null"}
+
+
+def explain(raw: bytes | str) -> str:
+    """Why ``raw`` is not a results line, in the harness's own words: the JSON position where it stops
+    being JSON (from the standard library's error attributes), or the first field that is missing or
+    has the wrong type.  A library's message text is only ever appended, never parsed."""
+    try:
+        obj = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw, parse_constant=reject_constant)
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at column {exc.start + 1})"
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON at column {exc.colno}"
+    except NonFiniteLiteral as exc:
+        return f"invalid JSON: {exc}"
+    except (ValueError, RecursionError):
+        return "invalid JSON"
+    return _explain_object(obj)
+
+
+def _explain_object(obj: Any) -> str:
+    if not isinstance(obj, dict):
+        return f"expected a JSON object, got {_JSON_TYPES.get(type(obj), type(obj).__name__)}"
+    kind = obj.get("kind")
+    cls = {"header": Header, "record": Record}.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return ("missing required field 'kind'" if "kind" not in obj
+                else f"field 'kind' must be 'header' or 'record', not {_short(repr(kind), 40)}")
+    for f in msgspec.structs.fields(cls):
+        if f.encode_name not in obj:
+            if f.required:
+                return f"missing required field {f.encode_name!r} of a {kind}"
+            continue
+        try:
+            msgspec.convert(obj[f.encode_name], f.type, strict=False)
+        except msgspec.ValidationError as exc:
+            return _short(f"field {f.encode_name!r} of a {kind}: {exc}")
+    return f"not a valid {kind}"
+
+
+def _short(exc: Exception | str, limit: int = 200) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -354,6 +403,7 @@ def json_schema() -> dict:
     schema = _nonfinite_as_strings(msgspec.json.schema(Line))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "tvm-trt-harness results line"
+    schema[FINGERPRINT_KEY] = types_fingerprint()
     schema["description"] = (
         f"One line of a results file '{SCHEMA_NAME}', schema_version {SCHEMA_VERSION} (JSON Lines, UTF-8). The "
         "first line is a header; then records, and a new header for each resumed continuation. Non-finite "
@@ -362,6 +412,44 @@ def json_schema() -> dict:
 
 
 NONFINITE = ("nan", "inf", "-inf")
+FINGERPRINT_KEY = "x-types-fingerprint"
+_ALIASES = {"Check": Check, "Outcome": Outcome, "ErrorKind": ErrorKind, "Verdict": Verdict, "NonEmpty": NonEmpty,
+            "Count": Count}
+_META = ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern")
+
+
+def types_fingerprint() -> str:
+    """A hash of what the schema is generated from: each record type's fields (name, the type as written
+    in this file, default), its tag, and the values and bounds of the aliases those types name.  It does
+    not depend on msgspec's or Python's version, so the checked-in schema is stale exactly when this
+    changes (regenerate: ``python -m harness.records > harness/schema/results.schema.json``)."""
+    import hashlib
+    import typing
+
+    parts = [f"{SCHEMA_NAME} {SCHEMA_VERSION}"]
+    for name, alias in _ALIASES.items():
+        args = typing.get_args(alias)
+        metas = [{k: getattr(m, k) for k in _META if getattr(m, k, None) is not None}
+                 for m in getattr(alias, "__metadata__", ())]
+        parts.append(f"{name}={[a if isinstance(a, str) else getattr(a, '__name__', str(a)) for a in args]}{metas}")
+    structs = [v for v in globals().values() if isinstance(v, type) and issubclass(v, Struct) and v is not Struct]
+    for cls in sorted(structs, key=lambda c: c.__name__):
+        cfg = cls.__struct_config__
+        parts.append(f"{cls.__name__} tag={cfg.tag_field}:{cfg.tag}")
+        defaults = dict(zip(cls.__struct_fields__[len(cls.__struct_fields__) - len(cls.__struct_defaults__):],
+                            cls.__struct_defaults__))
+        for field in cls.__struct_fields__:
+            default = defaults.get(field, "required")
+            default = default.__name__ if hasattr(default, "__name__") else repr(default)
+            parts.append(f"  {field}: {_annotation(cls, field)} = {default}")
+    return "sha256:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _annotation(cls: type, field: str) -> str:
+    for klass in cls.__mro__:
+        if field in klass.__dict__.get("__annotations__", {}):
+            return str(klass.__dict__["__annotations__"][field])
+    return "?"
 
 
 def _nonfinite_as_strings(node: Any) -> Any:

@@ -159,7 +159,7 @@ def test_a_cut_header_alone_is_an_error(b, tmp_path):
 def test_cut_middle_line_is_an_error_naming_the_line(b, tmp_path):
     good = b.encoded(b.record())
     p = lines_file(tmp_path / "m.jsonl", [b.header(), good, good[:30], good])
-    assert error_of(p).startswith(f"{p}: line 3: invalid JSON: ")
+    assert error_of(p).startswith(f"{p}: line 3: invalid JSON at column ")
 
 
 def test_cut_last_line_with_its_newline_is_an_error(b, tmp_path):
@@ -239,9 +239,9 @@ def test_first_line_must_be_a_header(b, tmp_path):
 
 def test_not_an_object(b, tmp_path):
     p = lines_file(tmp_path / "a.jsonl", [b.header(), "[1, 2]"])
-    assert "line 2: Expected `object`, got `array`" in error_of(p)
+    assert error_of(p) == f"{p}: line 2: expected a JSON object, got array"
     p = lines_file(tmp_path / "a.jsonl", ['["header"]'])
-    assert "line 1: expected a JSON object, got list" in error_of(p)
+    assert error_of(p) == f"{p}: line 1: expected a JSON object, got array"
 
 
 @pytest.mark.parametrize("blank", ["", "   ", "\t"])
@@ -256,23 +256,16 @@ def test_only_whitespace(tmp_path):
     assert error_of(p) == f"{p}: line 1: empty line"
 
 
-@pytest.mark.parametrize("field,value,expect", [
-    ("outcome", 42, "Expected `str`, got `int` - at `$.outcome`"),
-    ("outcome", "passed", "Invalid enum value 'passed' - at `$.outcome`"),
-    ("check", "speed", "Invalid enum value 'speed' - at `$.check`"),
-    ("max_abs_err", "big", "Expected `float | null`, got `str` - at `$.max_abs_err`"),
-    ("input_shapes", [[1, 2.5]], "Expected `int | str`, got `float` - at `$.input_shapes[0][1]`"),
-    ("attrs", [], "Expected `object`, got `array` - at `$.attrs`"),
-    ("tolerance", {"atol": 1}, "Object missing required field `rtol` - at `$.tolerance`"),
-    ("timings", {"t": {"latency": {"median_s": 1, "rounds": -1}}}, "Expected `int` >= 0 - at `$.timings[...]"),
-    ("error_kind", "oom", "Invalid enum value 'oom' - at `$.error_kind`"),
-    ("case_id", "", "Expected `str` of length >= 1 - at `$.case_id`"),
+@pytest.mark.parametrize("field,value", [
+    ("outcome", 42), ("outcome", "passed"), ("check", "speed"), ("max_abs_err", "big"), ("input_shapes", [[1, 2.5]]),
+    ("attrs", []), ("tolerance", {"atol": 1}), ("timings", {"t": {"latency": {"median_s": 1, "rounds": -1}}}),
+    ("error_kind", "oom"), ("case_id", ""),
 ])
-def test_wrong_types_in_a_record(b, tmp_path, field, value, expect):
+def test_wrong_types_in_a_record(b, tmp_path, field, value):
     obj = json.loads(b.encoded(b.record()))
     obj[field] = value
     p = lines_file(tmp_path / "w.jsonl", [b.header(), json.dumps(obj)])
-    assert error_of(p).startswith(f"{p}: line 2: {expect}")
+    assert error_of(p).startswith(f"{p}: line 2: field {field!r} of a record: ")
 
 
 @pytest.mark.parametrize("missing", ["op", "check", "outcome", "case_id"])
@@ -280,11 +273,11 @@ def test_missing_required_record_field(b, tmp_path, missing):
     obj = json.loads(b.encoded(b.record()))
     del obj[missing]
     assert error_of(lines_file(tmp_path / "w.jsonl", [b.header(), json.dumps(obj)])).endswith(
-        f"line 2: Object missing required field `{missing}`")
+        f"line 2: missing required field {missing!r} of a record")
 
 
 def test_unknown_kind(b, tmp_path):
-    assert "line 2: Invalid value 'note' - at `$.kind`" in error_of(lines_file(tmp_path / "k.jsonl", [
+    assert "line 2: field 'kind' must be 'header' or 'record', not 'note'" in error_of(lines_file(tmp_path / "k.jsonl", [
         b.header(), '{"kind": "note"}']))
 
 
@@ -297,7 +290,7 @@ def test_unknown_fields_are_ignored(b, tmp_path):
 def test_wrong_types_in_a_header(b, tmp_path):
     obj = json.loads(b.encoded(b.header()))
     obj["env"] = []
-    assert "line 1: Expected `object`, got `array` - at `$.env`" in error_of(lines_file(tmp_path / "h.jsonl", [
+    assert "line 1: field 'env' of a header: " in error_of(lines_file(tmp_path / "h.jsonl", [
         json.dumps(obj)]))
 
 
