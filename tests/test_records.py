@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 
 from harness import records as R
 from harness.records import (SCHEMA_NAME, SCHEMA_VERSION, Decision, Departure, Header, LineError, Offload, Record,
-                             Stats, Timing, Tolerance, convert, decode, encode, from_v1, json_schema)
+                             Stats, Timing, Tolerance, convert, decode, encode, from_v1)
+from harness import record_schema as RS
+from harness.record_schema import json_schema
 
 SCHEMA_FILE = os.path.join(os.path.dirname(R.__file__), "schema", "results.schema.json")
 
@@ -241,20 +243,20 @@ def test_the_checked_in_schema_describes_the_current_record_types():
     fingerprint of the types it was generated from (not msgspec's or Python's rendering of them)."""
     with open(SCHEMA_FILE, encoding="utf-8") as fh:
         on_disk = json.load(fh)
-    assert on_disk.get(R.FINGERPRINT_KEY) == R.types_fingerprint(), (
+    assert on_disk.get(RS.FINGERPRINT_KEY) == RS.types_fingerprint(), (
         "harness/records.py's types changed: regenerate with "
-        "python -m harness.records > harness/schema/results.schema.json")
+        "python -m harness.record_schema > harness/schema/results.schema.json")
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft202012Validator.check_schema(on_disk)
 
 
 def test_the_fingerprint_follows_the_types(monkeypatch):
-    before = R.types_fingerprint()
+    before = RS.types_fingerprint()
     monkeypatch.setattr(R.Tolerance, "__annotations__", {**R.Tolerance.__annotations__, "atol": "float | None"})
-    assert R.types_fingerprint() != before
+    assert RS.types_fingerprint() != before
     monkeypatch.undo()
-    monkeypatch.setitem(R._ALIASES, "Outcome", Literal["pass", "fail"])
-    assert R.types_fingerprint() != before
+    monkeypatch.setitem(RS._ALIASES, "Outcome", Literal["pass", "fail"])
+    assert RS.types_fingerprint() != before
 
 
 def test_schema_main_writes_a_schema_with_the_fingerprint():
@@ -262,9 +264,9 @@ def test_schema_main_writes_a_schema_with_the_fingerprint():
     import sys
 
     root = os.path.dirname(os.path.dirname(R.__file__))
-    out = subprocess.run([sys.executable, "-m", "harness.records"], cwd=root, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "harness.record_schema"], cwd=root, capture_output=True, text=True,
                          check=True).stdout
-    assert json.loads(out)[R.FINGERPRINT_KEY] == R.types_fingerprint()
+    assert json.loads(out)[RS.FINGERPRINT_KEY] == RS.types_fingerprint()
 
 
 def test_schema_describes_non_finite_strings():
@@ -273,7 +275,7 @@ def test_schema_describes_non_finite_strings():
     assert SCHEMA_NAME in schema["description"] and f"schema_version {SCHEMA_VERSION}" in schema["description"]
     assert schema["$defs"]["Stats"]["properties"]["median_s"] == {
         "anyOf": [{"type": "number"}, {"enum": ["nan", "inf", "-inf"]}]}
-    assert R._nonfinite_as_strings([{"type": "number", "minimum": 0}, 3]) == [
+    assert RS._nonfinite_as_strings([{"type": "number", "minimum": 0}, 3]) == [
         {"anyOf": [{"type": "number", "minimum": 0}, {"enum": ["nan", "inf", "-inf"]}]}, 3]
 
 
@@ -334,7 +336,7 @@ def test_v1_expected_counts_per_op():
 
 
 def test_numbers_are_found_by_value():
-    assert R._nonfinite_as_strings({"type": "".join(["num", "ber"])}) == {
+    assert RS._nonfinite_as_strings({"type": "".join(["num", "ber"])}) == {
         "anyOf": [{"type": "number"}, {"enum": ["nan", "inf", "-inf"]}]}
 
 
