@@ -37,9 +37,11 @@ suites: $(BIN)/trt-harness
 	PYTHONPATH=$(TVM_PYTHONPATH) $(BIN)/trt-harness run --suite ops $(PYTEST_ARGS); rc=$$?; \
 	  [ -f reports/index.html ] && echo "report: reports/index.html"; exit $$rc
 
-## Install and run the harness's own tests.
+## Install and run the harness's own tests, one xdist worker per core (a file stays on one worker,
+## so module fixtures such as test_resilience's reference run are made once).
+TEST_WORKERS ?= auto
 test: $(BIN)/trt-harness
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## Refresh the lock to the newest releases pyproject.toml allows, then run the tests on it.
 lock: $(UV)

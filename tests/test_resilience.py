@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import doubles
 from harness.reader import load_results
 
@@ -39,6 +41,16 @@ def _raw_records(path):
         return out
 
 
+@pytest.fixture(scope="module")
+def unsharded(tmp_path_factory):
+    """One serial, unsharded run of OPS: the reference that the SIGKILL, xdist and CI-shard tests
+    compare with (each drew the same plan and ran it alone before)."""
+    work = tmp_path_factory.mktemp("unsharded")
+    rc, out, records = doubles.run_suite(work, OPS, "--trt-build-cache=off")
+    assert rc == 0, out[-2000:]
+    return work / "out" / "results.jsonl", records
+
+
 def _wait_for_records(path, n, proc):
     """Block until ``path`` holds at least ``n`` records (or the process ended)."""
     deadline = time.monotonic() + NOTHING_HAPPENED_S
@@ -51,13 +63,10 @@ def _wait_for_records(path, n, proc):
     raise AssertionError(f"no {n} records in {path} after {NOTHING_HAPPENED_S} s: the run made no progress")
 
 
-def test_sigkill_leaves_loadable_file_and_resume_finishes(tmp_path, capsys):
+def test_sigkill_leaves_loadable_file_and_resume_finishes(tmp_path, capsys, unsharded):
     work = tmp_path / "w"
     argv, env, results = doubles.suite_command(work, OPS, "--trt-build-cache=off")
-    ref = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=900)
-    assert ref.returncode == 0, ref.stdout[-2000:]
-    want = set(_pairs(load_results(results).records))
-    os.rename(results, str(tmp_path / "reference.jsonl"))
+    want = set(_pairs(load_results(str(unsharded[0])).records))
 
     proc = subprocess.Popen(argv, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -83,10 +92,9 @@ def test_sigkill_leaves_loadable_file_and_resume_finishes(tmp_path, capsys):
     assert len(raw) == len(set(raw)), "resume redid finished (case, check) pairs"
 
 
-def test_xdist_shards_merge_like_a_serial_run(tmp_path, capsys):
-    rc1, out1, serial = doubles.run_suite(tmp_path / "serial", OPS)
+def test_xdist_shards_merge_like_a_serial_run(tmp_path, capsys, unsharded):
+    serial = unsharded[1]
     rc2, out2, par = doubles.run_suite(tmp_path / "xdist", OPS, "-n", "2")
-    assert rc1 == 0, out1[-2000:]
     assert rc2 == 0, out2[-2000:]
     s, p = [(r["case_id"], r["check"]) for r in serial], [(r["case_id"], r["check"]) for r in par]
     with capsys.disabled():
@@ -99,10 +107,9 @@ def test_xdist_shards_merge_like_a_serial_run(tmp_path, capsys):
     assert {r.worker for r in run.records} == {"gw0", "gw1"}
 
 
-def test_ci_shards_merge_into_the_unsharded_run(tmp_path, capsys):
+def test_ci_shards_merge_into_the_unsharded_run(tmp_path, capsys, unsharded):
     n = 3
-    rc, out, whole = doubles.run_suite(tmp_path / "whole", OPS)
-    assert rc == 0, out[-2000:]
+    whole = unsharded[1]
     parts = []
     for k in range(1, n + 1):
         rc, out, recs = doubles.run_suite(tmp_path / f"shard{k}", OPS, f"--trt-shard={k}/{n}")
