@@ -100,6 +100,7 @@ def test_the_pipeline_runs_here_with_three_shards(tmp_path, capsys):
     merged = load_results(out / "results.jsonl")
     assert set(merged.index()) == set().union(*(p.index() for p in parts))
     assert set(merged.ops()) == set(OPS.split(",")) and all(p.n_cases() < merged.n_cases() for p in parts)
+    assert "warning" not in first["merge"][2], first["merge"][2]       # the shards' parts fit together
     assert (out / "gate.txt").read_text().startswith("gate: no baseline")
     assert "<html" in (out / "report" / "index.html").read_text().lower()
     assert (out / "new-baseline" / "results.jsonl").read_bytes() == (out / "results.jsonl").read_bytes()
