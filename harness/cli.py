@@ -158,6 +158,7 @@ def _doctor(args, rest) -> int:
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="trt-harness", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    p.commands = sub.choices     # name -> subparser, filled below
 
     s = sub.add_parser("run", help="run a suite (ops, runtime, models, fuzz, bench) with pytest; extra args go to pytest",
                        allow_abbrev=False, description="Run a suite with pytest.  Arguments not listed here go to "
@@ -250,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         if not argv or argv[0] in ("-h", "--help"):
             p.print_help()
             return EXIT_OK
+        if argv[0] not in p.commands:
+            what = "option" if argv[0].startswith("-") else "command"
+            raise InputError(f"unknown {what} {argv[0]!r}{did_you_mean(argv[0], p.commands)}; commands: "
+                             f"{', '.join(p.commands)}")
         if argv[0] == "run":   # everything it does not know goes to pytest
             args, rest = p.parse_known_args(argv)
         else:

@@ -72,6 +72,15 @@ def test_a_bad_run_option_is_one_line_with_a_suggestion_before_anything_heavy(ar
     assert os.listdir(tmp_path) == []       # nothing written: no junit.xml, no results
 
 
+@pytest.mark.parametrize("command,message", [("rnu", "unknown command 'rnu' (did you mean 'run'?); commands: run, "),
+                                             ("--verbose", "unknown option '--verbose'; commands: run, ")])
+def test_an_unknown_command_is_one_line_with_a_suggestion(command, message, poisoned, tmp_path):
+    p = _cli([command], poisoned, tmp_path)
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == 2 and lines == [lines[0]] and message in lines[0], p.stderr
+    assert "imported: []" in p.stdout
+
+
 def test_pytest_checks_the_options_before_importing_tvm(poisoned, tmp_path):
     """The plugin path (`pytest suites/ops`): pytest's usage error (4), one line, the suggestion."""
     p = subprocess.run([sys.executable, "-m", "pytest", os.path.join(ROOT, "suites", "ops"), "-p", "no:cacheprovider",
