@@ -20,7 +20,7 @@ import tempfile
 import traceback
 
 from . import options as O
-from .errors import HarnessError, InputError
+from .errors import HarnessError, InputError, did_you_mean
 
 SUITES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "suites")
 EXIT_OK, EXIT_FOUND, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
@@ -57,13 +57,21 @@ def _non_negative(text: str) -> float:
 
 # -- subcommands -----------------------------------------------------------------------------------
 def _run(args, rest: list[str]) -> int:
-    import pytest
-
+    get = lambda name: getattr(args, O.dest(name))  # noqa: E731
+    O.selection(get)             # before pytest, TVM or a case is imported or drawn
+    unknown = O.unknown_option(rest)
+    if unknown:
+        raise InputError(unknown)
     target = os.path.join(SUITES, args.suite) if os.path.isdir(os.path.join(SUITES, args.suite)) else args.suite
     if not os.path.isdir(target):
-        raise InputError(f"no suite {args.suite!r} (looked in {SUITES})")
+        suites = sorted(d for d in os.listdir(SUITES) if os.path.isdir(os.path.join(SUITES, d)))
+        raise InputError(f"no suite {args.suite!r}{did_you_mean(args.suite, suites)} (suites: {', '.join(suites)}; "
+                         "or a folder of tests)")
+    import pytest
+
     os.makedirs(os.path.dirname(args.junitxml) or ".", exist_ok=True)
-    code = int(pytest.main([target, f"--junitxml={args.junitxml}", "-o", "junit_family=xunit2", *rest]))
+    code = int(pytest.main([target, f"--junitxml={args.junitxml}", "-o", "junit_family=xunit2", *rest,
+                            *O.to_argv(get)]))
     return EXIT_INPUT if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED) else code
 
 
@@ -150,10 +158,17 @@ def _doctor(args, rest) -> int:
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="trt-harness", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    p.commands = sub.choices     # name -> subparser, filled below
 
-    s = sub.add_parser("run", help="run a suite (ops, runtime, models, fuzz, bench) with pytest; extra args go to pytest")
-    s.add_argument("--suite", default="ops", help="suite folder under suites/ [%(default)s]")
-    s.add_argument("--junitxml", default=os.path.join("reports", "junit.xml"))
+    s = sub.add_parser("run", help="run a suite (ops, runtime, models, fuzz, bench) with pytest; extra args go to pytest",
+                       allow_abbrev=False, description="Run a suite with pytest.  Arguments not listed here go to "
+                       "pytest (`pytest --help`), e.g. -n 4 (xdist workers) or -k EXPR.  Exit codes: pytest's "
+                       "(0 clean or only known departures, 1 a new departure), 2 bad input.")
+    s.add_argument("--suite", default="ops", help="suite folder under suites/, or a path [%(default)s]")
+    s.add_argument("--junitxml", default=os.path.join("reports", "junit.xml"), help="JUnit XML [%(default)s]")
+    for title, group in (("what is targeted", O.TARGET), ("where programs run", O.EXECUTION),
+                         ("the run: profile, selection, shards, results", O.RUN)):
+        O.add(s.add_argument_group(f"harness options: {title}").add_argument, group)
     s.set_defaults(fn=_run, passthrough=True)
 
     s = sub.add_parser("gate", help="compare CURRENT against BASELINE; exit 1 on regression")
@@ -236,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         if not argv or argv[0] in ("-h", "--help"):
             p.print_help()
             return EXIT_OK
+        if argv[0] not in p.commands:
+            what = "option" if argv[0].startswith("-") else "command"
+            raise InputError(f"unknown {what} {argv[0]!r}{did_you_mean(argv[0], p.commands)}; commands: "
+                             f"{', '.join(p.commands)}")
         if argv[0] == "run":   # everything it does not know goes to pytest
             args, rest = p.parse_known_args(argv)
         else:

@@ -51,17 +51,16 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "trt_op(name): a generated operator suite test")
     if not _wants_harness(config):
         return
+    try:   # options first: a misspelt op fails in a second, before TVM is imported
+        settings = settings_from(config.getoption)
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
     try:
         import tvm  # noqa: F401
     except Exception as exc:
         raise pytest.UsageError(f"TVM is not importable ({type(exc).__name__}: {exc}); "
                                 "install it with: pip install apache-tvm") from None
     from . import gpu, profiles
-
-    try:
-        settings = settings_from(config.getoption)
-    except HarnessError as exc:
-        raise pytest.UsageError(str(exc)) from None
     worker = _worker_id(config)
     workers = _xdist_workers(config)
     if worker:

@@ -157,6 +157,7 @@ def _looks_like_resume_header(item) -> bool:
 def load_results(path: str | os.PathLike, *, max_line_bytes: int = MAX_LINE_BYTES) -> Run:
     """Load and validate one results file."""
     path = os.fspath(path)
+    _refuse_other_kinds(path)
     lines = _read_lines(path, max_line_bytes)
     headers: list[Header] = []
     records: list[Record] = []
@@ -254,3 +255,66 @@ def summary_line(run: Run) -> str:
             parts.append(f"{check} " + ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o]))
     head = f"{run.label}: {len(run.ops())} ops, {run.n_cases()} cases"
     return "; ".join([head, *parts]) if parts else f"{head}; no records"
+
+
+# -- files of other kinds ---------------------------------------------------------------------------
+_SNIFF_BYTES = 64 * 1024
+_WHOLE_JSON_LIMIT = 64 * 1024 * 1024
+READS = ("gate, report, merge and benchjson read results files (JSON Lines, a header first: a run's "
+         "--trt-results, `trt-harness merge -o`, `trt-harness check --results`)")
+
+
+def _refuse_other_kinds(path: str) -> None:
+    kind = file_kind(path)
+    if kind:
+        raise InputError(f"{path}: not a results file: this is {kind}; {READS}")
+
+
+def file_kind(path: str) -> str | None:
+    """What a file plainly is when it is not a results file ("a pytest-benchmark file ..."), from its
+    content; None when it may be one (the line-by-line reading then says what is wrong, if anything)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError:
+        return None
+    for magic, kind in ((b"\x1f\x8b", "a gzip-compressed file (decompress it first: gunzip)"),
+                        (b"PK\x03\x04", "a zip archive (a downloaded CI artifact? unzip it first)"),
+                        (b"\x93NUMPY", "a NumPy .npy array")):
+        if head.startswith(magic):
+            return kind
+    if b'"header"' in head.split(b"\n", 1)[0] or not head.strip():
+        return None
+    if path.lower().endswith(".onnx"):
+        return "an ONNX model (`trt-harness check MODEL.onnx` checks models)"
+    text = head.lstrip()
+    low = text[:512].lower()
+    if low.startswith(b"<?xml") and b"<testsuite" in low or low.startswith(b"<testsuite"):
+        return "a JUnit XML file (pytest --junitxml)"
+    if low.startswith(b"<!doctype html") or low.startswith(b"<html"):
+        return "an HTML page (`trt-harness report` writes them from results files)"
+    if b"[[expect]]" in head:
+        return "an expectations file (TOML: give it to --trt-expectations)"
+    if text[:1] in (b"{", b"[") and os.path.getsize(path) <= _WHOLE_JSON_LIMIT:
+        return _json_kind(path)
+    return None
+
+
+def _json_kind(path: str) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        obj = json.loads(raw)
+    except (OSError, ValueError, RecursionError):
+        return None
+    keys = set(obj) if isinstance(obj, dict) else set()
+    if "benchmarks" in keys and keys & {"machine_info", "commit_info"}:
+        return "a pytest-benchmark file (pytest --benchmark-json, `trt-harness benchjson`)"
+    if {"baseline", "current", "regressed", "findings"} <= keys:
+        return "the gate's verdict (`trt-harness gate --json`)"
+    if "$schema" in keys:
+        return "a JSON Schema"
+    lines = raw.strip().count(b"\n") + 1
+    if lines > 1:
+        return f"one JSON document over {lines} lines, not JSON Lines (one object per line)"
+    return None

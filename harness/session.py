@@ -58,38 +58,13 @@ class Settings:
 
 def settings_from(get: Callable[[str], object]) -> Settings:
     """Settings from parsed options (``get("--trt-version")``); InputError on a bad one."""
-    from . import plan
-    from .backends import available_backends
     from .builds import DEFAULT_CACHE_DIR
-    from .table import BY_NAME
 
+    sel = O.selection(get)     # first: the cheap checks, with suggestions
     target = O.target(get)
-    ops = frozenset(o.strip() for o in (get("--trt-ops") or "").split(",") if o.strip())
-    unknown = sorted(ops - set(BY_NAME))
-    if unknown:
-        raise InputError(f"--trt-ops: unknown ops {unknown}; see harness/table.py")
-    checks = tuple(c.strip() for c in (get("--trt-checks") or "").split(",") if c.strip()) or CHECKS
-    if set(checks) - set(CHECKS):
-        raise InputError(f"--trt-checks: unknown checks {sorted(set(checks) - set(CHECKS))}; known: "
-                         f"{', '.join(CHECKS)}")
-    known = available_backends()
-    backend, reference = get("--trt-backend"), get("--trt-reference")
-    for flag, name in (("--trt-backend", backend), ("--trt-reference", reference)):
-        if name not in known:
-            raise InputError(f"{flag}: unknown backend {name!r}; known: {', '.join(sorted(known))}")
     results = get("--trt-results")
     if not results or os.path.isdir(results):
         raise InputError(f"--trt-results: {results!r} is not a file path")
-    raw = get("--trt-timeout")
-    try:
-        timeout = float(raw)
-    except (TypeError, ValueError):
-        raise InputError(f"--trt-timeout: expected a number of seconds, got {raw!r}") from None
-    if not (timeout > 0) or timeout == float("inf"):
-        raise InputError(f"--trt-timeout: must be a positive, finite number of seconds, got {raw!r}")
-    chunk = get("--trt-chunk")
-    if chunk is not None and chunk < 1:
-        raise InputError(f"--trt-chunk: must be a positive number of cases, got {chunk}")
     cache = get("--trt-build-cache") or "auto"
     cache_dir = None if cache == "off" else DEFAULT_CACHE_DIR if cache == "auto" else cache
     seed = get("--trt-seed")
@@ -103,11 +78,11 @@ def settings_from(get: Callable[[str], object]) -> Settings:
 
         seed = random.SystemRandom().randrange(2**32)
     return Settings(
-        target=target, profile=profile, seed=seed, ops=ops, checks=checks, shard=plan.parse_shard(get("--trt-shard")),
-        chunk=chunk, backend=backend, reference=reference, results_path=results,
+        target=target, profile=profile, seed=seed, ops=sel.ops, checks=sel.checks, shard=sel.shard,
+        chunk=sel.chunk, backend=sel.backend, reference=sel.reference, results_path=results,
         report_path=get("--trt-report") if get("--trt-report") is not None else O.DEFAULT_REPORT,
         repro_dir=get("--trt-repro-dir") or os.path.join(os.path.dirname(results) or ".", "repro"),
-        resume=bool(get("--trt-resume")), isolate=get("--trt-isolate") != "off", timeout=timeout,
+        resume=bool(get("--trt-resume")), isolate=get("--trt-isolate") != "off", timeout=sel.timeout,
         build_cache=cache_dir, timing=get("--trt-timing") or "auto")
 
 

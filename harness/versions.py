@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import InputError
+from .errors import InputError, did_you_mean
 
 Version = tuple  # (major, minor, patch) of ints
 
@@ -36,9 +36,18 @@ def parse_version(text: str) -> Version:
     if len(parts) == 2:
         parts = parts + (0,)
     if parts not in KNOWN_TRT_VERSIONS:
-        known = ", ".join(format_version(v) for v in KNOWN_TRT_VERSIONS)
-        raise InputError(f"unknown TensorRT version {text!r}; known: {known}")
+        known = [format_version(v) for v in KNOWN_TRT_VERSIONS]
+        raise InputError(f"unknown TensorRT version {text!r}{_closest_version(str(text).strip(), known)}; "
+                         f"known: {', '.join(known)}")
     return parts
+
+
+def _closest_version(text: str, known: list[str]) -> str:
+    """'8.6' -> ' (did you mean 8.6.1?)' (the releases it is a prefix of, else the closest spelling)."""
+    longer = [k for k in known if k.startswith(text + ".")] if text else []
+    if longer:
+        return f" (did you mean {' or '.join(longer)}?)"
+    return did_you_mean(text, known, quote=False, n=1)
 
 
 def loose_version(text: str) -> Version:

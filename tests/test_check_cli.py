@@ -21,6 +21,12 @@ def check_main(argv):
     return main(["check", *argv, "--trt-build-cache", "off"])
 
 
+@pytest.fixture(autouse=True)
+def _cwd_is_tmp(tmp_path, monkeypatch):
+    """`check` writes reproducers under ./reports/repro unless told otherwise: here that is tmp_path."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _model(nodes, inputs, outputs, inits=(), opset=13) -> onnx.ModelProto:
     g = helper.make_graph(nodes, "t", inputs, outputs, list(inits))
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
@@ -112,6 +118,7 @@ def test_under_offload_known_exits_1_unless_known_ok(tmp_path, capfd):
     assert "preserve  PASS" in out and "reference PASS" in out
     assert check_main([path, "--trt-version", "8.6.1", "--known-ok"]) == 0
     assert check_main([path, "--trt-version", "8.6.1", "--known-ok", "--trt-no-expectations"]) == 1
+    assert (tmp_path / "reports" / "repro" / "model-leaky-offload.py").is_file()   # the default place, under cwd
 
 
 def test_trt_version_reaches_the_rules(tmp_path, capfd):
@@ -290,3 +297,4 @@ def test_report_is_written(tmp_path, capfd):
     assert check_main([path, "--trt-version", "8.6.1", "--report", str(report)]) == 0
     out = capfd.readouterr().out
     assert "<html" in report.read_text().lower() and f"report: {report}" in out
+    assert f"results: {os.path.join('reports', 'repro', 'm.jsonl')}" in out    # no --results: beside the reproducers

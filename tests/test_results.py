@@ -372,6 +372,17 @@ def test_merge_files_keeps_the_last_of_a_pair_and_says_so(b, tmp_path):
     assert {r.case_id: r.outcome for r in load_results(tmp_path / "m.jsonl").records} == {"a": "fail", "b": "pass"}
 
 
+def test_merge_files_takes_the_same_skip_of_two_shards_without_a_warning(b, tmp_path):
+    """Each shard records the op-level skip of a tensorrt check that cannot run here."""
+    skip = dict(op="nn.relu", case_id="nn.relu-*", check="tensorrt", outcome="skip", reason="no GPU")
+    p0 = b.write(tmp_path / "0.jsonl", b.header("j0"), [b.record(**skip)])
+    p1 = b.write(tmp_path / "1.jsonl", b.header("j1"), [b.record(**skip)])
+    assert res.merge_files([p0, p1], str(tmp_path / "m.jsonl")) == (1, [])
+    p2 = b.write(tmp_path / "2.jsonl", b.header("j2"), [b.record(**{**skip, "reason": "other"})])
+    assert res.merge_files([p0, p2], str(tmp_path / "m.jsonl"))[1] == [
+        f"{p2}: nn.relu nn.relu-* tensorrt also in {p0}; kept this one"]
+
+
 def test_merge_files_carries_the_parts_warnings(b, tmp_path):
     p0 = part(b, tmp_path, "0", "j0", ["a"])
     with open(p0, "ab") as fh:

