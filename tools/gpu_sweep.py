@@ -109,9 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seed {seed}: no readable results ({exc})", file=sys.stderr)
         rows.append(dict(seed=seed, rc=rc, wall=wall, cases=cases, by_check=by_check, red=red))
         print(f"seed {seed}: exit {rc}, {cases} cases, {len(red)} red, {wall:.0f} s", flush=True)
-    text = table(rows, args)
-    with open(os.path.join(a.out, "sweep.md"), "w") as f:
-        f.write(text)
+        with open(os.path.join(a.out, "sweep.md"), "w") as f:    # after every seed: a cut sweep keeps its rows
+            f.write(table(rows, args))
     print(f"table: {os.path.join(a.out, 'sweep.md')}")
     return 0 if all(r["rc"] == 0 for r in rows) else 1
 
