@@ -120,6 +120,12 @@ def _check(args, rest) -> int:
     return command.check_cli(args)
 
 
+def _reduce(args, rest) -> int:
+    from .models import reduce
+
+    return reduce.reduce_cli(args)
+
+
 def _fuzz(args, rest) -> int:
     from .fuzz import run
 
@@ -207,6 +213,24 @@ def parser() -> argparse.ArgumentParser:
     O.add(s.add_argument, [o for o in O.EXECUTION if o.name in ("--trt-backend", "--trt-reference", "--trt-timeout",
                                                                 "--trt-build-cache")])
     s.set_defaults(fn=_check)
+
+    s = sub.add_parser("reduce", help="cut a model down to the fewest nodes that still show its departure")
+    s.add_argument("model", metavar="MODEL.onnx")
+    s.add_argument("-o", "--output", required=True, metavar="MIN.onnx")
+    s.add_argument("--check", default=None, help="the check whose departure to keep (default: the first that "
+                                                 "departs, new ones first)")
+    O.add(s.add_argument, O.TARGET)
+    s.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="as in check")
+    s.add_argument("--dim-value", type=int, default=1, metavar="N", help="as in check")
+    s.add_argument("--input", action="append", default=[], metavar="NAME=FILE|FILE.npz", help="as in check")
+    s.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
+    s.add_argument("--budget", type=_non_negative, default=600.0, metavar="S", help="seconds [%(default)s]")
+    s.add_argument("--steps", type=int, default=None, dest="max_steps", metavar="N",
+                   help="at most N candidates checked")
+    s.add_argument("--repro-dir", default=None, help="where the reproducer goes (default: beside MIN.onnx)")
+    O.add(s.add_argument, [o for o in O.EXECUTION if o.name in ("--trt-backend", "--trt-reference", "--trt-timeout",
+                                                                "--trt-build-cache")])
+    s.set_defaults(fn=_reduce)
 
     s = sub.add_parser("fuzz", help="fuzz multi-op Relax programs at the TensorRT partition boundaries")
     s.add_argument("--budget", type=_non_negative, default=60.0, metavar="S", help="seconds to fuzz [%(default)s]")
