@@ -126,6 +126,12 @@ def _reduce(args, rest) -> int:
     return reduce.reduce_cli(args)
 
 
+def _upstream(args, rest) -> int:
+    from . import upstream
+
+    return upstream.upstream_cli(args)
+
+
 def _fuzz(args, rest) -> int:
     from .fuzz import run
 
@@ -242,6 +248,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--max-ops", type=int, default=15)
     s.add_argument("--seed", type=int, default=None)
     s.set_defaults(fn=_fuzz)
+
+    s = sub.add_parser("upstream", help="one Markdown page per root cause of the departures in results files, "
+                                        "ready to file in TVM's issue tracker")
+    s.add_argument("results", nargs="+", metavar="RESULTS")
+    s.add_argument("-o", "--output", default=os.path.join("docs", "findings", "upstream"), metavar="DIR")
+    s.add_argument("--baseline", metavar="FILE", help="results of the last version gated: says which causes are new")
+    s.add_argument("--root", default=".", help="the folder reproducer paths in the results are relative to [.]")
+    s.set_defaults(fn=_upstream)
 
     s = sub.add_parser("benchjson", help="write a results file's timings as pytest-benchmark JSON")
     s.add_argument("results")
