@@ -200,7 +200,6 @@ def _trt(env: dict) -> str:
 def render(g: Group, *, root: str, out_dir: str, baseline_causes: set | None, baseline_label: str = "") -> str:
     cause = g.cause
     run0, rec0 = g.records[0]
-    env = run0.env
     repros = _reproducers(g, root)
     if baseline_causes is None:
         new = "not compared (no baseline run given)"
@@ -212,8 +211,8 @@ def render(g: Group, *, root: str, out_dir: str, baseline_causes: set | None, ba
     ops = g.ops
     lines = [f"# {cause.title}", "",
              "| | |", "|---|---|",
-             f"| TVM | {_build(env)} |",
-             f"| TensorRT | {_trt(env)} |",
+             f"| TVM | {'; '.join(dict.fromkeys(_build(run.env) for run, _ in g.records))} |",
+             f"| TensorRT | {'; '.join(dict.fromkeys(_trt(run.env) for run, _ in g.records))} |",
              f"| Seen in | {g.cases} case(s) of {len(ops)} op(s) / model(s): {', '.join(f'`{o}`' for o in ops[:12])}"
              f"{' ...' if len(ops) > 12 else ''}; checks: {', '.join(g.checks)} |",
              f"| Comes from | {'; '.join(f'`{resolve(w)}`' for w in cause.where) or 'not located yet'}"
