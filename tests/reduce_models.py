@@ -46,3 +46,24 @@ def expand_shape_file(path) -> str:
     """The Expand model's run-time shape, as a ``--input`` argument."""
     np.save(path, np.array([1, 4, 8, 8], dtype=np.int64))
     return f"shape={path}"
+
+
+def buried_layer_norm(extra: int = 4) -> onnx.ModelProto:
+    """``extra`` Relu/Add pairs around a LayerNormalization whose Mean output is a graph output
+    (TVM's Mean has another shape than ONNX's), opset 17."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "g"),
+             numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "b")]
+    nodes, h = [], "x"
+    for i in range(extra):
+        nodes += [helper.make_node("Relu", [h], [f"r{i}"]), helper.make_node("Add", [f"r{i}", h], [f"a{i}"])]
+        h = f"a{i}"
+        if i == extra // 2 - 1:
+            nodes.append(helper.make_node("LayerNormalization", [h, "g", "b"], ["ln", "mean"], axis=-1))
+            h = "ln"
+    g = helper.make_graph(nodes, "buried_layer_norm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 8])],
+                          [helper.make_tensor_value_info(h, TensorProto.FLOAT, [3, 8]),
+                           helper.make_tensor_value_info("mean", TensorProto.FLOAT, [3, 1])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m

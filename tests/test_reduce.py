@@ -20,7 +20,7 @@ from harness.models import reduce as R
 from harness.models import references
 from harness.models.subgraph import cut, intermediates
 
-from reduce_models import buried_cnn, expand_shape_file
+from reduce_models import buried_cnn, buried_layer_norm, expand_shape_file
 from test_check_cli import conv_relu
 
 
@@ -89,6 +89,15 @@ def test_a_buried_wrong_build_is_cut_to_at_most_three_nodes_and_its_reproducer_a
     repro = tmp_path / "model-min-reference.py"
     run = subprocess.run([sys.executable, str(repro)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 1, run.stdout + run.stderr
+
+
+def test_a_wrong_output_is_kept_by_the_op_that_makes_it(tmp_path, capsys):
+    code, out = reduce_main(tmp_path, buried_layer_norm(), "--check", "reference")
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert summary(text).startswith("summary: 9 -> 1 nodes (LayerNormalization); departure kept: reference FAIL: "
+                                    "the value LayerNormalization makes differs (shape)")
+    assert [o.name for o in onnx.load(out).graph.output] == ["ln", "mean"]
 
 
 def test_a_model_that_passes_has_nothing_to_reduce(tmp_path, capsys):
