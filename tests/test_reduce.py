@@ -100,6 +100,26 @@ def test_a_wrong_output_is_kept_by_the_op_that_makes_it(tmp_path, capsys):
     assert [o.name for o in onnx.load(out).graph.output] == ["ln", "mean"]
 
 
+def test_a_crash_is_a_departure_to_keep(tmp_path, capsys, monkeypatch):
+    import harness.program as program
+
+    real = program.partition
+
+    def partition_segfaulting_on_leakyrelu(mod):
+        """Test double: a partitioner that kills its process when the program has a leakyrelu."""
+        import signal
+
+        if "leakyrelu" in mod.script():
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return real(mod)
+
+    monkeypatch.setattr(program, "partition", partition_segfaulting_on_leakyrelu)
+    code, out = reduce_main(tmp_path, buried_cnn("leaky"), "--check", "offload")
+    line = summary(capsys.readouterr().out)
+    assert code == 0 and line.startswith("summary: 19 -> 1 nodes (LeakyRelu); departure kept: offload ERROR: TVM "
+                                         "failed: the worker process died of SIGSEGV")
+
+
 def test_a_model_that_passes_has_nothing_to_reduce(tmp_path, capsys):
     code, out = reduce_main(tmp_path, conv_relu())
     text = capsys.readouterr().out
