@@ -82,11 +82,20 @@ def mask(text: str) -> str:
     return re.sub(r"\d+", "N", " ".join(str(text).split()))
 
 
+# Where TVM failed, as the pipeline says it (harness/pipeline.py): the issue's tags and the first
+# place to look, for departures no cause of upstream.toml names.
+STAGES = (("build the Relax program", "[Bug][Relax][Frontend][ONNX]", "py:tvm.relax.frontend.onnx.onnx_frontend:from_onnx"),
+          ("partition_for_tensorrt", "[Bug][Relax][BYOC][TensorRT]",
+           "py:tvm.relax.backend.contrib.tensorrt:partition_for_tensorrt"),
+          ("tvm.compile(", "[Bug][Relax]", "py:tvm.driver.build_module:compile"),
+          ("run ", "[Bug][Relax][Runtime]", "py:tvm.relax.vm_build:build"))
+
+
 def _error_of(reason: str) -> str | None:
     """``Type: message`` from a reason that says TVM failed or the worker died."""
     m = re.search(r"(?:TVM failed: |raised |: )((?:[\w.]+Error|InternalError|TypeError|ValueError)[^;|]*)", reason)
     if m:
-        return m.group(1).strip()[:160]
+        return re.sub(r"\s*\((original|partitioned) program\)\s*$", "", m.group(1).strip())[:160]
     m = re.search(r"the worker process died of (\w+)", reason)
     return f"the process died of {m.group(1)}" if m else None
 
@@ -105,12 +114,15 @@ def cause_of(rec, causes: list[Cause], expectation: str | None = None) -> Cause:
                    if k in spec):
                 return c
     err = _error_of(rec.reason or "")
+    stage = next((st for st in STAGES if st[0] in (rec.reason or "")), None)
+    where = (stage[2],) if stage else ()
     if err:
         key = mask(err)
-        title = f"[Bug][Relax] {err}"
+        title = f"{stage[1] if stage else '[Bug][Relax]'} {err}"
     else:
         what = "wrong offload" if rec.check == "offload" else "wrong result"
         key = f"{rec.check} {rec.op}"
         title = f"[Bug][Relax] {rec.op}: {what} ({rec.check} check)"
     slug = re.sub(r"[^a-z0-9]+", "-", key.lower()).strip("-")[:48]
-    return Cause(id=f"new-{slug}-{hashlib.sha1(key.encode()).hexdigest()[:6]}", title=title)
+    return Cause(id=f"new-{slug}-{hashlib.sha1(key.encode()).hexdigest()[:6]}", title=title, where=where,
+                 suspect=bool(where))
