@@ -238,7 +238,8 @@ def render(g: Group, *, root: str, out_dir: str, baseline_causes: set | None, ba
         script = repros[0]
         rel = os.path.relpath(script, out_dir)
         src, _ = _program(script)
-        lines += [f"[`{os.path.relpath(script, root)}`]({rel}) (TVM and NumPy only; `python {os.path.basename(script)}` "
+        needs = "TVM and NumPy only" if src else "TVM, NumPy and onnx (to read the model)"
+        lines += [f"[`{os.path.relpath(script, root)}`]({rel}) ({needs}; `python {os.path.basename(script)}` "
                   "exits 1 while the bug is there, 0 once it is fixed). The program:", ""]
         if src:
             lines += ["```python", src.rstrip(), "```"]
