@@ -14,8 +14,8 @@ departure a normal run would match them with (:func:`known_as`, the judging code
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-import time
 
 from .causes import CAUSES_PATH, Cause, cause_of, load_causes
 
@@ -94,24 +94,40 @@ def group(runs, causes: list[Cause]) -> dict[str, Group]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _tree(path: str):
+    import ast
+
+    with open(path, encoding="utf-8") as fh:
+        return ast.parse(fh.read()).body
+
+
+@functools.lru_cache(maxsize=None)
 def resolve(where: str) -> str:
-    """``py:MODULE:NAME`` -> ``python/tvm/...py:LINE (NAME)`` in the installed TVM (else as given)."""
+    """``py:MODULE:NAME`` -> ``python/tvm/...py:LINE (NAME)`` in the installed TVM (else as given).
+    Read from the source with ``ast``: TVM itself is not imported (seconds of a page run)."""
     if not where.startswith("py:"):
         return where
-    import importlib
-    import inspect
+    import ast
+    import importlib.util
 
     _, module, name = where.split(":", 2)
+    top, *parts = module.split(".")
     try:
-        obj = importlib.import_module(module)
+        base = importlib.util.find_spec(top).submodule_search_locations[0]
+        path = os.path.join(base, *parts) + ".py"
+        if not os.path.isfile(path):
+            path = os.path.join(base, *parts, "__init__.py")
+        body = _tree(path)
+        node = None
         for part in name.split("."):
-            obj = getattr(obj, part)
-        path = inspect.getsourcefile(obj)
-        line = inspect.getsourcelines(obj)[1]
-        rel = path[path.rindex(os.sep + "tvm" + os.sep) + 1:]
+            node = next(n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                        and n.name == part)
+            body = node.body
+        line = min([node.lineno] + [d.lineno for d in node.decorator_list])
     except Exception as exc:   # moved in this TVM: say so, keep the page
         return f"{module}:{name} (not found in the installed TVM: {type(exc).__name__})"
-    return f"python/{rel}:{line} ({name})"
+    return f"python/{top}/{os.path.relpath(path, base)}:{line} ({name})"
 
 
 def _reproducers(g: Group, root: str) -> list[str]:
@@ -127,12 +143,14 @@ def _reproducers(g: Group, root: str) -> list[str]:
 
 
 def _size(script: str) -> int:
-    """How big the reproducer's program is: its TVMScript, or its ONNX model's nodes (x1000)."""
+    """How big the reproducer's program is: its TVMScript's length, else (an ONNX model) 10**6 + the
+    model file's size, so that a TVMScript reproducer comes first."""
     src, model = _program(script)
-    return len(src) if src else 1000 * model if model is not None else 10**9
+    return len(src) if src else 10**6 + model if model is not None else 10**9
 
 
 def _program(script: str) -> tuple[str | None, int | None]:
+    """(the TVMScript SOURCE, the size of the MODEL file) of a reproducer written by harness/repro.py."""
     import ast
 
     src = model = None
@@ -146,17 +164,9 @@ def _program(script: str) -> tuple[str | None, int | None]:
             if node.targets[0].id == "SOURCE":
                 src = node.value.value
             elif node.targets[0].id == "MODEL" and node.value.value:
-                model = _nodes(os.path.join(os.path.dirname(script), node.value.value))
+                path = os.path.join(os.path.dirname(script), node.value.value)
+                model = os.path.getsize(path) if os.path.isfile(path) else None
     return src, model
-
-
-def _nodes(path: str) -> int | None:
-    try:
-        import onnx
-
-        return len(onnx.load(path).graph.node)
-    except Exception:
-        return None
 
 
 def _onnx_text(script: str) -> str | None:
@@ -269,7 +279,6 @@ def write_pages(results: list[str], out_dir: str, *, baseline: str | None = None
     """Write one page per root cause and an index (README.md) into ``out_dir``; returns (path, group)."""
     from .reader import load_many, load_results
 
-    t0 = time.perf_counter()
     causes = load_causes(causes_path)
     runs = load_many(results)
     groups = group(runs, causes)
@@ -289,8 +298,7 @@ def write_pages(results: list[str], out_dir: str, *, baseline: str | None = None
         os.replace(path + ".tmp", path)
         written.append((path, groups[cid]))
     index = ["# Findings ready to file upstream", "",
-             f"One page per root cause, from {', '.join(results)} (`trt-harness upstream`, "
-             f"{time.perf_counter() - t0:.1f} s).", ""]
+             f"One page per root cause, from {', '.join(results)} (`trt-harness upstream`).", ""]
     for path, g in written:
         index.append(f"- [{g.cause.title}]({os.path.basename(path)}): {g.cases} case(s), {len(g.ops)} op(s)/model(s), "
                      f"{', '.join(g.checks)}")
