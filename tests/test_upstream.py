@@ -65,7 +65,8 @@ def test_every_source_location_resolves_in_the_installed_tvm():
         assert re.match(r"python/tvm/.+\.py:\d+ \(", got), (w, got)
 
 
-def test_a_model_departure_gets_its_page_with_the_onnx_reproducer(tmp_path, capsys):
+def test_a_model_departure_gets_its_page_with_the_onnx_reproducer(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "cnn.onnx"
     onnx.save(buried_cnn("expand"), path)
     results = tmp_path / "r.jsonl"
@@ -76,6 +77,9 @@ def test_a_model_departure_gets_its_page_with_the_onnx_reproducer(tmp_path, caps
     assert "merge-composite-matchcast.md: [Bug][Relax] MergeCompositeFunctions raises TypeError" in out
     text = open(tmp_path / "pages" / "merge-composite-matchcast.md", encoding="utf-8").read()
     assert "`model:cnn`" in text and "= Expand (m, shape)" in text and "merge_composite_functions.cc" in text
+    upstream.write_pages([str(results)], causes.PAGES_DIR, root=str(tmp_path))     # where the report looks
+    html = open(report.write([str(results)], str(tmp_path / "index.html")), encoding="utf-8").read()
+    assert 'href="./docs/findings/upstream/merge-composite-matchcast.md">upstream page</a>' in html   # a new one
 
 
 def test_the_report_links_each_known_group_to_its_page(tmp_path, monkeypatch):
