@@ -128,6 +128,18 @@ def _check(args, rest) -> int:
     return command.check_cli(args)
 
 
+def _reduce(args, rest) -> int:
+    from .models import reduce
+
+    return reduce.reduce_cli(args)
+
+
+def _upstream(args, rest) -> int:
+    from . import upstream
+
+    return upstream.upstream_cli(args)
+
+
 def _fuzz(args, rest) -> int:
     from .fuzz import run
 
@@ -223,6 +235,24 @@ def parser() -> argparse.ArgumentParser:
                                                                 "--trt-build-cache")])
     s.set_defaults(fn=_check)
 
+    s = sub.add_parser("reduce", help="cut a model down to the fewest nodes that still show its departure")
+    s.add_argument("model", metavar="MODEL.onnx")
+    s.add_argument("-o", "--output", required=True, metavar="MIN.onnx")
+    s.add_argument("--check", default=None, help="the check whose departure to keep (default: the first that "
+                                                 "departs, new ones first)")
+    O.add(s.add_argument, O.TARGET)
+    s.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE", help="as in check")
+    s.add_argument("--dim-value", type=int, default=1, metavar="N", help="as in check")
+    s.add_argument("--input", action="append", default=[], metavar="NAME=FILE|FILE.npz", help="as in check")
+    s.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
+    s.add_argument("--budget", type=_non_negative, default=600.0, metavar="S", help="seconds [%(default)s]")
+    s.add_argument("--steps", type=int, default=None, dest="max_steps", metavar="N",
+                   help="at most N candidates checked")
+    s.add_argument("--repro-dir", default=None, help="where the reproducer goes (default: beside MIN.onnx)")
+    O.add(s.add_argument, [o for o in O.EXECUTION if o.name in ("--trt-backend", "--trt-reference", "--trt-timeout",
+                                                                "--trt-build-cache")])
+    s.set_defaults(fn=_reduce)
+
     s = sub.add_parser("fuzz", help="fuzz multi-op Relax programs at the TensorRT partition boundaries")
     s.add_argument("--budget", type=_non_negative, default=60.0, metavar="S", help="seconds to fuzz [%(default)s]")
     O.add(s.add_argument, O.TARGET)
@@ -233,6 +263,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--max-ops", type=int, default=15)
     s.add_argument("--seed", type=int, default=None)
     s.set_defaults(fn=_fuzz)
+
+    s = sub.add_parser("upstream", help="one Markdown page per root cause of the departures in results files, "
+                                        "ready to file in TVM's issue tracker")
+    s.add_argument("results", nargs="+", metavar="RESULTS")
+    s.add_argument("-o", "--output", default=os.path.join("docs", "findings", "upstream"), metavar="DIR")
+    s.add_argument("--baseline", metavar="FILE", help="results of the last version gated: says which causes are new")
+    s.add_argument("--root", default=".", help="the folder reproducer paths in the results are relative to [.]")
+    s.set_defaults(fn=_upstream)
 
     s = sub.add_parser("benchjson", help="write a results file's timings as pytest-benchmark JSON")
     s.add_argument("results")

@@ -25,25 +25,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from harness import expectations as E  # noqa: E402
 from harness import reader  # noqa: E402
 from harness.case import Case  # noqa: E402
-from harness.session import context_for  # noqa: E402
-from harness.versions import loose_version, parse_version  # noqa: E402
+from harness.upstream import known_as  # noqa: E402  (the one place a run's judging is replayed)
+from harness.versions import parse_version  # noqa: E402
 
 LISTED = ("fail", "error", "xfail")
-
-
-def known_as(rec, env: dict, exps: list) -> str:
-    """The expectation a normal run would match ``rec`` with, or NEW."""
-    if rec.expectation:
-        return rec.expectation
-    ctx = context_for(rec.check, backend=env.get("backend") or "tensorrt", reference=env.get("reference") or "tvm-cuda",
-                      cuda_reference=bool(env.get("cuda_available")),
-                      tvm=loose_version(env["tvm_version"]) if env.get("tvm_version") else None,
-                      trt=parse_version(rec.trt_version or env.get("trt_version")))
-    subject = E.Subject(op=rec.op, check=rec.check, dtype=rec.dtype, attrs=rec.attrs, rule=rec.rule,
-                        verdict=rec.offload.verdict if rec.offload else None, case=Case.from_record(rec))
-    raw = "fail" if rec.outcome == "fail" else "error"
-    judged = E.judge(raw, rec.reason, subject, ctx, exps, error_kind=rec.error_kind)
-    return judged.expectation.id if judged.expectation and judged.outcome == "xfail" else "NEW"
 
 
 def write_repro(rec, env: dict, directory: str) -> str:

@@ -103,20 +103,19 @@ def _dims(items) -> dict:
     return out
 
 
-def check_cli(args) -> int:
-    """The ``check`` subcommand (arguments parsed by harness.cli)."""
+def prepare(args):
+    """What ``check`` and ``reduce`` share: the model, its inputs (given, stored beside it or
+    generated) and a started :class:`~harness.session.Session`.  InputError on bad input."""
+    from types import SimpleNamespace
+
     from .. import options as O
-    from ..isolate import HarnessBug
-    from ..results import ResultsWriter, environment, header
+    from ..builds import DEFAULT_CACHE_DIR
     from ..session import Session, Settings
     from . import onnx_io
     from .domains import generate_inputs
     from .input_files import load_inputs
 
     require_onnx()
-    steps = tuple(x.strip() for x in args.steps.split(",") if x.strip())
-    if not steps or set(steps) - set(STEPS):
-        raise InputError(f"--steps: expected some of {', '.join(STEPS)}, got {args.steps!r}")
     target = O.target(lambda name: getattr(args, O.dest(name), None))
     model, label = onnx_io.load_model(args.model)
     unsupported = frontend_cannot_import(model)
@@ -137,15 +136,29 @@ def check_cli(args) -> int:
     except InputError as exc:
         raise InputError(f"{label}: {exc}") from None
     cache = getattr(args, "trt_build_cache", "auto") or "auto"
-    from ..builds import DEFAULT_CACHE_DIR
-
-    repro_dir = args.repro_dir or os.path.join(os.path.dirname(os.path.abspath(args.results)) if args.results
+    results = getattr(args, "results", None)
+    repro_dir = args.repro_dir or os.path.join(os.path.dirname(os.path.abspath(results)) if results
                                                else "reports", "repro")
     settings = Settings(target=target, backend=args.trt_backend, reference=args.trt_reference,
                         timeout=float(args.trt_timeout), repro_dir=repro_dir,
                         build_cache=None if cache == "off" else DEFAULT_CACHE_DIR if cache == "auto" else cache)
     session = Session(settings)
     session.start_worker()
+    return SimpleNamespace(model=model, label=label, specs=specs, inputs=inputs, stored=stored, session=session,
+                           repro_dir=repro_dir, name=model_name(label, model))
+
+
+def check_cli(args) -> int:
+    """The ``check`` subcommand (arguments parsed by harness.cli)."""
+    from ..isolate import HarnessBug
+    from ..results import ResultsWriter, environment, header
+
+    steps = tuple(x.strip() for x in args.steps.split(",") if x.strip())
+    if not steps or set(steps) - set(STEPS):
+        raise InputError(f"--steps: expected some of {', '.join(STEPS)}, got {args.steps!r}")
+    p = prepare(args)
+    model, label, specs, inputs, stored, session = p.model, p.label, p.specs, p.inputs, p.stored, p.session
+    repro_dir, target = p.repro_dir, session.settings.target
     name = model_name(label, model)
     try:
         v = check_model(model, label, name=name, specs=specs, inputs=inputs, session_like=session, steps=steps,

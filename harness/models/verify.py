@@ -174,10 +174,12 @@ def _references_in_background(model, inputs, source):
 
 
 def check_model(model, label: str, *, name: str, specs: dict, inputs: dict, session_like, steps=STEPS,
-                source_outputs=None, source: str | None = None, model_path: str | None = None) -> ModelVerdict:
+                source_outputs=None, source: str | None = None, model_path: str | None = None,
+                reproduce: str | None = "new") -> ModelVerdict:
     """Check one model (see the module docstring).  ``session_like`` supplies settings
     (trt_version, implicit_batch, expectations, backend, reference, build_cache, repro_dir), the
-    isolator and ``context(check, cuda)``: a :class:`harness.session.Session`."""
+    isolator and ``context(check, cuda)``: a :class:`harness.session.Session`.  ``reproduce``:
+    write reproducers for new departures ("new"), known ones too ("all"), or none (None)."""
     from ..suite import check_options, tensorrt_skip_reason
 
     s = session_like.settings
@@ -224,7 +226,8 @@ def check_model(model, label: str, *, name: str, specs: dict, inputs: dict, sess
             v.results["reference"] = _reference_result(v, box, opts)
     v.timings["total_s"] = round(time.perf_counter() - t0, 3)
     _judge(v, session_like, opts)
-    _reproduce(v, session_like, model, model_path, inputs)
+    if reproduce:     # "new": for new departures; "all": known ones too; None: none (reduce's candidates)
+        _reproduce(v, session_like, model, model_path, inputs, known=reproduce == "all")
     return v
 
 
@@ -302,8 +305,9 @@ def _judge(v: ModelVerdict, session, opts: CheckOptions) -> None:
                                 error_kind=res.error_kind)
 
 
-def _reproduce(v: ModelVerdict, session, model, model_path, inputs) -> None:
-    """A reproducer for each new departure of TVM (the ONNX file and inputs beside a script)."""
+def _reproduce(v: ModelVerdict, session, model, model_path, inputs, known: bool = False) -> None:
+    """A reproducer for each new departure of TVM (the ONNX file and inputs beside a script);
+    ``known``: for known departures (xfail) too."""
     import tempfile
 
     from .. import repro
@@ -311,8 +315,9 @@ def _reproduce(v: ModelVerdict, session, model, model_path, inputs) -> None:
 
     s = session.settings
     for check, j in v.judged.items():
-        if j.outcome not in ("fail", "error"):
+        if j.outcome not in ("fail", "error") and not (known and j.outcome == "xfail"):
             continue
+        outcome = j.outcome if j.outcome != "xfail" else v.results[check].outcome
         stage = check
         failures = v.computed.failures if v.computed else {}
         if "partition" in failures or (v.error and check == "offload"):
@@ -332,7 +337,7 @@ def _reproduce(v: ModelVerdict, session, model, model_path, inputs) -> None:
             prog = Program(source=None, mod=None, inputs=[inputs[n] for n in v.specs], weights={})
             target = "cuda" if "tvm-cuda" in (v.results[check].backend or "") and check == "reference" else "llvm"
             v.reproducers[check] = repro.write(
-                s.repro_dir, stem=f"model-{v.name.replace('/', '_')}-{check}", check=stage, outcome=j.outcome,
+                s.repro_dir, stem=f"model-{v.name.replace('/', '_')}-{check}", check=stage, outcome=outcome,
                 reason=j.reason, program=prog, oracle=ref, tolerance=REFERENCE_TOL if check == "reference" else
                 PRESERVE_TOL, expected_offload=({o: n for o, n in v.computed.offload.expected.items() if n}
                                                 if v.computed and v.computed.offload else {}),

@@ -114,12 +114,19 @@ def _render(runs: Sequence[Run], verdict, title: str | None, base_dir: str | Non
     new = new[:view.MAX_NEW_GROUPS]
     statuses = [view.run_status(run) for run in runs]
     groups_current = sum(1 for g in known if g["totals"][-1])
+    from types import SimpleNamespace
+
+    from ..causes import page_for
+
     for g in new:
         g["href"] = _href(g["reproducer"], base_dir)
+        first = SimpleNamespace(op=g["op"], check=g["check"], reason=g["reason"], expectation=None)
+        g["upstream"] = _href(page_for(record=first), base_dir)
         for c in g["cases"]:
             c["href"] = _href(c["reproducer"], base_dir)
     for g in known:
         g["href"] = _href(g["reproducer"], base_dir)
+        g["upstream"] = _href(page_for(g["id"]), base_dir)     # its root cause's page, ready to file
     script, script_src = _script()
     csp = Markup(f"default-src 'none'; script-src {script_src}; style-src 'unsafe-inline'; img-src data:; "
                  "base-uri 'none'; form-action 'none'")   # constants and a base64 digest: nothing to escape
