@@ -71,12 +71,13 @@ def _gate(args, rest) -> int:
     from .gate import Gate
     from .reader import load_results
 
-    gate = Gate(args.max_slowdown, args.noise_k, args.acc_factor, args.acc_budget, args.max_rate_drop, args.timing)
+    gate = Gate(args.max_slowdown, args.noise_k, args.acc_factor, args.acc_budget, args.max_rate_drop, args.timing,
+                allow_different_cases=args.allow_different_cases)
     baseline, current = load_results(args.baseline), load_results(args.current)
-    verdict = gate.compare(baseline, current)
     for w in baseline.warnings + current.warnings:
         print(f"trt-harness: warning: {w}", file=sys.stderr)
-    print(verdict.to_text())
+    verdict = gate.compare(baseline, current)
+    print(verdict.to_text(limit=None if args.all else 50))
     if args.json:
         text = json.dumps(verdict.to_json(), indent=2, sort_keys=True, default=str)
         if args.json == "-":
@@ -172,6 +173,10 @@ def parser() -> argparse.ArgumentParser:
                    help="per-op pass-rate drop flagged when case ids differ (default 5%%)")
     s.add_argument("--timing", choices=("device", "latency"), default="device",
                    help="which time to compare: device (GPU kernels, CUPTI; default) or latency (host-inclusive)")
+    s.add_argument("--allow-different-cases", action="store_true",
+                   help="compare runs of different case lists (plans): the (case, check) pairs only one has are "
+                        "listed apart (default: exit 2)")
+    s.add_argument("--all", action="store_true", help="show every row (default: the first 50 of each kind)")
     s.set_defaults(fn=_gate)
 
     s = sub.add_parser("report", help="write one self-contained HTML report of results files")
@@ -249,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trt-harness: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # `trt-harness gate ... | head`: the reader left, nothing to report
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
     except Exception as exc:  # a bug of the harness: one line here, the traceback in a file
         fd, path = tempfile.mkstemp(prefix="trt-harness-bug-", suffix=".txt")
         with os.fdopen(fd, "w") as fh:

@@ -31,6 +31,7 @@ class Unit:
     index: int
     of: int
     cases: tuple = field(default=(), compare=False)
+    skip: str = field(default="", compare=False)     # why nothing of this op runs (an op the table lacks)
 
     @property
     def id(self) -> str:

@@ -71,6 +71,7 @@ def pytest_configure(config):
     session.device = gpu.describe()
     session.parallel = bool(worker or workers)
     try:
+        _units(session)     # the plan first: the header carries its hash
         session.open(placement=gpu.placement(workers) if workers else {})
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -79,28 +80,39 @@ def pytest_configure(config):
     config.stash[STATE] = session
 
 
-def pytest_sessionstart(session):
-    """The xdist controller draws the plan before its workers start, so they find it cached."""
-    config = session.config
-    if STATE in config.stash and not _worker_id(config) and _xdist_workers(config):
-        _units(config.stash[STATE])
-
-
 def _units(session: Session) -> list:
     if session.units is None:
-        session.units = _plan(session.settings, parallel=session.parallel)
+        session.units, session.plan_facts, session.not_run = _plan(session.settings, parallel=session.parallel)
     return session.units
 
 
 def _plan(settings, *, parallel: bool):
-    from . import plan
-    from .table import OPS
+    """(units, the plan's facts for the header, ops of a replayed plan that the table lacks)."""
+    import hypothesis
 
-    entries = [e for e in OPS if not settings.ops or e.name in settings.ops]
-    cases_of = plan.cached_cases([e for e in entries if e.runnable], settings)
+    from . import plan, replay
+    from .table import BY_NAME, OPS
+
+    gone: list[str] = []
+    if settings.plan_path:       # exactly the cases of an earlier run (or plan file)
+        given = replay.load_for_run(settings.plan_path)
+        wanted = {op: cs for op, cs in given.cases.items() if not settings.ops or op in settings.ops}
+        gone = [op for op in wanted if op not in BY_NAME]
+        entries = [e for e in OPS if e.name in wanted]
+        cases_of = {op: cs for op, cs in wanted.items() if op in BY_NAME}
+        source = f"replayed from {settings.plan_path}"
+    else:                        # drawn by Hypothesis
+        entries = [e for e in OPS if not settings.ops or e.name in settings.ops]
+        cases_of = plan.cached_cases([e for e in entries if e.runnable], settings)
+        source = f"drawn by Hypothesis {hypothesis.__version__}, profile {settings.profile}, seed {settings.seed}"
     chunk = settings.chunk or (5 if parallel else 10)
     units = plan.make_units(entries, cases_of, chunk=chunk, shard=settings.shard)
-    return units + [plan.Unit(e.name, 0, 1, ()) for e in entries if not e.runnable]
+    units += [plan.Unit(e.name, 0, 1, ()) for e in entries if not e.runnable and not settings.plan_path]
+    units += [plan.Unit(op, 0, 1, (), skip=f"{op}: not run: the plan names it but the support table has no such op "
+                                          "(harness/table.py)") for op in gone]
+    facts = {"plan": replay.hash_of(cases_of), "plan_cases": sum(len(cs) for cs in cases_of.values()),
+             "plan_source": source}
+    return units, facts, gone
 
 
 def session_of(config) -> Session:

@@ -42,6 +42,7 @@ class Settings:
     timeout: float = 120.0
     build_cache: str | None = None
     timing: str = "auto"
+    plan_path: str | None = None                          # --trt-plan: run exactly these cases
 
     @property
     def trt_version(self) -> tuple:
@@ -108,7 +109,7 @@ def settings_from(get: Callable[[str], object]) -> Settings:
         report_path=get("--trt-report") if get("--trt-report") is not None else O.DEFAULT_REPORT,
         repro_dir=get("--trt-repro-dir") or os.path.join(os.path.dirname(results) or ".", "repro"),
         resume=bool(get("--trt-resume")), isolate=get("--trt-isolate") != "off", timeout=timeout,
-        build_cache=cache_dir, timing=get("--trt-timing") or "auto")
+        build_cache=cache_dir, timing=get("--trt-timing") or "auto", plan_path=get("--trt-plan") or None)
 
 
 def context_for(check: str, *, backend: str, reference: str, cuda_reference: bool, tvm, trt) -> Context:
@@ -146,6 +147,8 @@ class Session:
     report_error: str | None = None
     device: str | None = None
     units: list | None = None                             # the plan (harness.plan), drawn when first needed
+    plan_facts: dict = field(default_factory=dict)        # plan hash and source, for the header
+    not_run: list = field(default_factory=list)           # ops of a replayed plan that the table lacks
     parallel: bool = False
 
     # -- life cycle -------------------------------------------------------------------------
@@ -158,7 +161,7 @@ class Session:
             if stale:   # a killed xdist run left finished records behind: keep them
                 append_shards(s.results_path, stale)
         if s.resume and os.path.exists(s.results_path):
-            self.done = done_pairs(s.results_path)
+            self.done = done_pairs(s.results_path, self.plan_facts.get("plan"))
         elif os.path.exists(path) and os.path.getsize(path) > 0 and not self.worker:
             stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             self.rotated = f"{os.path.splitext(path)[0]}-{stamp}.jsonl"
@@ -169,7 +172,7 @@ class Session:
             hypothesis_profile=s.profile, hypothesis_seed=s.seed, trt_version=format_version(s.trt_version),
             implicit_batch=s.implicit_batch, backend=s.backend, reference=s.reference, isolate=s.isolate,
             worker=self.worker, argv=list(argv if argv is not None else sys.argv[1:]),
-            expectations=s.target.expectations_path, build_cache=s.build_cache, chunk=s.chunk),
+            expectations=s.target.expectations_path, build_cache=s.build_cache, chunk=s.chunk, **self.plan_facts),
             shard=f"{s.shard[0]}/{s.shard[1]}" if s.shard else None, placement=placement,
             expectations=s.expectations)
         self.writer = ResultsWriter(path, head, resume=s.resume and not self.worker)
@@ -244,6 +247,9 @@ class Session:
                  f"{'on' if s.implicit_batch else 'off'}), Hypothesis profile {s.profile} seed {s.seed}"
                  + (f", shard {s.shard[0]}/{s.shard[1]}" if s.shard else ""),
                  f"ops: {len(self.ops)}  cases: {len(self.cases)}  " + " | ".join(parts),
+                 f"plan {self.plan_facts.get('plan', '?')}: {self.plan_facts.get('plan_cases', '?')} cases, "
+                 f"{self.plan_facts.get('plan_source', '')}",
+                 *(f"not run: {op}: the plan names it, but the support table has no such op" for op in self.not_run),
                  f"results: {s.results_path}"]
         if self.rotated:
             lines.append(f"previous results kept as: {self.rotated}")
@@ -263,11 +269,16 @@ def tvm_version() -> tuple | None:
         return None
 
 
-def done_pairs(path: str) -> set:
+def done_pairs(path: str, plan: str | None = None) -> set:
+    """(case_id, check) pairs already in ``path``; refuses a file of another plan."""
     from .reader import load_results
 
     try:
         run = load_results(path)
     except HarnessError as exc:
         raise InputError(f"--trt-resume: {exc}") from None
+    theirs = run.env.get("plan")
+    if plan and theirs and theirs != plan:
+        raise InputError(f"--trt-resume: {path} holds a run of plan {theirs}, this run's plan is {plan} (other cases);"
+                         " resume with the same options, or replay its cases with --trt-plan " + path)
     return {(r.case_id, r.check) for r in run.records}

@@ -138,9 +138,12 @@ def run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
     """Every selected check of every case of ``unit``: compute, judge, record, shrink, reproduce."""
     from .table import BY_NAME
 
+    report = UnitReport()
+    if unit.skip or unit.op not in BY_NAME:
+        report.skipped = unit.skip or f"{unit.op}: not run: not in the support table"
+        return report
     entry = BY_NAME[unit.op]
     s = session.settings
-    report = UnitReport()
     opts = check_options(session)
     checks = list(s.checks)
     if not entry.runnable:

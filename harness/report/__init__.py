@@ -153,7 +153,10 @@ def write(results_paths: list[str], out: str, *, title: str | None = None, gate=
     if os.path.isdir(out):
         raise InputError(f"{out}: is a directory; give the HTML file to write")
     runs = load_many(paths)
-    verdict = (gate or Gate()).compare(runs[0], runs[1]) if len(runs) == 2 else None
+    import dataclasses
+
+    gate = dataclasses.replace(gate or Gate(), allow_different_cases=True)   # the page lists other cases apart
+    verdict = gate.compare(runs[0], runs[1]) if len(runs) == 2 else None
     out_dir = os.path.dirname(os.path.abspath(out))
     html = _render(runs, verdict, title, out_dir)
     tmp = None
