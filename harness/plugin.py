@@ -78,6 +78,25 @@ def pytest_configure(config):
     if not workers:     # the xdist controller runs no tests: it needs no case worker
         session.start_worker()
     config.stash[STATE] = session
+    if not worker:
+        _stop_on_sigterm(config)
+
+
+_OLD_SIGTERM = pytest.StashKey[object]()
+
+
+def _stop_on_sigterm(config) -> None:
+    """SIGTERM ends the run as Ctrl-C does: records kept, the summary and the resume command printed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    config.stash[_OLD_SIGTERM] = signal.signal(signal.SIGTERM, stop)
 
 
 def _units(session: Session) -> list:
@@ -138,9 +157,22 @@ def pytest_sessionfinish(session, exitstatus):
     if STATE not in config.stash:
         return
     state = config.stash[STATE]
+    state.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     state.close()
     if not _worker_id(config):
         state.finish()
+
+
+def pytest_unconfigure(config):
+    """An interrupted run ends with one line: the pairs done, and the exact command that finishes it."""
+    import signal
+
+    if _OLD_SIGTERM in config.stash:
+        signal.signal(signal.SIGTERM, config.stash[_OLD_SIGTERM])
+    if STATE in config.stash and not _worker_id(config) and config.stash[STATE].interrupted:
+        from .suite import resume_line
+
+        print(resume_line(config.stash[STATE]), flush=True)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

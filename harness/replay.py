@@ -145,9 +145,12 @@ def _from_plan_file(path: str) -> Plan:
 def write(plan: Plan, out: str) -> None:
     try:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "w", encoding="utf-8") as fh:
-            json.dump(plan.to_json(), fh, indent=1, sort_keys=True)
-            fh.write("\n")
+        obj = plan.to_json()
+        cases = obj.pop("cases")
+        head = json.dumps(obj, sort_keys=True)[:-1]
+        body = ",\n".join(f" {json.dumps(op)}: {json.dumps(cs, sort_keys=True)}" for op, cs in cases.items())
+        with open(out, "w", encoding="utf-8") as fh:     # one op per line: diffable, still one JSON object
+            fh.write(f'{head}, "cases": {{\n{body}\n}}}}\n')
     except OSError as exc:
         raise InputError(f"{out}: cannot write: {exc.strerror or exc}") from None
 

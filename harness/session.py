@@ -148,6 +148,8 @@ class Session:
     device: str | None = None
     units: list | None = None                             # the plan (harness.plan), drawn when first needed
     plan_facts: dict = field(default_factory=dict)        # plan hash and source, for the header
+    skipped: dict = field(default_factory=dict)           # check -> (ops, reason) of checks that did not run
+    interrupted: bool = False
     not_run: list = field(default_factory=list)           # ops of a replayed plan that the table lacks
     parallel: bool = False
 
@@ -194,6 +196,7 @@ class Session:
         shards = worker_shards(s.results_path)
         if shards:
             append_shards(s.results_path, shards, run_id=self.writer.run_id if self.writer else None)
+        if shards or s.resume:     # the summary counts the whole file, earlier parts included
             self._recount()
         if s.build_cache:
             from .builds import BuildCache
@@ -215,6 +218,7 @@ class Session:
         self.counts.clear()
         self.cases.clear()
         self.ops.clear()
+        self.skipped.clear()
         for r in run.records:
             self._count(r)
 
@@ -225,9 +229,13 @@ class Session:
         self._count(rec)
 
     def _count(self, rec: Record) -> None:
+        self.ops.add(rec.op)
+        if rec.case_id.endswith("-*"):     # a check that did not run for the whole op: not a case
+            ops, _ = self.skipped.setdefault(rec.check, (set(), rec.reason))
+            ops.add(rec.op)
+            return
         self.counts[(rec.check, rec.outcome)] += 1
         self.cases.add(rec.case_id)
-        self.ops.add(rec.op)
 
     # -- where checks run -------------------------------------------------------------------
     def context(self, check: str, cuda_reference: bool) -> Context:
@@ -246,11 +254,15 @@ class Session:
         lines = [f"targeted TensorRT {format_version(s.trt_version)} (implicit batch "
                  f"{'on' if s.implicit_batch else 'off'}), Hypothesis profile {s.profile} seed {s.seed}"
                  + (f", shard {s.shard[0]}/{s.shard[1]}" if s.shard else ""),
-                 f"ops: {len(self.ops)}  cases: {len(self.cases)}  " + " | ".join(parts),
                  f"plan {self.plan_facts.get('plan', '?')}: {self.plan_facts.get('plan_cases', '?')} cases, "
                  f"{self.plan_facts.get('plan_source', '')}",
+                 f"ops: {len(self.ops)}  cases: {len(self.cases)}  records per check: " + (" | ".join(parts) or "none"),
+                 *(f"check not run: {check} ({len(ops)} op{'s' if len(ops) != 1 else ''}): {why}"
+                   for check, (ops, why) in sorted(self.skipped.items())),
                  *(f"not run: {op}: the plan names it, but the support table has no such op" for op in self.not_run),
                  f"results: {s.results_path}"]
+        if s.resume:
+            lines.append("counts are of the whole results file (its earlier parts included)")
         if self.rotated:
             lines.append(f"previous results kept as: {self.rotated}")
         if self.report_written:

@@ -31,6 +31,7 @@ class UnitReport:
     unexpected: list = field(default_factory=list)   # one line each
     skipped: str | None = None
     ran: int = 0
+    done_before: int = 0                              # pairs an earlier part of a resumed run recorded
 
 
 def check_options(session: Session) -> CheckOptions:
@@ -70,6 +71,32 @@ def tensorrt_skip_reason(session: Session) -> str | None:
         if reason:
             return f"backend {name} cannot run here: {reason}"
     return None
+
+
+def resume_line(session: Session) -> str:
+    """What an interrupted run says last: how many (case, check) pairs are done, and the exact
+    command that finishes it (the same arguments, with --trt-resume)."""
+    import os
+    import shlex
+    import sys
+
+    from .reader import load_results
+    from .replay import is_case_record
+
+    s = session.settings
+    try:
+        done = len({(r.case_id, r.check) for r in load_results(s.results_path).records if is_case_record(r)})
+    except Exception:   # noqa: BLE001 - nothing readable yet: none done
+        done = 0
+    checks = [c for c in s.checks if c != "tensorrt" or tensorrt_skip_reason(session) is None]
+    planned = sum(len(u.cases) for u in session.units or ()) * len(checks)
+    prog = os.path.basename(sys.argv[0]) if sys.argv else "pytest"
+    prog = [sys.executable, "-m", "pytest"] if prog in ("__main__.py", "") else [prog]
+    args = list(sys.argv[1:])
+    if "--trt-resume" not in args:
+        args.append("--trt-resume")
+    return (f"interrupted: {done} of {planned} (case, check) pairs done, kept in {s.results_path}; finish with: "
+            f"{shlex.join(prog + args)}")
 
 
 def make_record(session: Session, entry, case, check: str, result: CheckResult, judged: Judgement, *,
@@ -208,6 +235,7 @@ def run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
                 continue
             got = computed.get(key)
             if got is None:
+                report.done_before += key in session.done
                 continue   # done in an earlier (resumed) run
             judged, rec = _judge(session, entry, case, check, got, opts, nodeid, elapsed)
             report.ran += 1
