@@ -113,8 +113,8 @@ def _merge(args, rest) -> int:
 def _benchjson(args, rest) -> int:
     from . import benchjson
 
-    n = benchjson.write(args.results, args.output)
-    print(f"wrote {args.output}: {n} benchmarks")
+    n, notes = benchjson.write(args.results, args.output)
+    print(f"wrote {args.output}: {n} benchmarks" + "".join(f"; {note}" for note in notes))
     return EXIT_OK
 
 
