@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .errors import InputError
 from .reader import Run
-from .records import Record, Timing
+from .records import OP_LEVEL, Record, Timing
 from .verdict import Finding, Verdict
 
 __all__ = ["Gate", "Finding", "Verdict", "PlanMismatch", "plan_pairs"]
@@ -93,7 +93,7 @@ class Gate:
             labels = [f"{r.label} [{r.run_id[:8]}]" for r in (baseline, current)]
         reasons = {e.id: e.reason + (f" [{e.where}]" if e.where else "")
                    for run in (baseline, current) for e in run.expectations.values()}
-        pairs = lambda keys: sorted(k for k in keys if not k[1].endswith("-*"))  # noqa: E731
+        pairs = lambda keys: sorted(k for k in keys if not k[1].endswith(OP_LEVEL))  # noqa: E731
         return Verdict(labels[0], labels[1], findings, env_diffs, notes, matched,
                        missing=pairs(base.keys() - cur.keys()), extra=pairs(cur.keys() - base.keys()),
                        expectations=reasons, plans=plans)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from .case import Case
 from .errors import HarnessError, InputError
+from .records import is_op_level
 
 PLAN_SCHEMA = "tvm-trt-harness.plan"
 PLAN_VERSION = 1
@@ -36,7 +37,7 @@ def hash_of(cases_of: dict) -> str:
 
 def is_case_record(r) -> bool:
     """A record of one of the run's planned cases (not an op-level skip, not a case shrinking made)."""
-    return not r.case_id.endswith("-*") and not (r.details or {}).get("shrunk_from")
+    return not is_op_level(r) and not (r.details or {}).get("shrunk_from")
 
 
 def case_keys(run) -> set:

@@ -18,7 +18,7 @@ from typing import Callable
 from . import options as O
 from .errors import HarnessError, InputError
 from .expectations import Context
-from .records import CHECKS, Record
+from .records import CHECKS, Record, is_op_level
 from .results import ResultsWriter, append_shards, environment, header, worker_shards
 from .versions import format_version, loose_version
 
@@ -230,7 +230,7 @@ class Session:
 
     def _count(self, rec: Record) -> None:
         self.ops.add(rec.op)
-        if rec.case_id.endswith("-*"):     # a check that did not run for the whole op: not a case
+        if is_op_level(rec):     # a check that did not run for the whole op: not a case
             ops, _ = self.skipped.setdefault(rec.check, (set(), rec.reason))
             ops.add(rec.op)
             return

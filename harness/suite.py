@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from . import engine
 from .checks import CheckOptions, CheckResult
 from .expectations import Judgement, Subject, judge
-from .records import Record
+from .records import Record, op_level_id
 from .session import Session
 from .versions import format_version
 
@@ -180,9 +180,9 @@ def run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
         reason = tensorrt_skip_reason(session)
         if reason:
             checks.remove("tensorrt")
-            if unit.index == 0 and (f"{entry.name}-*", "tensorrt") not in session.done:
+            if unit.index == 0 and (op_level_id(entry.name), "tensorrt") not in session.done:
                 session.record(Record(op=entry.name, tvm_op=entry.tvm_op, check="tensorrt", outcome="skip",
-                                      case_id=f"{entry.name}-*", reason=reason, nodeid=nodeid, backend=s.backend,
+                                      case_id=op_level_id(entry.name), reason=reason, nodeid=nodeid, backend=s.backend,
                                       reference=s.reference, worker=session.worker))
             report.skipped = reason
     cases = list(unit.cases)
