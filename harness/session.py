@@ -149,6 +149,7 @@ class Session:
     units: list | None = None                             # the plan (harness.plan), drawn when first needed
     plan_facts: dict = field(default_factory=dict)        # plan hash and source, for the header
     skipped: dict = field(default_factory=dict)           # check -> (ops, reason) of checks that did not run
+    reproduced: set = field(default_factory=set)          # expectations without a reproducer that got one
     interrupted: bool = False
     not_run: list = field(default_factory=list)           # ops of a replayed plan that the table lacks
     parallel: bool = False

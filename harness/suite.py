@@ -243,6 +243,10 @@ def run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
                 report.unexpected.append(f"{case.describe()} {check}: {judged.outcome}: {judged.reason[:300]}")
                 failures.append((case, check, judged, rec))
             else:
+                e = judged.expectation
+                if judged.outcome == "xfail" and e is not None and not e.reproducer and e.id not in session.reproduced:
+                    session.reproduced.add(e.id)      # a known departure without one: this run writes one
+                    rec.reproducer = _reproducer(session, entry, case, check, judged.outcome, judged.reason, opts)
                 session.record(rec)
     _shrink_and_reproduce(session, entry, failures, opts)
     if report.ran and report.skipped and not report.unexpected:

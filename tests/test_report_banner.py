@@ -114,3 +114,36 @@ def test_the_example_report_links_a_reproducer_for_every_known_group():
     known = html[html.index('id="known"'):html.index('id="matrix-section"')]
     rows = re.findall(r'<tr class="kgroup">(.*?)</tr>', known, re.S)
     assert rows and all(re.search(r'<td class="mono"><a href="[^"]+\.py">', r) for r in rows)
+
+
+def test_a_known_departure_without_a_reproducer_gets_one_from_the_run(tmp_path):
+    """An expectation that names no reproducer: the run writes one for its first case, the report
+    links it, and it shows the departure (exits 1)."""
+    import subprocess
+    import sys
+
+    import doubles
+    from harness.reader import load_results
+
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[[expect]]\nid = "relu-dtype-no-repro"\nops = ["nn.relu"]\ncheck = "offload"\nrule = "dtype"\n'
+                    'verdict = "over-offload"\nreason = "int32/float64 relu is offloaded"\n')
+    rc, out, _ = doubles.run_suite(tmp_path, "--trt-ops=nn.relu", f"--trt-expectations={mine}")
+    assert rc == 0, out[-3000:]
+    results = tmp_path / "out" / "results.jsonl"
+    known = [r for r in load_results(results).records if r.expectation == "relu-dtype-no-repro"]
+    written = [r.reproducer for r in known if r.reproducer]
+    assert len(known) > 1 and len(written) == 1        # one per group, not one per case
+    script = tmp_path / written[0] if not os.path.isabs(written[0]) else written[0]
+    assert os.path.isfile(script)
+    shown = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert shown.returncode == 1, shown.stdout[-2000:] + shown.stderr[-2000:]
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        html = open(report.write([str(results)], "page/index.html"), encoding="utf-8").read()
+    finally:
+        os.chdir(here)
+    row = re.search(r'<tr class="kgroup"><td class="mono">relu-dtype-no-repro</td>(.*?)</tr>', html, re.S).group(1)
+    href = re.search(r'<a href="([^"]+\.py)">', row).group(1)
+    assert os.path.isfile(os.path.join(tmp_path, "page", unquote(href)))
