@@ -173,3 +173,23 @@ def test_real_pair_gates_ok_with_expected_changes_and_an_injected_regression_fai
     assert rc == 1, text + err
     assert text.splitlines()[0].startswith("gate: REGRESSION:") and "1 regression," in text.splitlines()[0]
     assert f"new-failure    {victim.op} [{victim.case_id}] preserve: pass -> fail" in text
+
+
+def test_resume_refuses_a_file_of_another_plan(build, tmp_path):
+    from harness.errors import InputError
+    from harness.session import done_pairs
+
+    path = build.write(tmp_path / "r.jsonl", build.header("r", plan="aaaa"), [build.record(run_id="r")])
+    assert done_pairs(path, "aaaa") == {("c1", "reference")}
+    with pytest.raises(InputError, match=r"--trt-resume: .* plan aaaa, this run's plan is bbbb .*--trt-plan"):
+        done_pairs(path, "bbbb")
+
+
+def test_a_plan_file_names_its_cases_once_and_round_trips(tmp_path):
+    a = Case("nn.relu", "float32", ((2, 3),), {}, (), 1)
+    b = Case("nn.conv2d", "float16", ((1, 2, 4, 4),), {"strides": [1, 1]}, (("w", (2, 2, 1, 1)),), 7)
+    plan = replay.Plan({"nn.relu": [a, a], "nn.conv2d": [b]}, "test")
+    replay.write(plan, str(tmp_path / "p.json"))
+    back = replay.load(str(tmp_path / "p.json"))
+    assert back.cases == {"nn.relu": [a], "nn.conv2d": [b]} and back.hash == replay.Plan(back.cases).hash
+    assert replay.plan_hash([("nn.relu", a.case_id), ("nn.conv2d", b.case_id)]) == back.hash
