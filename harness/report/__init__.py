@@ -31,6 +31,7 @@ from . import banner, plot, timings, view
 __all__ = ["render", "write"]
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # docs/findings/ is here
 DEFAULT_TITLE = "tvm-trt-harness report"
 
 
@@ -61,16 +62,20 @@ def _json_for_script(data: Any) -> Markup:
 
 
 def _href(path: str | None, base_dir: str | None) -> str:
-    """A relative link from the page's folder to a reproducer (recorded relative to the working
-    directory of the run, which is taken to be the current one); '' where there is nothing to link,
-    or the file is not there (a page never links a file that does not exist).
+    """A relative link from the page's folder to a reproducer (one a run wrote is recorded relative
+    to its working directory, taken to be the current one; an expectation's, from docs/findings/,
+    relative to the harness's repository); '' where there is nothing to link, or the file is not
+    there (a page never links a file that does not exist).
     Every path segment is percent-encoded, so a recorded value can never become a ``javascript:`` URL."""
-    if not path or base_dir is None or path.startswith("(") or "\n" in path or not os.path.isfile(path):
+    if not path or base_dir is None or path.startswith("(") or "\n" in path:
+        return ""
+    found = next((p for p in (path, os.path.join(REPO, path)) if os.path.isfile(p)), None)
+    if found is None:
         return ""
     from urllib.parse import quote
 
     try:
-        rel = os.path.relpath(os.path.abspath(path), base_dir)
+        rel = os.path.relpath(os.path.abspath(found), base_dir)
     except ValueError:   # another drive (Windows)
         return ""
     url = "/".join(quote(p, safe="") for p in rel.replace(os.sep, "/").split("/"))
