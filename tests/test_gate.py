@@ -729,3 +729,81 @@ def test_ops_after_a_missing_one_are_still_compared(b):
     cur = b.run([b.record(op="kept", case_id="2", outcome="fail")], "c")
     assert [(f.kind, f.op) for f in Gate(allow_different_cases=True).compare(base, cur).findings] == [("op-missing", "gone"),
                                                                            ("aggregate", "kept")]
+
+
+# -- expected changes: what an expectation explains is not a regression ------------------------------
+def known(b, case_id, verdict, actual, eid, op="nn.relu"):
+    """An offload record the run judged by expectation ``eid`` (xfail)."""
+    r = off(b, case_id, verdict, actual, op=op)
+    r.outcome, r.expectation = "xfail", eid
+    return r
+
+
+def with_expectations(run, **reasons):
+    from harness.records import KnownDeparture
+
+    run.headers[0].expectations = [KnownDeparture(id=k.replace("_", "-"), check="offload", reason=v)
+                                   for k, v in reasons.items()]
+    return run
+
+
+def test_a_change_the_current_runs_expectation_explains_is_expected_and_grouped(b):
+    base = b.run([off(b, f"c{i}", "match", {"relax.add": 1}, op=op) for i, op in
+                  enumerate(["add", "add", "nn.relu", "nn.relu", "nn.relu"])], "b")
+    cur = with_expectations(b.run([known(b, "c0", "over-offload", {"relax.add": 1}, "implicit", op="add"),
+                                   known(b, "c1", "over-offload", {"relax.add": 1}, "implicit", op="add"),
+                                   known(b, "c2", "over-offload", {"relax.add": 1}, "implicit"),
+                                   known(b, "c3", "under-offload", {}, "pattern"),
+                                   off(b, "c4", "match", {"relax.add": 1})], "c"),
+                            implicit="no use_implicit_batch", pattern="no pattern")
+    v = Gate().compare(base, cur)
+    assert not v.regressed and v.of("regression") == [] and len(v.of("expected")) == 4
+    groups = v.expected_groups()
+    assert [(g["id"], g["n"], g["reason"]) for g in groups] == [("implicit", 3, "no use_implicit_batch"),
+                                                                ("pattern", 1, "no pattern")]
+    assert groups[0]["cells"] == [{"op": "add", "check": "offload", "n": 2}, {"op": "nn.relu", "check": "offload",
+                                                                              "n": 1}]
+    assert groups[0]["changes"] == [{"change": "pass -> xfail (match -> over-offload)", "n": 3}]
+    lost = [f for f in v.findings if f.case_id == "c3"]
+    assert [(f.kind, f.category, f.expectation) for f in lost] == [("expected-change", "expected", "pattern")]
+    text = v.to_text().splitlines()
+    assert text[0].endswith("0 regressions, 0 improvements, 4 expected changes in 2 groups")
+    assert "expected changes (4, in 2 groups by expectation):" in text
+    assert ("  implicit: 3 (pass -> xfail (match -> over-offload) 3): add offload 2, nn.relu offload 1; why: "
+            "no use_implicit_batch") in text
+
+
+def test_the_same_change_without_an_expectation_is_a_regression(b):
+    base = b.run([off(b, "c0", "match", {"relax.add": 1}), off(b, "c1", "match", {"relax.add": 1})], "b")
+    cur = b.run([off(b, "c0", "over-offload", {"relax.add": 1}), off(b, "c1", "under-offload", {})], "c")
+    for r in cur.records:
+        r.outcome = "fail"
+    v = Gate().compare(base, cur)
+    assert v.regressed and {f.case_id for f in v.regressions} == {"c0", "c1"} and v.of("expected") == []
+
+
+def test_a_baseline_departure_that_does_not_apply_now_is_expected_not_an_improvement(b):
+    base = with_expectations(b.run([known(b, "c0", "over-offload", {"relax.add": 1}, "implicit")], "b"),
+                             implicit="only below TensorRT 10")
+    cur = b.run([off(b, "c0", "match", {"relax.add": 1})], "c")
+    (f,) = Gate().compare(base, cur).findings
+    assert (f.category, f.expectation) == ("expected", "implicit")
+    assert f.detail.startswith("xfail -> pass (over-offload -> match); the baseline's known departure does not apply")
+
+
+def test_an_xpass_that_became_a_fail_is_a_regression_and_a_fix_an_improvement(b):
+    base = b.run([b.record(case_id="x", outcome="xpass"), b.record(case_id="f", outcome="fail")], "b")
+    cur = b.run([b.record(case_id="x", outcome="fail"), b.record(case_id="f")], "c")
+    v = Gate().compare(base, cur)
+    assert [(f.case_id, f.kind) for f in v.regressions] == [("x", "new-failure")]
+    assert [(f.case_id, f.kind) for f in v.of("improvement")] == [("f", "fixed")]
+    lines = v.to_text().splitlines()
+    assert lines.index("regressions (1):") < lines.index("improvements (1):")
+
+
+def test_a_failure_that_becomes_known_is_expected(b):
+    base = b.run([b.record(case_id="k", outcome="fail")], "b")
+    cur = b.run([b.record(case_id="k", outcome="xfail", expectation="now-known")], "c")
+    (f,) = Gate().compare(base, cur).findings
+    assert (f.kind, f.category, f.expectation, f.data["change"]) == ("expected-change", "expected", "now-known",
+                                                                     "fail -> xfail")

@@ -222,7 +222,8 @@ def _cell(counts: Counter | None, in_table: bool) -> dict:
     worst = next(o for o in WORST_FIRST if counts[o])
     title = ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o])
     ran = [f"{counts[o]}{CELL_MARK[o]}" for o in CELL_ORDER if counts[o]]
-    return {"cls": worst, "text": " ".join(ran) if ran else "skip", "title": title}
+    return {"cls": worst, "text": " ".join(ran) if ran else "skip",
+            "title": title if ran else f"{title}: the check did not run (why: the banner at the top)"}
 
 
 def matrix(runs: Sequence[Run], rows: list[dict], checks: list[str]) -> list[list[list[dict]]]:
