@@ -89,6 +89,12 @@ def test_plan_composes_with_ops_shards_and_resume(baseline, tmp_path):
     both = {p for p in pairs(parts[0]) & pairs(parts[1]) if not p[1].endswith("-*")}   # op-level skips: in each
     assert pairs(parts[0]) and pairs(parts[1]) and not both
     assert pairs(parts[0]) | pairs(parts[1]) == full
+    rc, _, err = cli("merge", *parts, "-o", tmp_path / "merged.jsonl")
+    assert rc == 0, err
+    merged = load_results(tmp_path / "merged.jsonl")
+    assert pairs(tmp_path / "merged.jsonl") == full and merged.env["plan"] == load_results(baseline).env["plan"]
+    rc, _, err = cli("merge", parts[0], tmp_path / "ops" / "out" / "results.jsonl", "-o", tmp_path / "no.jsonl")
+    assert rc == 2 and "cannot merge: plan is" in err      # parts of runs of other cases
     # resume a replay whose file holds only the first shard: the rest is run, nothing twice
     work = tmp_path / "resume"
     os.makedirs(work / "out")
