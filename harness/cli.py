@@ -7,7 +7,8 @@ Every subcommand's arguments are defined here; the shared ``--trt-*`` options co
 on stderr and exit 2; anything else is a bug of the harness: one line, the traceback in a file,
 exit 3.  Commands that judge something exit 0 (clean) or 1 (a regression or new departure).
 ``run`` passes pytest's status through, except that pytest's usage error (4: a bad option or
-expectations file) and "no tests collected" (5) become 2.
+expectations file) and "no tests collected" (5) become 2, and an interrupted run (Ctrl-C, SIGTERM)
+exits 130.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from . import options as O
 from .errors import HarnessError, InputError, did_you_mean
 
 SUITES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "suites")
-EXIT_OK, EXIT_FOUND, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
+EXIT_OK, EXIT_FOUND, EXIT_INPUT, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,6 +73,8 @@ def _run(args, rest: list[str]) -> int:
     os.makedirs(os.path.dirname(args.junitxml) or ".", exist_ok=True)
     code = int(pytest.main([target, f"--junitxml={args.junitxml}", "-o", "junit_family=xunit2", *rest,
                             *O.to_argv(get)]))
+    if code == pytest.ExitCode.INTERRUPTED:    # Ctrl-C or SIGTERM: its last line says how to finish it
+        return EXIT_INTERRUPTED
     return EXIT_INPUT if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED) else code
 
 
@@ -79,12 +82,13 @@ def _gate(args, rest) -> int:
     from .gate import Gate
     from .reader import load_results
 
-    gate = Gate(args.max_slowdown, args.noise_k, args.acc_factor, args.acc_budget, args.max_rate_drop, args.timing)
+    gate = Gate(args.max_slowdown, args.noise_k, args.acc_factor, args.acc_budget, args.max_rate_drop, args.timing,
+                allow_different_cases=args.allow_different_cases)
     baseline, current = load_results(args.baseline), load_results(args.current)
-    verdict = gate.compare(baseline, current)
     for w in baseline.warnings + current.warnings:
         print(f"trt-harness: warning: {w}", file=sys.stderr)
-    print(verdict.to_text())
+    verdict = gate.compare(baseline, current)
+    print(verdict.to_text(limit=None if args.all else 50))
     if args.json:
         text = json.dumps(verdict.to_json(), indent=2, sort_keys=True, default=str)
         if args.json == "-":
@@ -117,8 +121,36 @@ def _merge(args, rest) -> int:
 def _benchjson(args, rest) -> int:
     from . import benchjson
 
-    n = benchjson.write(args.results, args.output)
-    print(f"wrote {args.output}: {n} benchmarks")
+    n, notes = benchjson.write(args.results, args.output)
+    print(f"wrote {args.output}: {n} benchmarks" + "".join(f"; {note}" for note in notes))
+    return EXIT_OK
+
+
+def _plan(args, rest) -> int:
+    """Write a plan file: the cases of a results file, or those Hypothesis draws for a profile and seed."""
+    from . import replay
+
+    if args.results:
+        plan = replay.load(args.results)
+        if args.ops:
+            plan.cases = {op: cs for op, cs in plan.cases.items() if op in set(args.ops.split(","))}
+    else:
+        from types import SimpleNamespace
+
+        from . import plan as plans
+        from . import profiles
+        from .table import BY_NAME, OPS
+
+        ops = {o.strip() for o in (args.ops or "").split(",") if o.strip()}
+        if ops - set(BY_NAME):
+            raise InputError(f"--ops: unknown ops {sorted(ops - set(BY_NAME))}; see harness/table.py")
+        profiles.use(args.profile)
+        seed = args.seed if args.seed is not None else 0
+        entries = [e for e in OPS if e.runnable and (not ops or e.name in ops)]
+        plan = replay.Plan(plans.cached_cases(entries, SimpleNamespace(seed=seed, build_cache=None)),
+                           f"drawn: profile {args.profile}, seed {seed}")
+    replay.write(plan, args.output)
+    print(f"wrote {args.output}: plan {plan.hash}, {plan.n_cases()} cases of {len(plan.cases)} ops")
     return EXIT_OK
 
 
@@ -199,6 +231,10 @@ def parser() -> argparse.ArgumentParser:
                    help="per-op pass-rate drop flagged when case ids differ (default 5%%)")
     s.add_argument("--timing", choices=("device", "latency"), default="device",
                    help="which time to compare: device (GPU kernels, CUPTI; default) or latency (host-inclusive)")
+    s.add_argument("--allow-different-cases", action="store_true",
+                   help="compare runs of different case lists (plans): the (case, check) pairs only one has are "
+                        "listed apart (default: exit 2)")
+    s.add_argument("--all", action="store_true", help="show every row (default: the first 50 of each kind)")
     s.set_defaults(fn=_gate)
 
     s = sub.add_parser("report", help="write one self-contained HTML report of results files")
@@ -214,6 +250,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, metavar="OUT")
     s.add_argument("--label", default=None)
     s.set_defaults(fn=_merge)
+
+    s = sub.add_parser("plan", help="write a plan file (the exact cases of a run) for --trt-plan")
+    s.add_argument("results", nargs="?", metavar="RESULTS", help="take the cases of this results file (default: "
+                                                                 "draw them with Hypothesis)")
+    s.add_argument("-o", "--output", required=True, metavar="PLAN.json")
+    s.add_argument("--profile", choices=("ci", "dev", "nightly"), default="ci")
+    s.add_argument("--seed", type=int, default=None, help="Hypothesis seed (default 0)")
+    s.add_argument("--ops", default="", help="comma-separated ops (default: all)")
+    s.set_defaults(fn=_plan)
 
     s = sub.add_parser("check", help="check TVM's TensorRT partitioning of your ONNX model")
     s.add_argument("model", metavar="MODEL.onnx")
@@ -305,7 +350,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     except KeyboardInterrupt:
         print("trt-harness: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:   # `trt-harness gate ... | head`: the reader left, nothing to report
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
     except Exception as exc:  # a bug of the harness: one line here, the traceback in a file
         fd, path = tempfile.mkstemp(prefix="trt-harness-bug-", suffix=".txt")
         with os.fdopen(fd, "w") as fh:

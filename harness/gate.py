@@ -12,82 +12,24 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
+from .errors import InputError
 from .reader import Run
-from .records import Record, Timing
+from .records import OP_LEVEL, Record, Timing
+from .verdict import Finding, Verdict
+
+__all__ = ["Gate", "Finding", "Verdict", "PlanMismatch", "plan_pairs"]
 
 BAD = ("fail", "error")
 GOOD = ("pass", "xpass")
 
 #: Environment keys that make timings incomparable / case sets differ / are merely noted.
 ENV_HARDWARE = ("gpu", "gpu_compute_version", "hostname", "machine", "platform", "cuda_available")
-ENV_CASES = ("hypothesis_profile", "hypothesis_seed", "harness_version", "backend", "reference")
-ENV_COMPARED = ("tvm_version", "trt_version", "tensorrt_version")
-
-
-@dataclass
-class Finding:
-    """One difference between baseline and current; ``regression`` ones fail the gate."""
-
-    kind: str  # new-failure | fixed | offload-change | accuracy | performance | op-missing | aggregate
-    op: str
-    detail: str
-    regression: bool
-    case_id: str | None = None
-    check: str | None = None
-    data: dict = field(default_factory=dict)
-
-
-@dataclass
-class Verdict:
-    baseline: str
-    current: str
-    findings: list[Finding]
-    env_differences: list[dict]
-    notes: list[str]
-    matched: int
-
-    @property
-    def regressions(self) -> list[Finding]:
-        return [f for f in self.findings if f.regression]
-
-    @property
-    def regressed(self) -> bool:
-        return bool(self.regressions)
-
-    def counts(self) -> dict[str, int]:
-        return dict(Counter(f.kind for f in self.findings))
-
-    def to_json(self) -> dict:
-        return {
-            "baseline": self.baseline,
-            "current": self.current,
-            "regressed": self.regressed,
-            "matched_cases": self.matched,
-            "counts": self.counts(),
-            "env_differences": self.env_differences,
-            "notes": self.notes,
-            "findings": [asdict(f) for f in self.findings],
-        }
-
-    def to_text(self, limit: int = 50) -> str:
-        status = "REGRESSION" if self.regressed else "OK"
-        lines = [f"gate: {status}: {self.current} vs baseline {self.baseline} ({self.matched} matched checks)"]
-        for d in self.env_differences:
-            lines.append(f"  env differs: {d['key']}: {d['baseline']!r} -> {d['current']!r} ({d['effect']})")
-        lines.extend(f"  note: {n}" for n in self.notes)
-        for title, regression in (("regressions", True), ("other changes", False)):
-            group = [f for f in self.findings if f.regression is regression]
-            if not group:
-                continue
-            lines.append(f"{title} ({len(group)}):")
-            for f in group[:limit]:
-                where = f.op + (f" [{f.case_id}]" if f.case_id else "") + (f" {f.check}" if f.check else "")
-                lines.append(f"  {f.kind:14} {where}: {f.detail}")
-            if len(group) > limit:
-                lines.append(f"  ... and {len(group) - limit} more (see --json)")
-        return "\n".join(lines)
+ENV_CASES = ("hypothesis_profile", "hypothesis_seed", "hypothesis", "harness_version", "backend", "reference")
+ENV_COMPARED = ("tvm_version", "trt_version", "tensorrt_version", "implicit_batch")
+#: Keys that only change how cases are drawn: no matter where both runs ran the same plan.
+ENV_DRAW = ("hypothesis_profile", "hypothesis_seed", "hypothesis")
 
 
 def _noise(stats) -> float:
@@ -120,8 +62,17 @@ class Gate:
     max_rate_drop: float = 0.05
     timing: str = "device"
 
+    allow_different_cases: bool = False
+
     def compare(self, baseline: Run, current: Run) -> Verdict:
-        env_diffs, notes = _env_differences(baseline.env, current.env)
+        """The verdict of ``current`` against ``baseline``.  Runs of different case lists (plans)
+        raise :class:`PlanMismatch` unless ``allow_different_cases``; then the (case, check) pairs
+        only one run has are listed apart from the findings."""
+        plans, same = _plans(baseline, current)
+        if not same and not self.allow_different_cases:
+            raise PlanMismatch(f"the runs ran different cases: {plans}; compare like with like (run the baseline's "
+                               "cases again with --trt-plan BASELINE) or pass --allow-different-cases")
+        env_diffs, notes = _env_differences(baseline.env, current.env, same_plan=same)
         hardware_differs = any(d["effect"].startswith("timings") for d in env_diffs)
         if hardware_differs:
             notes.append("hardware differs: performance changes are reported but do not fail the gate")
@@ -135,10 +86,17 @@ class Gate:
             matched += 1
             findings.extend(self._case(b, c, gate_perf=not hardware_differs))
         findings.extend(self._aggregates(baseline, current, base, cur))
+        order = {k: i for i, k in enumerate(("regression", "improvement", "expected", "other"))}
+        findings.sort(key=lambda f: order[f.category])   # stable: within a kind, the runs' order
         labels = [baseline.label, current.label]
         if labels[0] == labels[1] and baseline.run_id != current.run_id:
             labels = [f"{r.label} [{r.run_id[:8]}]" for r in (baseline, current)]
-        return Verdict(labels[0], labels[1], findings, env_diffs, notes, matched)
+        reasons = {e.id: e.reason + (f" [{e.where}]" if e.where else "")
+                   for run in (baseline, current) for e in run.expectations.values()}
+        pairs = lambda keys: sorted(k for k in keys if not k[1].endswith(OP_LEVEL))  # noqa: E731
+        return Verdict(labels[0], labels[1], findings, env_diffs, notes, matched,
+                       missing=pairs(base.keys() - cur.keys()), extra=pairs(cur.keys() - base.keys()),
+                       expectations=reasons, plans=plans)
 
     def _case(self, b: Record, c: Record, gate_perf: bool) -> list[Finding]:
         out = []
@@ -148,14 +106,19 @@ class Gate:
             why = f": {c.reason}" if c.reason else ""
             out.append(Finding("new-failure", detail=f"{bo} -> {co}{why}"[:300], regression=True, **ident))
         elif bo in BAD and co in GOOD:
-            out.append(Finding("fixed", detail=f"{bo} -> {co}", regression=False, **ident))
+            out.append(Finding("fixed", detail=f"{bo} -> {co}", regression=False, category="improvement", **ident))
         if c.check == "offload":
             out.extend(self._offload(b, c, ident))
+        out = _explained(b, c, out, ident)
         acc = self._accuracy(b, c)
         if acc:
             out.append(Finding("accuracy", detail=acc[0], regression=True, data=acc[1], **ident))
         for detail, data, counts in self._timings(b.timings, c.timings):
-            out.append(Finding("performance", detail=detail, regression=gate_perf and counts, data=data, **ident))
+            if data["slowdown"] < 0:
+                out.append(Finding("performance", detail=detail, regression=False, category="improvement", data=data,
+                                   **ident))
+            else:
+                out.append(Finding("performance", detail=detail, regression=gate_perf and counts, data=data, **ident))
         return out
 
     @staticmethod
@@ -170,7 +133,9 @@ class Gate:
             return []
         direction = "no longer offloaded" if was else "now offloaded"
         detail = f"{direction} (verdict {bv} -> {cv})"
-        return [Finding("offload-change", detail=detail, regression=bv == "match" and cv != "match",
+        regression = bv == "match" and cv != "match"
+        return [Finding("offload-change", detail=detail, regression=regression,
+                        category="regression" if regression else "improvement" if cv == "match" else "other",
                         data={"baseline": b.offload.actual, "current": c.offload.actual}, **ident)]
 
     def _accuracy(self, b: Record, c: Record) -> tuple[str, dict] | None:
@@ -225,6 +190,11 @@ class Gate:
                         "slowdown": slowdown, "noise_s": noise}
                 out.append((f"{backend} {figure} median {mb:.3g}s -> {mc:.3g}s (+{slowdown:.0%}, noise "
                             f"{noise:.2g}s)" + (f" [not gated: {why}]" if why else ""), data, counts))
+            elif mc > 0 and (mb - mc) / mc > self.max_slowdown and mb - mc > self.noise_k * noise:   # the mirror
+                data = {"backend": backend, "figure": figure, "baseline_s": mb, "current_s": mc,
+                        "slowdown": slowdown, "noise_s": noise}
+                out.append((f"{backend} {figure} median {mb:.3g}s -> {mc:.3g}s ({slowdown:.0%}, noise {noise:.2g}s)",
+                            data, False))
         return out
 
     def _aggregates(self, baseline: Run, current: Run, base: dict, cur: dict) -> list[Finding]:
@@ -264,6 +234,46 @@ class Gate:
         return [Finding("offload-change", op, detail, rc < rb, check="offload", data={"baseline": rb, "current": rc})]
 
 
+class PlanMismatch(InputError):
+    """Two runs of different case lists, compared without --allow-different-cases."""
+
+
+def _plans(baseline: Run, current: Run) -> tuple[str, bool]:
+    """(one line on how the runs' case lists compare, whether they are the same plan)."""
+    from .replay import case_keys, run_plan
+
+    hb, hc = run_plan(baseline), run_plan(current)
+    if hb == hc:
+        return f"the same plan ({hb})", True
+    kb, kc = case_keys(baseline), case_keys(current)
+    return (f"plan {hb} ({len(kb)} cases) vs {hc} ({len(kc)} cases): {len(kb - kc)} cases only in the baseline, "
+            f"{len(kc - kb)} only in the current run"), False
+
+
+def _explained(b: Record, c: Record, found: list[Finding], ident: dict) -> list[Finding]:
+    """A change of verdict that an expectation explains is an expected change, not a regression:
+    the current run judged the case by an expectation valid where it ran (xfail), or the baseline
+    did and the expectation does not apply where the current run ran (now a plain pass)."""
+    if c.outcome == "xfail" and c.expectation:
+        eid, how = c.expectation, "known departure in the current run"
+    elif b.outcome == "xfail" and b.expectation and c.outcome == "pass":
+        eid, how = b.expectation, "the baseline's known departure does not apply in the current run"
+    else:
+        return found
+    verdicts = [f for f in found if f.kind in ("new-failure", "fixed", "offload-change")]
+    if not verdicts and (b.outcome == c.outcome and b.expectation == c.expectation):
+        return found
+    change = f"{b.outcome} -> {c.outcome}"
+    if b.offload is not None and c.offload is not None and b.offload.verdict != c.offload.verdict:
+        change += f" ({b.offload.verdict} -> {c.offload.verdict})"
+    elif b.outcome == c.outcome:
+        change += f" (expectation {b.expectation or 'none'} -> {c.expectation or 'none'})"
+    rest = [f for f in found if f not in verdicts]
+    detail = "; ".join([change, how] + [f.detail for f in verdicts if f.kind == "offload-change"])
+    return rest + [Finding("expected-change", detail=detail, regression=False, category="expected", expectation=eid,
+                           data={"change": change}, **ident)]
+
+
 def _cases_by_op(index: dict) -> dict[str, set]:
     out: dict[str, set] = {}
     for op, case_id, check in index:
@@ -281,22 +291,34 @@ def _offload_rate(run: Run, op: str) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def _env_differences(be: dict, ce: dict) -> tuple[list[dict], list[str]]:
+#: How much an environment difference matters, most first: the gate lists them in this order.
+_EFFECTS = ("cases or checks may differ", "timings not comparable", "the versions under comparison", "noted",
+            "noted: both ran the same plan")
+
+
+def _env_differences(be: dict, ce: dict, same_plan: bool = True) -> tuple[list[dict], list[str]]:
+    """Keys whose values differ, those that differ in more than the system under test (TVM and
+    TensorRT versions) first; with the same plan, what only changes how cases are drawn is noted."""
     diffs, notes = [], []
     for key in sorted(set(be) | set(ce)):
         b, c = be.get(key), ce.get(key)
-        if b == c:
-            continue
+        if b == c or key in ("plan", "plan_cases", "plan_source"):
+            continue     # the plans are compared on their own (Verdict.plans)
         if key in ENV_HARDWARE:
             effect = "timings not comparable"
-        elif key in ENV_CASES:
+        elif key in ENV_CASES and not (same_plan and key in ENV_DRAW):
             effect = "cases or checks may differ"
+        elif key in ENV_DRAW:
+            effect = "noted: both ran the same plan"
         elif key in ENV_COMPARED:
             effect = "the versions under comparison"
         else:
             effect = "noted"
         diffs.append({"key": key, "baseline": b, "current": c, "effect": effect})
+    diffs.sort(key=lambda d: _EFFECTS.index(d["effect"]))
+    beyond = [d["key"] for d in diffs if d["effect"] in _EFFECTS[:2]]
+    if beyond:
+        notes.insert(0, f"the environments differ in more than the system under test: {', '.join(beyond)}")
     if any(d["effect"] == "cases or checks may differ" for d in diffs):
         notes.append("the runs used different seeds, profiles, harness or backends: per-op aggregates are compared where case ids differ")
     return diffs, notes
-

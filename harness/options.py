@@ -90,6 +90,10 @@ RUN = (
        help="results file (JSON Lines) [%(default)s]"),
     _o("--trt-report", metavar="HTML", default=DEFAULT_REPORT,
        help="HTML report written at the end of the run ('' for none) [%(default)s]"),
+    _o("--trt-plan", default=None, metavar="FILE",
+       help="run exactly the cases FILE lists (a results file, or a plan file of `trt-harness plan`), rebuilt from "
+            "their records, whatever Hypothesis version is installed; composes with --trt-ops, --trt-shard and "
+            "--trt-resume"),
     _o("--trt-resume", action="store_true", default=False,
        help="append to an existing results file and skip (case, check) pairs already recorded"),
     _o("--trt-repro-dir", metavar="DIR", default=None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from dataclasses import dataclass, field
 
 from .case import Case
@@ -31,6 +32,7 @@ class Unit:
     index: int
     of: int
     cases: tuple = field(default=(), compare=False)
+    skip: str = field(default="", compare=False)     # why nothing of this op runs (an op the table lacks)
 
     @property
     def id(self) -> str:
@@ -59,7 +61,10 @@ def draw_cases(entry, *, seed: int | None) -> list[Case]:
     test = settings(database=None)(given(case=cases(entry))(collect))
     if seed is not None:
         test = hypothesis_seed(seed)(test)
-    with _no_local_constants():
+    with _no_local_constants(), warnings.catch_warnings():
+        # drawn while pytest configures (the results header carries the plan's hash): Hypothesis
+        # warns of strategies evaluated during plugin initialisation, which is what this is for
+        warnings.filterwarnings("ignore", message="Slow code in plugin")
         test()
     return list(dict.fromkeys(drawn))
 

@@ -70,36 +70,67 @@ def pytest_configure(config):
     session.device = gpu.describe()
     session.parallel = bool(worker or workers)
     try:
+        _units(session)     # the plan first: the header carries its hash
         session.open(placement=gpu.placement(workers) if workers else {})
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     if not workers:     # the xdist controller runs no tests: it needs no case worker
         session.start_worker()
     config.stash[STATE] = session
+    if not worker:
+        _stop_on_sigterm(config)
 
 
-def pytest_sessionstart(session):
-    """The xdist controller draws the plan before its workers start, so they find it cached."""
-    config = session.config
-    if STATE in config.stash and not _worker_id(config) and _xdist_workers(config):
-        _units(config.stash[STATE])
+_OLD_SIGTERM = pytest.StashKey[object]()
+
+
+def _stop_on_sigterm(config) -> None:
+    """SIGTERM ends the run as Ctrl-C does: records kept, the summary and the resume command printed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    config.stash[_OLD_SIGTERM] = signal.signal(signal.SIGTERM, stop)
 
 
 def _units(session: Session) -> list:
     if session.units is None:
-        session.units = _plan(session.settings, parallel=session.parallel)
+        session.units, session.plan_facts, session.not_run = _plan(session.settings, parallel=session.parallel)
     return session.units
 
 
 def _plan(settings, *, parallel: bool):
-    from . import plan
-    from .table import OPS
+    """(units, the plan's facts for the header, ops of a replayed plan that the table lacks)."""
+    import hypothesis
 
-    entries = [e for e in OPS if not settings.ops or e.name in settings.ops]
-    cases_of = plan.cached_cases([e for e in entries if e.runnable], settings)
+    from . import plan, replay
+    from .table import BY_NAME, OPS
+
+    gone: list[str] = []
+    if settings.plan_path:       # exactly the cases of an earlier run (or plan file)
+        given = replay.load_for_run(settings.plan_path)
+        wanted = {op: cs for op, cs in given.cases.items() if not settings.ops or op in settings.ops}
+        gone = [op for op in wanted if op not in BY_NAME]
+        entries = [e for e in OPS if e.name in wanted]
+        cases_of = {op: cs for op, cs in wanted.items() if op in BY_NAME}
+        source = f"replayed from {settings.plan_path}"
+    else:                        # drawn by Hypothesis
+        entries = [e for e in OPS if not settings.ops or e.name in settings.ops]
+        cases_of = plan.cached_cases([e for e in entries if e.runnable], settings)
+        source = f"drawn by Hypothesis {hypothesis.__version__}, profile {settings.profile}, seed {settings.seed}"
     chunk = settings.chunk or (5 if parallel else 10)
     units = plan.make_units(entries, cases_of, chunk=chunk, shard=settings.shard)
-    return units + [plan.Unit(e.name, 0, 1, ()) for e in entries if not e.runnable]
+    units += [plan.Unit(e.name, 0, 1, ()) for e in entries if not e.runnable and not settings.plan_path]
+    units += [plan.Unit(op, 0, 1, (), skip=f"{op}: not run: the plan names it but the support table has no such op "
+                                          "(harness/table.py)") for op in gone]
+    facts = {"plan": replay.hash_of(cases_of), "plan_cases": sum(len(cs) for cs in cases_of.values()),
+             "plan_source": source}
+    return units, facts, gone
 
 
 def session_of(config) -> Session:
@@ -125,9 +156,22 @@ def pytest_sessionfinish(session, exitstatus):
     if STATE not in config.stash:
         return
     state = config.stash[STATE]
+    state.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     state.close()
     if not _worker_id(config):
         state.finish()
+
+
+def pytest_unconfigure(config):
+    """An interrupted run ends with one line: the pairs done, and the exact command that finishes it."""
+    import signal
+
+    if _OLD_SIGTERM in config.stash:
+        signal.signal(signal.SIGTERM, config.stash[_OLD_SIGTERM])
+    if STATE in config.stash and not _worker_id(config) and config.stash[STATE].interrupted:
+        from .suite import resume_line
+
+        print(resume_line(config.stash[STATE]), flush=True)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

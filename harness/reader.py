@@ -14,7 +14,7 @@ from typing import Iterable
 
 from .errors import InputError
 from .records import (CHECKS, OUTCOMES, SCHEMA_NAME, SCHEMA_VERSION, Header, LineError, Record, TableOp, convert,
-                      decode, explain, from_v1, reject_constant)
+                      decode, explain, from_v1, is_op_level, reject_constant)
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 _ENV_IDENTITY = ("gpu", "hostname", "machine", "tvm_version", "trt_version", "harness_version")
@@ -63,13 +63,28 @@ class Run:
         return list(dict.fromkeys(r.op for r in self.records))
 
     def n_cases(self) -> int:
-        return len({(r.op, r.case_id) for r in self.records})
+        """Cases, not counting op-level records (a check that did not run for a whole op)."""
+        return len({(r.op, r.case_id) for r in self.records if not is_op_level(r)})
 
     def outcomes_by_check(self) -> dict[str, Counter]:
+        """check -> outcomes of its case records (op-level records apart: :meth:`not_run`)."""
         out: dict[str, Counter] = {}
         for r in self.records:
-            out.setdefault(r.check, Counter())[r.outcome] += 1
+            if not is_op_level(r):
+                out.setdefault(r.check, Counter())[r.outcome] += 1
         return out
+
+    def not_run(self) -> dict[str, dict]:
+        """check -> {"ops": [...], "reason": the most frequent, "backend": ...} of the checks that did
+        not run for whole ops (their op-level skip records)."""
+        out: dict[str, dict] = {}
+        for r in self.records:
+            if is_op_level(r) and r.outcome == "skip":
+                d = out.setdefault(r.check, {"ops": [], "reasons": Counter(), "backend": r.backend})
+                d["ops"].append(r.op)
+                d["reasons"][r.reason] += 1
+        return {c: {"ops": d["ops"], "reason": d["reasons"].most_common(1)[0][0], "backend": d["backend"]}
+                for c, d in out.items()}
 
     def per_op(self) -> dict[str, dict[str, Counter]]:
         """op -> check -> Counter of outcomes."""
@@ -254,6 +269,7 @@ def summary_line(run: Run) -> str:
         if counts:
             parts.append(f"{check} " + ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o]))
     head = f"{run.label}: {len(run.ops())} ops, {run.n_cases()} cases"
+    parts += [f"{check} not run ({len(d['ops'])} ops)" for check, d in run.not_run().items()]
     return "; ".join([head, *parts]) if parts else f"{head}; no records"
 
 

@@ -216,6 +216,18 @@ class Record(_Base, kw_only=True, tag_field="kind", tag="record"):
 
 Line = Union[Header, Record]
 
+#: The case_id of an op-level record: a check that did not run for any case of the op (a skip).
+OP_LEVEL = "-*"
+
+
+def op_level_id(op: str) -> str:
+    return f"{op}{OP_LEVEL}"
+
+
+def is_op_level(rec: Record) -> bool:
+    """A record of a check that did not run for a whole op: not a case, not a (case, check) pair."""
+    return rec.case_id.endswith(OP_LEVEL)
+
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -235,7 +235,7 @@ def worker_shards(base: str) -> list[str]:
 
 #: Settings the parts of one run must share to be merged into one (from their headers' env).
 _SAME_RUN = ("hypothesis_profile", "hypothesis_seed", "trt_version", "implicit_batch", "harness_version",
-             "tvm_version", "backend", "reference")
+             "tvm_version", "backend", "reference", "plan")
 
 
 def merge_files(paths: list[str], out: str, *, label: str | None = None) -> tuple[int, list[str]]:

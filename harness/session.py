@@ -18,7 +18,7 @@ from typing import Callable
 from . import options as O
 from .errors import HarnessError, InputError
 from .expectations import Context
-from .records import CHECKS, Record
+from .records import CHECKS, Record, is_op_level
 from .results import ResultsWriter, append_shards, environment, header, worker_shards
 from .versions import format_version, loose_version
 
@@ -42,6 +42,7 @@ class Settings:
     timeout: float = 120.0
     build_cache: str | None = None
     timing: str = "auto"
+    plan_path: str | None = None                          # --trt-plan: run exactly these cases
 
     @property
     def trt_version(self) -> tuple:
@@ -83,7 +84,7 @@ def settings_from(get: Callable[[str], object]) -> Settings:
         report_path=get("--trt-report") if get("--trt-report") is not None else O.DEFAULT_REPORT,
         repro_dir=get("--trt-repro-dir") or os.path.join(os.path.dirname(results) or ".", "repro"),
         resume=bool(get("--trt-resume")), isolate=get("--trt-isolate") != "off", timeout=sel.timeout,
-        build_cache=cache_dir, timing=get("--trt-timing") or "auto")
+        build_cache=cache_dir, timing=get("--trt-timing") or "auto", plan_path=get("--trt-plan") or None)
 
 
 def context_for(check: str, *, backend: str, reference: str, cuda_reference: bool, tvm, trt) -> Context:
@@ -121,6 +122,11 @@ class Session:
     report_error: str | None = None
     device: str | None = None
     units: list | None = None                             # the plan (harness.plan), drawn when first needed
+    plan_facts: dict = field(default_factory=dict)        # plan hash and source, for the header
+    skipped: dict = field(default_factory=dict)           # check -> (ops, reason) of checks that did not run
+    reproduced: set = field(default_factory=set)          # expectations without a reproducer that got one
+    interrupted: bool = False
+    not_run: list = field(default_factory=list)           # ops of a replayed plan that the table lacks
     parallel: bool = False
 
     # -- life cycle -------------------------------------------------------------------------
@@ -133,7 +139,7 @@ class Session:
             if stale:   # a killed xdist run left finished records behind: keep them
                 append_shards(s.results_path, stale)
         if s.resume and os.path.exists(s.results_path):
-            self.done = done_pairs(s.results_path)
+            self.done = done_pairs(s.results_path, self.plan_facts.get("plan"))
         elif os.path.exists(path) and os.path.getsize(path) > 0 and not self.worker:
             stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             self.rotated = f"{os.path.splitext(path)[0]}-{stamp}.jsonl"
@@ -144,7 +150,7 @@ class Session:
             hypothesis_profile=s.profile, hypothesis_seed=s.seed, trt_version=format_version(s.trt_version),
             implicit_batch=s.implicit_batch, backend=s.backend, reference=s.reference, isolate=s.isolate,
             worker=self.worker, argv=list(argv if argv is not None else sys.argv[1:]),
-            expectations=s.target.expectations_path, build_cache=s.build_cache, chunk=s.chunk),
+            expectations=s.target.expectations_path, build_cache=s.build_cache, chunk=s.chunk, **self.plan_facts),
             shard=f"{s.shard[0]}/{s.shard[1]}" if s.shard else None, placement=placement,
             expectations=s.expectations)
         self.writer = ResultsWriter(path, head, resume=s.resume and not self.worker)
@@ -166,6 +172,7 @@ class Session:
         shards = worker_shards(s.results_path)
         if shards:
             append_shards(s.results_path, shards, run_id=self.writer.run_id if self.writer else None)
+        if shards or s.resume:     # the summary counts the whole file, earlier parts included
             self._recount()
         if s.build_cache:
             from .builds import BuildCache
@@ -187,6 +194,7 @@ class Session:
         self.counts.clear()
         self.cases.clear()
         self.ops.clear()
+        self.skipped.clear()
         for r in run.records:
             self._count(r)
 
@@ -197,9 +205,13 @@ class Session:
         self._count(rec)
 
     def _count(self, rec: Record) -> None:
+        self.ops.add(rec.op)
+        if is_op_level(rec):     # a check that did not run for the whole op: not a case
+            ops, _ = self.skipped.setdefault(rec.check, (set(), rec.reason))
+            ops.add(rec.op)
+            return
         self.counts[(rec.check, rec.outcome)] += 1
         self.cases.add(rec.case_id)
-        self.ops.add(rec.op)
 
     # -- where checks run -------------------------------------------------------------------
     def context(self, check: str, cuda_reference: bool) -> Context:
@@ -218,8 +230,15 @@ class Session:
         lines = [f"targeted TensorRT {format_version(s.trt_version)} (implicit batch "
                  f"{'on' if s.implicit_batch else 'off'}), Hypothesis profile {s.profile} seed {s.seed}"
                  + (f", shard {s.shard[0]}/{s.shard[1]}" if s.shard else ""),
-                 f"ops: {len(self.ops)}  cases: {len(self.cases)}  " + " | ".join(parts),
+                 f"plan {self.plan_facts.get('plan', '?')}: {self.plan_facts.get('plan_cases', '?')} cases, "
+                 f"{self.plan_facts.get('plan_source', '')}",
+                 f"ops: {len(self.ops)}  cases: {len(self.cases)}  records per check: " + (" | ".join(parts) or "none"),
+                 *(f"check not run: {check} ({len(ops)} op{'s' if len(ops) != 1 else ''}): {why}"
+                   for check, (ops, why) in sorted(self.skipped.items())),
+                 *(f"not run: {op}: the plan names it, but the support table has no such op" for op in self.not_run),
                  f"results: {s.results_path}"]
+        if s.resume:
+            lines.append("counts are of the whole results file (its earlier parts included)")
         if self.rotated:
             lines.append(f"previous results kept as: {self.rotated}")
         if self.report_written:
@@ -238,11 +257,16 @@ def tvm_version() -> tuple | None:
         return None
 
 
-def done_pairs(path: str) -> set:
+def done_pairs(path: str, plan: str | None = None) -> set:
+    """(case_id, check) pairs already in ``path``; refuses a file of another plan."""
     from .reader import load_results
 
     try:
         run = load_results(path)
     except HarnessError as exc:
         raise InputError(f"--trt-resume: {exc}") from None
+    theirs = run.env.get("plan")
+    if plan and theirs and theirs != plan:
+        raise InputError(f"--trt-resume: {path} holds a run of plan {theirs}, this run's plan is {plan} (other cases);"
+                         " resume with the same options, or replay its cases with --trt-plan " + path)
     return {(r.case_id, r.check) for r in run.records}

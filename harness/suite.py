@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from . import engine
 from .checks import CheckOptions, CheckResult
 from .expectations import Judgement, Subject, judge
-from .records import Record
+from .records import Record, op_level_id
 from .session import Session
 from .versions import format_version
 
@@ -31,6 +31,7 @@ class UnitReport:
     unexpected: list = field(default_factory=list)   # one line each
     skipped: str | None = None
     ran: int = 0
+    done_before: int = 0                              # pairs an earlier part of a resumed run recorded
 
 
 def check_options(session: Session) -> CheckOptions:
@@ -70,6 +71,32 @@ def tensorrt_skip_reason(session: Session) -> str | None:
         if reason:
             return f"backend {name} cannot run here: {reason}"
     return None
+
+
+def resume_line(session: Session) -> str:
+    """What an interrupted run says last: how many (case, check) pairs are done, and the exact
+    command that finishes it (the same arguments, with --trt-resume)."""
+    import os
+    import shlex
+    import sys
+
+    from .reader import load_results
+    from .replay import is_case_record
+
+    s = session.settings
+    try:
+        done = len({(r.case_id, r.check) for r in load_results(s.results_path).records if is_case_record(r)})
+    except Exception:   # noqa: BLE001 - nothing readable yet: none done
+        done = 0
+    checks = [c for c in s.checks if c != "tensorrt" or tensorrt_skip_reason(session) is None]
+    planned = sum(len(u.cases) for u in session.units or ()) * len(checks)
+    prog = os.path.basename(sys.argv[0]) if sys.argv else "pytest"
+    prog = [sys.executable, "-m", "pytest"] if prog in ("__main__.py", "") else [prog]
+    args = list(sys.argv[1:])
+    if "--trt-resume" not in args:
+        args.append("--trt-resume")
+    return (f"interrupted: {done} of {planned} (case, check) pairs done, kept in {s.results_path}; finish with: "
+            f"{shlex.join(prog + args)}")
 
 
 def make_record(session: Session, entry, case, check: str, result: CheckResult, judged: Judgement, *,
@@ -138,9 +165,12 @@ def run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
     """Every selected check of every case of ``unit``: compute, judge, record, shrink, reproduce."""
     from .table import BY_NAME
 
+    report = UnitReport()
+    if unit.skip or unit.op not in BY_NAME:
+        report.skipped = unit.skip or f"{unit.op}: not run: not in the support table"
+        return report
     entry = BY_NAME[unit.op]
     s = session.settings
-    report = UnitReport()
     opts = check_options(session)
     checks = list(s.checks)
     if not entry.runnable:
@@ -150,9 +180,9 @@ def run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
         reason = tensorrt_skip_reason(session)
         if reason:
             checks.remove("tensorrt")
-            if unit.index == 0 and (f"{entry.name}-*", "tensorrt") not in session.done:
+            if unit.index == 0 and (op_level_id(entry.name), "tensorrt") not in session.done:
                 session.record(Record(op=entry.name, tvm_op=entry.tvm_op, check="tensorrt", outcome="skip",
-                                      case_id=f"{entry.name}-*", reason=reason, nodeid=nodeid, backend=s.backend,
+                                      case_id=op_level_id(entry.name), reason=reason, nodeid=nodeid, backend=s.backend,
                                       reference=s.reference, worker=session.worker))
             report.skipped = reason
     cases = list(unit.cases)
@@ -205,6 +235,7 @@ def run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
                 continue
             got = computed.get(key)
             if got is None:
+                report.done_before += key in session.done
                 continue   # done in an earlier (resumed) run
             judged, rec = _judge(session, entry, case, check, got, opts, nodeid, elapsed)
             report.ran += 1
@@ -212,6 +243,10 @@ def run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
                 report.unexpected.append(f"{case.describe()} {check}: {judged.outcome}: {judged.reason[:300]}")
                 failures.append((case, check, judged, rec))
             else:
+                e = judged.expectation
+                if judged.outcome == "xfail" and e is not None and not e.reproducer and e.id not in session.reproduced:
+                    session.reproduced.add(e.id)      # a known departure without one: this run writes one
+                    rec.reproducer = _reproducer(session, entry, case, check, judged.outcome, judged.reason, opts)
                 session.record(rec)
     _shrink_and_reproduce(session, entry, failures, opts)
     if report.ran and report.skipped and not report.unexpected:

@@ -51,7 +51,7 @@ def test_identical_runs_give_no_finding(b):
 
 
 def test_unmatched_cases_are_not_compared(b):
-    v = Gate().compare(b.run([b.record(case_id="a")], "base"), b.run([b.record(case_id="a"),
+    v = Gate(allow_different_cases=True).compare(b.run([b.record(case_id="a")], "base"), b.run([b.record(case_id="a"),
                                                                        b.record(case_id="new", outcome="fail")], "c"))
     assert v.matched == 1 and v.findings == []
 
@@ -250,8 +250,12 @@ def test_small_slowdown_below_the_percentage(b):
     assert Gate(timing="latency", max_slowdown=0.25).compare(b.run([trt(b, 1.0e-3, 0.0)], "b"), exactly).findings == []
 
 
-def test_speedup_is_not_a_finding(b):
-    assert Gate(timing="latency").compare(b.run([trt(b, 2e-3, 0.0)], "b"), b.run([trt(b, 1e-3, 0.0)], "c")).findings == []
+def test_speedup_is_an_improvement_not_a_regression(b):
+    v = Gate(timing="latency").compare(b.run([trt(b, 2e-3, 0.0)], "b"), b.run([trt(b, 1e-3, 0.0)], "c"))
+    f = only(v, "performance")
+    assert f.category == "improvement" and not v.regressed and f.data["current_s"] == 1e-3
+    assert Gate(timing="latency").compare(b.run([trt(b, 2e-3, 0.0)], "b"), b.run([trt(b, 1.9e-3, 0.0)], "c")
+                                          ).findings == []   # 5 %: within --max-slowdown
 
 
 def test_stddev_is_the_noise_when_iqr_is_missing(b):
@@ -350,12 +354,16 @@ def test_performance_on_other_hardware_is_reported_but_not_gated(b):
     v = Gate(timing="latency").compare(base, cur)
     diffs = {d["key"]: d for d in v.env_differences}
     assert diffs["gpu"] == {"key": "gpu", "baseline": "H100", "current": "A100", "effect": "timings not comparable"}
-    assert diffs["hypothesis_seed"]["effect"] == diffs["harness_version"]["effect"] == "cases or checks may differ"
+    assert diffs["harness_version"]["effect"] == "cases or checks may differ"
+    assert diffs["hypothesis_seed"]["effect"] == "noted: both ran the same plan"   # how cases were drawn: moot
     assert diffs["tvm_version"]["effect"] == "the versions under comparison"
     assert diffs["tag"] == {"key": "tag", "baseline": None, "current": "x", "effect": "noted"}
-    assert [d["key"] for d in v.env_differences] == sorted(diffs)
+    # what differs beyond the system under test (TVM, TensorRT) first, then the versions compared
+    assert [d["key"] for d in v.env_differences] == ["harness_version", "gpu", "tvm_version", "tag",
+                                                     "hypothesis_seed"]
     assert not v.regressed and kinds(v, False) == ["performance"]
-    assert v.notes == ["the runs used different seeds, profiles, harness or backends: per-op aggregates are "
+    assert v.notes == ["the environments differ in more than the system under test: harness_version, gpu",
+                       "the runs used different seeds, profiles, harness or backends: per-op aggregates are "
                        "compared where case ids differ",
                        "hardware differs: performance changes are reported but do not fail the gate"]
     text = v.to_text()
@@ -373,7 +381,7 @@ def test_a_version_difference_alone_keeps_performance_gated(b):
 
 # -- per-op aggregates --------------------------------------------------------------------------------
 def test_op_missing_is_a_regression(b):
-    v = Gate().compare(b.run([b.record(op="nn.relu"), b.record(op="nn.softmax")], "b"),
+    v = Gate(allow_different_cases=True).compare(b.run([b.record(op="nn.relu"), b.record(op="nn.softmax")], "b"),
                        b.run([b.record(op="nn.relu")], "c"))
     assert [(f.kind, f.op, f.detail) for f in v.regressions] == [
         ("op-missing", "nn.softmax", "op has records in the baseline but none now")]
@@ -385,7 +393,7 @@ def test_case_ids_differ_compare_aggregates(b):
     cur = b.run([b.record(case_id=f"s2-{i}", outcome="fail" if i < 3 else "pass") for i in range(10)] +
                 [off(b, f"s2-{i}", "match", {"relax.nn.conv2d": int(i < 5)}, op="nn.conv2d") for i in range(10)],
                 "cur")
-    v = Gate().compare(base, cur)
+    v = Gate(allow_different_cases=True).compare(base, cur)
     assert v.matched == 0
     agg = only(v, "aggregate")
     assert (agg.op, agg.check, agg.regression) == ("nn.relu", "reference", True)
@@ -408,55 +416,55 @@ def runs_of_rates(b, before, after, check="reference"):
 def test_aggregate_rate_edges(b):
     # 40 cases: one more failure is a 2.5 % drop, within max_rate_drop (5 %), but a first failure counts
     base, cur = runs_of_rates(b, ["pass"] * 39 + ["fail"], ["pass"] * 38 + ["fail"] * 2)
-    assert Gate().compare(base, cur).findings == []
-    assert kinds(Gate(max_rate_drop=0.02).compare(base, cur)) == ["aggregate"]
+    assert Gate(allow_different_cases=True).compare(base, cur).findings == []
+    assert kinds(Gate(allow_different_cases=True, max_rate_drop=0.02).compare(base, cur)) == ["aggregate"]
     base, cur = runs_of_rates(b, ["pass"] * 40, ["pass"] * 39 + ["error"])
-    assert only(Gate().compare(base, cur), "aggregate").regression
+    assert only(Gate(allow_different_cases=True).compare(base, cur), "aggregate").regression
     base, cur = runs_of_rates(b, ["pass"] * 36 + ["fail"] * 4, ["pass"] * 38 + ["fail"] * 2)
-    assert Gate().compare(base, cur).findings == []                     # +5 %: not beyond
-    assert not only(Gate(max_rate_drop=0.02).compare(base, cur), "aggregate").regression
+    assert Gate(allow_different_cases=True).compare(base, cur).findings == []                     # +5 %: not beyond
+    assert not only(Gate(allow_different_cases=True, max_rate_drop=0.02).compare(base, cur), "aggregate").regression
 
 
 def test_aggregate_improvement_is_reported_not_a_regression(b):
     base, cur = runs_of_rates(b, ["pass"] * 5 + ["fail"] * 5, ["pass"] * 9 + ["fail"])
-    f = only(Gate().compare(base, cur), "aggregate")
+    f = only(Gate(allow_different_cases=True).compare(base, cur), "aggregate")
     assert not f.regression and f.detail.startswith("pass rate 50% -> 90%")
 
 
 def test_aggregate_rates_count_known_departures_as_passing_and_skips_not_at_all(b):
     base, cur = runs_of_rates(b, ["pass", "xfail", "skip", "skip"], ["xpass", "pass", "skip"])
-    assert Gate().compare(base, cur).findings == []
+    assert Gate(allow_different_cases=True).compare(base, cur).findings == []
     base, cur = runs_of_rates(b, ["skip"] * 3, ["fail"] * 3)
-    assert Gate().compare(base, cur).findings == []       # no rate before: nothing to compare with
+    assert Gate(allow_different_cases=True).compare(base, cur).findings == []       # no rate before: nothing to compare with
 
 
 def test_aggregates_only_where_baseline_cases_are_unmatched(b):
     base = b.run([b.record(case_id="a"), b.record(case_id="b")], "b")
     cur = b.run([b.record(case_id="a"), b.record(case_id="b"), b.record(case_id="new", outcome="fail")], "c")
-    assert Gate().compare(base, cur).findings == []
+    assert Gate(allow_different_cases=True).compare(base, cur).findings == []
     cur = b.run([b.record(case_id="a"), b.record(case_id="c", outcome="fail")], "c")
-    assert kinds(Gate().compare(base, cur)) == ["aggregate"]
+    assert kinds(Gate(allow_different_cases=True).compare(base, cur)) == ["aggregate"]
 
 
 def test_aggregate_of_a_check_missing_now(b):
     base = b.run([b.record(case_id="a"), b.record(case_id="a", check="preserve")], "b")
     cur = b.run([b.record(case_id="z")], "c")
-    assert Gate().compare(base, cur).findings == []
+    assert Gate(allow_different_cases=True).compare(base, cur).findings == []
 
 
 def test_offload_rate_gain_is_not_a_regression(b):
     base = b.run([off(b, f"a{i}", "under-offload", {}) for i in range(4)], "b")
     cur = b.run([off(b, f"b{i}", "match", {"relax.nn.relu": 1}) for i in range(4)], "c")
-    f = only(Gate().compare(base, cur), "offload-change")
+    f = only(Gate(allow_different_cases=True).compare(base, cur), "offload-change")
     assert not f.regression and f.detail == "offload rate 0% -> 100% (case ids differ)"
     small = b.run([off(b, f"b{i}", "under-offload", {}) for i in range(4)], "c")
-    assert [f.kind for f in Gate().compare(base, small).findings] == []
+    assert [f.kind for f in Gate(allow_different_cases=True).compare(base, small).findings] == []
 
 
 def test_offload_rate_needs_offload_records_on_both_sides(b):
     base = b.run([b.record(case_id="a", check="offload")], "b")
     cur = b.run([off(b, "z", "match", {"relax.nn.relu": 1})], "c")
-    assert Gate().compare(base, cur).findings == []
+    assert Gate(allow_different_cases=True).compare(base, cur).findings == []
 
 
 # -- the verdict --------------------------------------------------------------------------------------
@@ -466,7 +474,10 @@ def test_verdict_json_is_serialisable(b):
     assert data["regressed"] is True and data["counts"] == {"new-failure": 1} and data["matched_cases"] == 1
     assert data["baseline"] == "tvm0.27 trt8.6.1 [b]" and data["current"] == "tvm0.27 trt8.6.1 [c]"
     assert data["findings"] == [{"kind": "new-failure", "op": "nn.relu", "detail": "pass -> fail", "regression": True,
-                                 "case_id": "c1", "check": "reference", "data": {}}]
+                                 "case_id": "c1", "check": "reference", "data": {}, "category": "regression",
+                                 "expectation": None}]
+    assert data["categories"] == {"regression": 1, "improvement": 0, "expected": 0, "other": 0}
+    assert data["missing"] == data["extra"] == [] and data["plans"].startswith("the same plan")
     assert data["env_differences"] == [] and data["notes"] == []
 
 
@@ -484,17 +495,20 @@ def test_verdict_text(b):
     base = b.run([b.record(case_id=f"c{i}", outcome="fail") for i in range(3)] + [b.record(case_id="p")], "b")
     cur = b.run([b.record(case_id=f"c{i}") for i in range(3)] + [b.record(case_id="p", outcome="fail")], "c")
     lines = Gate().compare(base, cur).to_text(limit=2).splitlines()
-    assert lines[0] == "gate: REGRESSION: tvm0.27 trt8.6.1 [c] vs baseline tvm0.27 trt8.6.1 [b] (4 matched checks)"
-    assert lines[1] == "regressions (1):"
-    assert lines[2] == "  new-failure    nn.relu [p] reference: pass -> fail"
-    assert lines[3:] == ["other changes (3):", "  fixed          nn.relu [c0] reference: fail -> pass",
+    assert lines[0] == ("gate: REGRESSION: tvm0.27 trt8.6.1 [c] vs baseline tvm0.27 trt8.6.1 [b] (4 matched checks): "
+                        "1 regression, 3 improvements, 0 expected changes in 0 groups")
+    assert lines[1].startswith("  cases: the same plan (")
+    assert lines[2] == "regressions (1):"
+    assert lines[3] == "  new-failure    nn.relu [p] reference: pass -> fail"
+    assert lines[4:] == ["improvements (3):", "  fixed          nn.relu [c0] reference: fail -> pass",
                          "  fixed          nn.relu [c1] reference: fail -> pass",
-                         "  ... and 1 more (see --json)"]
+                         "  ... and 1 more (--all shows every row)"]
 
 
 def test_verdict_text_of_an_op_finding():
     v = Verdict("a", "b", [Finding("op-missing", "nn.relu", "gone", True)], [], [], 0)
-    assert v.to_text().splitlines() == ["gate: REGRESSION: b vs baseline a (0 matched checks)", "regressions (1):",
+    assert v.to_text().splitlines() == ["gate: REGRESSION: b vs baseline a (0 matched checks): 1 regression, "
+                                        "0 improvements, 0 expected changes in 0 groups", "regressions (1):",
                                         "  op-missing     nn.relu: gone"]
     assert v.counts() == {"op-missing": 1}
 
@@ -576,7 +590,7 @@ def test_a_change_between_two_departures_is_not_a_regression(b):
 def test_every_matched_case_is_compared(b):
     base = b.run([b.record(case_id="gone"), b.record(case_id="kept")], "b")
     cur = b.run([b.record(case_id="kept", outcome="fail")], "c")
-    assert [f.case_id for f in Gate().compare(base, cur).findings if f.kind == "new-failure"] == ["kept"]
+    assert [f.case_id for f in Gate(allow_different_cases=True).compare(base, cur).findings if f.kind == "new-failure"] == ["kept"]
 
 
 def test_labels_are_disambiguated_only_when_equal(b):
@@ -639,35 +653,35 @@ def test_every_backend_is_compared(b):
 def test_every_op_gets_its_aggregate(b):
     base = b.run([b.record(op="a", case_id="1"), b.record(op="b", case_id="1")], "b")
     cur = b.run([b.record(op="a", case_id="1"), b.record(op="b", case_id="2", outcome="fail")], "c")
-    assert [(f.kind, f.op) for f in Gate().compare(base, cur).findings] == [("aggregate", "b")]
+    assert [(f.kind, f.op) for f in Gate(allow_different_cases=True).compare(base, cur).findings] == [("aggregate", "b")]
 
 
 def test_first_failures_count_only_where_there_were_none(b):
     # 1 fail + 1 error before; one more failure now is a 2.5 % drop: within the threshold
     base, cur = runs_of_rates(b, ["pass"] * 38 + ["fail", "error"], ["pass"] * 37 + ["fail", "fail", "error"])
-    assert Gate().compare(base, cur).findings == []
+    assert Gate(allow_different_cases=True).compare(base, cur).findings == []
     base, cur = runs_of_rates(b, ["pass"] * 39 + ["error"], ["pass"] * 38 + ["error", "error"])
-    assert Gate().compare(base, cur).findings == []
+    assert Gate(allow_different_cases=True).compare(base, cur).findings == []
     # none before, 1 fail + 1 error now (3.3 % drop): a regression all the same
     base, cur = runs_of_rates(b, ["pass"] * 60, ["pass"] * 58 + ["fail", "error"])
-    assert only(Gate().compare(base, cur), "aggregate").regression
+    assert only(Gate(allow_different_cases=True).compare(base, cur), "aggregate").regression
 
 
 def test_rate_drop_edges(b):
     base, cur = runs_of_rates(b, ["pass", "pass", "fail", "fail"], ["pass", "fail", "fail", "fail"])   # 50 -> 25 %
-    assert Gate(max_rate_drop=0.25).compare(base, cur).findings == []
-    assert Gate(max_rate_drop=0.25).compare(cur, base).findings == []
+    assert Gate(allow_different_cases=True, max_rate_drop=0.25).compare(base, cur).findings == []
+    assert Gate(allow_different_cases=True, max_rate_drop=0.25).compare(cur, base).findings == []
     offl = [off(b, f"a{i}", "match", {"relax.nn.relu": int(i < 2)}) for i in range(4)]
     less = [off(b, f"b{i}", "match", {"relax.nn.relu": int(i < 1)}) for i in range(4)]
-    assert Gate(max_rate_drop=0.25).compare(b.run(offl, "b"), b.run(less, "c")).findings == []
+    assert Gate(allow_different_cases=True, max_rate_drop=0.25).compare(b.run(offl, "b"), b.run(less, "c")).findings == []
     same = [off(b, f"c{i}", "match", {"relax.nn.relu": int(i < 2)}) for i in range(4)]
-    assert Gate().compare(b.run(offl, "b"), b.run(same, "c")).findings == []
+    assert Gate(allow_different_cases=True).compare(b.run(offl, "b"), b.run(same, "c")).findings == []
 
 
 def test_pass_rate_arithmetic(b):
     base, cur = runs_of_rates(b, ["pass"] + ["xpass"] * 2 + ["xfail"] * 3 + ["skip"] * 4,
                               ["pass"] * 2 + ["fail"] * 4 + ["skip"])
-    f = only(Gate().compare(base, cur), "aggregate")
+    f = only(Gate(allow_different_cases=True).compare(base, cur), "aggregate")
     assert (f.data["baseline_rate"], f.data["current_rate"]) == (1.0, pytest.approx(1 / 3))
     assert f.detail == "pass rate 100% -> 33% (case ids differ; 10 vs 7 cases)"
 
@@ -678,7 +692,7 @@ def test_offload_rate_reads_only_its_op_and_offload_records(b):
                               b.record(op="add", case_id="r", offload=b.offload("under-offload", {}))], "b")
     cur = b.run(adds("b") + [off(b, "z", "match", {"relax.sum": 1}, op="sum"),
                              b.record(op="add", case_id="r", offload=b.offload("match", {"relax.add": 1}))], "c")
-    assert [f for f in Gate().compare(base, cur).findings if f.op == "add"] == []
+    assert [f for f in Gate(allow_different_cases=True).compare(base, cur).findings if f.op == "add"] == []
 
 
 def test_offload_rate_compares_ops_by_value(b):
@@ -686,19 +700,22 @@ def test_offload_rate_compares_ops_by_value(b):
     cur = b.run([off(b, f"b{i}", "under-offload", {}, op="add") for i in range(2)], "c")
     for r in cur.records:
         r.op, r.check = fresh(r.op), fresh(r.check)
-    f = only(Gate().compare(base, cur), "offload-change")
+    f = only(Gate(allow_different_cases=True).compare(base, cur), "offload-change")
     assert f.regression and f.detail == "offload rate 100% -> 0% (case ids differ)"
 
 
 def test_verdict_text_default_limit_and_sections(b):
     many = [Finding("fixed", "op", f"d{i}", False) for i in range(51)]
     lines = Verdict("a", "b", many, [], [], 0).to_text().splitlines()
-    assert lines[0] == "gate: OK: b vs baseline a (0 matched checks)" and lines[1] == "other changes (51):"
-    assert lines[-1] == "  ... and 1 more (see --json)" and len(lines) == 53
+    assert lines[0] == ("gate: OK: b vs baseline a (0 matched checks): 0 regressions, 0 improvements, 0 expected "
+                        "changes in 0 groups, 51 other") and lines[1] == "other changes (51):"
+    assert lines[-1] == "  ... and 1 more (--all shows every row)" and len(lines) == 53
+    every = Verdict("a", "b", many, [], [], 0).to_text(limit=None).splitlines()   # --all
+    assert len(every) == 53 and every[-1] == "  fixed          op: d50"
     exact = Verdict("a", "b", many[:50], [], [], 0).to_text().splitlines()
     assert len(exact) == 52 and "more" not in exact[-1]
     five = Verdict("a", "b", many[:5], [], [], 0).to_text(limit=2).splitlines()
-    assert five[-1] == "  ... and 3 more (see --json)"
+    assert five[-1] == "  ... and 3 more (--all shows every row)"
 
 
 def test_lost_offload_now_expected_with_a_verdict_built_at_run_time(b):
@@ -710,5 +727,83 @@ def test_lost_offload_now_expected_with_a_verdict_built_at_run_time(b):
 def test_ops_after_a_missing_one_are_still_compared(b):
     base = b.run([b.record(op="gone", case_id="1"), b.record(op="kept", case_id="1")], "b")
     cur = b.run([b.record(op="kept", case_id="2", outcome="fail")], "c")
-    assert [(f.kind, f.op) for f in Gate().compare(base, cur).findings] == [("op-missing", "gone"),
+    assert [(f.kind, f.op) for f in Gate(allow_different_cases=True).compare(base, cur).findings] == [("op-missing", "gone"),
                                                                            ("aggregate", "kept")]
+
+
+# -- expected changes: what an expectation explains is not a regression ------------------------------
+def known(b, case_id, verdict, actual, eid, op="nn.relu"):
+    """An offload record the run judged by expectation ``eid`` (xfail)."""
+    r = off(b, case_id, verdict, actual, op=op)
+    r.outcome, r.expectation = "xfail", eid
+    return r
+
+
+def with_expectations(run, **reasons):
+    from harness.records import KnownDeparture
+
+    run.headers[0].expectations = [KnownDeparture(id=k.replace("_", "-"), check="offload", reason=v)
+                                   for k, v in reasons.items()]
+    return run
+
+
+def test_a_change_the_current_runs_expectation_explains_is_expected_and_grouped(b):
+    base = b.run([off(b, f"c{i}", "match", {"relax.add": 1}, op=op) for i, op in
+                  enumerate(["add", "add", "nn.relu", "nn.relu", "nn.relu"])], "b")
+    cur = with_expectations(b.run([known(b, "c0", "over-offload", {"relax.add": 1}, "implicit", op="add"),
+                                   known(b, "c1", "over-offload", {"relax.add": 1}, "implicit", op="add"),
+                                   known(b, "c2", "over-offload", {"relax.add": 1}, "implicit"),
+                                   known(b, "c3", "under-offload", {}, "pattern"),
+                                   off(b, "c4", "match", {"relax.add": 1})], "c"),
+                            implicit="no use_implicit_batch", pattern="no pattern")
+    v = Gate().compare(base, cur)
+    assert not v.regressed and v.of("regression") == [] and len(v.of("expected")) == 4
+    groups = v.expected_groups()
+    assert [(g["id"], g["n"], g["reason"]) for g in groups] == [("implicit", 3, "no use_implicit_batch"),
+                                                                ("pattern", 1, "no pattern")]
+    assert groups[0]["cells"] == [{"op": "add", "check": "offload", "n": 2}, {"op": "nn.relu", "check": "offload",
+                                                                              "n": 1}]
+    assert groups[0]["changes"] == [{"change": "pass -> xfail (match -> over-offload)", "n": 3}]
+    lost = [f for f in v.findings if f.case_id == "c3"]
+    assert [(f.kind, f.category, f.expectation) for f in lost] == [("expected-change", "expected", "pattern")]
+    text = v.to_text().splitlines()
+    assert text[0].endswith("0 regressions, 0 improvements, 4 expected changes in 2 groups")
+    assert "expected changes (4, in 2 groups by expectation):" in text
+    assert ("  implicit: 3 (pass -> xfail (match -> over-offload) 3): add offload 2, nn.relu offload 1; why: "
+            "no use_implicit_batch") in text
+
+
+def test_the_same_change_without_an_expectation_is_a_regression(b):
+    base = b.run([off(b, "c0", "match", {"relax.add": 1}), off(b, "c1", "match", {"relax.add": 1})], "b")
+    cur = b.run([off(b, "c0", "over-offload", {"relax.add": 1}), off(b, "c1", "under-offload", {})], "c")
+    for r in cur.records:
+        r.outcome = "fail"
+    v = Gate().compare(base, cur)
+    assert v.regressed and {f.case_id for f in v.regressions} == {"c0", "c1"} and v.of("expected") == []
+
+
+def test_a_baseline_departure_that_does_not_apply_now_is_expected_not_an_improvement(b):
+    base = with_expectations(b.run([known(b, "c0", "over-offload", {"relax.add": 1}, "implicit")], "b"),
+                             implicit="only below TensorRT 10")
+    cur = b.run([off(b, "c0", "match", {"relax.add": 1})], "c")
+    (f,) = Gate().compare(base, cur).findings
+    assert (f.category, f.expectation) == ("expected", "implicit")
+    assert f.detail.startswith("xfail -> pass (over-offload -> match); the baseline's known departure does not apply")
+
+
+def test_an_xpass_that_became_a_fail_is_a_regression_and_a_fix_an_improvement(b):
+    base = b.run([b.record(case_id="x", outcome="xpass"), b.record(case_id="f", outcome="fail")], "b")
+    cur = b.run([b.record(case_id="x", outcome="fail"), b.record(case_id="f")], "c")
+    v = Gate().compare(base, cur)
+    assert [(f.case_id, f.kind) for f in v.regressions] == [("x", "new-failure")]
+    assert [(f.case_id, f.kind) for f in v.of("improvement")] == [("f", "fixed")]
+    lines = v.to_text().splitlines()
+    assert lines.index("regressions (1):") < lines.index("improvements (1):")
+
+
+def test_a_failure_that_becomes_known_is_expected(b):
+    base = b.run([b.record(case_id="k", outcome="fail")], "b")
+    cur = b.run([b.record(case_id="k", outcome="xfail", expectation="now-known")], "c")
+    (f,) = Gate().compare(base, cur).findings
+    assert (f.kind, f.category, f.expectation, f.data["change"]) == ("expected-change", "expected", "now-known",
+                                                                     "fail -> xfail")

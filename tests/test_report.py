@@ -158,6 +158,9 @@ def two_html(two_files, tmp_path_factory):
     """The report written where a run writes it: reports/index.html, reproducers under reports/repro/
     (relative to the working directory, as the suites record them)."""
     root = tmp_path_factory.mktemp("out")
+    for made in ("reports/repro/nn.conv2d-bad-reference.py", "docs/findings/split_empty.py"):   # a run wrote them
+        os.makedirs(root / os.path.dirname(made), exist_ok=True)
+        (root / made).write_text("# reproducer\n")
     here = os.getcwd()
     os.chdir(root)
     try:

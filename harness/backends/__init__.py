@@ -22,6 +22,7 @@ class Backend:
     target = "llvm"              # what tvm.compile targets
     variant = "original"         # the form of the program it runs by default
     batchable = True             # many programs may be compiled as one module
+    enable = ""                  # what makes it run where it cannot (a build flag, a GPU...), if known
 
     def unavailable_reason(self) -> str | None:
         """None when the backend can run here, else exactly why not."""
@@ -82,13 +83,16 @@ class TensorRT(Backend):
     target = "cuda"
     variant = "partitioned"
     batchable = False            # RunCodegen attaches one external module per region
+    #: What makes this backend run (said where it cannot: the skip reason, the report's banner).
+    enable = ("build TVM with USE_TENSORRT_CODEGEN=ON and USE_TENSORRT_RUNTIME=ON (TensorRT installed), "
+              "and run on a machine with a CUDA GPU")
 
     def unavailable_reason(self):
         import tvm
 
         if tvm.get_global_func("relax.ext.tensorrt", allow_missing=True) is None:
             return (f"TVM {tvm.__version__} was built without the TensorRT codegen "
-                    "(relax.ext.tensorrt is not registered; needs USE_TENSORRT_CODEGEN=ON)")
+                    f"(relax.ext.tensorrt is not registered); to run it: {self.enable}")
         if tvm.get_global_func("runtime.tensorrt_runtime_create", allow_missing=True) is None:
             return (f"TVM {tvm.__version__} was built without the TensorRT runtime "
                     "(runtime.tensorrt_runtime_create is not registered; needs USE_TENSORRT_RUNTIME=ON)")

@@ -26,11 +26,12 @@ from markupsafe import Markup
 from ..errors import InputError
 from ..reader import Run, load_many
 from ..records import CHECKS
-from . import plot, timings, view
+from . import banner, plot, timings, view
 
 __all__ = ["render", "write"]
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # docs/findings/ is here
 DEFAULT_TITLE = "tvm-trt-harness report"
 
 
@@ -61,15 +62,20 @@ def _json_for_script(data: Any) -> Markup:
 
 
 def _href(path: str | None, base_dir: str | None) -> str:
-    """A relative link from the page's folder to a reproducer (recorded relative to the working
-    directory of the run, which is taken to be the current one); '' where there is nothing to link.
+    """A relative link from the page's folder to a reproducer (one a run wrote is recorded relative
+    to its working directory, taken to be the current one; an expectation's, from docs/findings/,
+    relative to the harness's repository); '' where there is nothing to link, or the file is not
+    there (a page never links a file that does not exist).
     Every path segment is percent-encoded, so a recorded value can never become a ``javascript:`` URL."""
     if not path or base_dir is None or path.startswith("(") or "\n" in path:
+        return ""
+    found = next((p for p in (path, os.path.join(REPO, path)) if os.path.isfile(p)), None)
+    if found is None:
         return ""
     from urllib.parse import quote
 
     try:
-        rel = os.path.relpath(os.path.abspath(path), base_dir)
+        rel = os.path.relpath(os.path.abspath(found), base_dir)
     except ValueError:   # another drive (Windows)
         return ""
     url = "/".join(quote(p, safe="") for p in rel.replace(os.sep, "/").split("/"))
@@ -112,27 +118,28 @@ def _render(runs: Sequence[Run], verdict, title: str | None, base_dir: str | Non
     n_new = sum(g["n"] for g in new)
     new_hidden = new[view.MAX_NEW_GROUPS:]
     new = new[:view.MAX_NEW_GROUPS]
-    statuses = [view.run_status(run) for run in runs]
+    statuses = [banner.run_status(run) for run in runs]
     groups_current = sum(1 for g in known if g["totals"][-1])
     from types import SimpleNamespace
 
     from ..causes import page_for
 
-    for g in new:
+    for g in [*new, *known]:
         g["href"] = _href(g["reproducer"], base_dir)
+        g["absent"] = bool(base_dir and g["reproducer"] and not g["href"])   # recorded, but not found here
+        for c in g.get("cases", ()):
+            c["href"] = _href(c["reproducer"], base_dir)
+    for g in new:
         first = SimpleNamespace(op=g["op"], check=g["check"], reason=g["reason"], expectation=None)
         g["upstream"] = _href(page_for(record=first), base_dir)
-        for c in g["cases"]:
-            c["href"] = _href(c["reproducer"], base_dir)
     for g in known:
-        g["href"] = _href(g["reproducer"], base_dir)
         g["upstream"] = _href(page_for(g["id"]), base_dir)     # its root cause's page, ready to file
     script, script_src = _script()
     csp = Markup(f"default-src 'none'; script-src {script_src}; style-src 'unsafe-inline'; img-src data:; "
                  "base-uri 'none'; form-action 'none'")   # constants and a base64 digest: nothing to escape
     return _jinja().get_template("report.html.j2").render(
         title=title or DEFAULT_TITLE, csp=csp, script=script, runs=runs, statuses=statuses,
-        headline=view.headline(statuses, verdict, groups_current), gate=view.gate_view(verdict), new=new,
+        headline=banner.headline(statuses, verdict, groups_current), gate=banner.gate_view(verdict), new=new,
         n_new=n_new, new_hidden={"groups": len(new_hidden), "cases": sum(g["n"] for g in new_hidden)}, known=known, rows=rows, table_note=table_note, checks=checks,
         matrix=view.matrix(runs, rows, checks), facts=[view.run_facts(r) for r in runs],
         env_rows=view.env_table(runs), timings=_timings(runs, rows), defs=plot.defs(),
@@ -160,7 +167,10 @@ def write(results_paths: list[str], out: str, *, title: str | None = None, gate=
     if os.path.isdir(out):
         raise InputError(f"{out}: is a directory; give the HTML file to write")
     runs = load_many(paths)
-    verdict = (gate or Gate()).compare(runs[0], runs[1]) if len(runs) == 2 else None
+    import dataclasses
+
+    gate = dataclasses.replace(gate or Gate(), allow_different_cases=True)   # the page lists other cases apart
+    verdict = gate.compare(runs[0], runs[1]) if len(runs) == 2 else None
     out_dir = os.path.dirname(os.path.abspath(out))
     html = _render(runs, verdict, title, out_dir)
     tmp = None

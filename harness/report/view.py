@@ -14,15 +14,17 @@ import re
 from collections import Counter
 from typing import Any, Sequence
 
-from ..reader import Run, summary_line
+from ..reader import Run
 from ..records import CHECKS, OUTCOMES, Record, Timing
 
 NEW = ("error", "fail", "xpass")
+#: A matrix cell counts each outcome apart (pass, xfail, fail, error, xpass); a check that did not run reads "skip".
+CELL_ORDER = ("pass", "xfail", "fail", "error", "xpass")
+CELL_MARK = {"pass": "p", "xfail": "x", "fail": "f", "error": "e", "xpass": "X"}
 WORST_FIRST = ("error", "fail", "xpass", "xfail", "pass", "skip")
 MAX_NEW_CASES = 10          # cases listed under one group of new departures
 MAX_NEW_GROUPS = 150        # groups of new departures listed (the matrix shows them all)
 MAX_VARIANTS = 6            # distinct case-level reasons shown under one known group
-MAX_FINDINGS = 200
 MAX_TEXT = 1000
 ENV_ORDER = ("harness_version", "tvm_version", "trt_version", "tensorrt_version", "tvm_has_tensorrt_codegen",
              "tvm_has_tensorrt_runtime", "tensorrt_absent_reason", "cuda_available", "gpu", "gpu_compute_version",
@@ -91,46 +93,7 @@ def split_known(reason: str) -> tuple[str | None, str, str]:
     return m.group(1), why.strip(), detail.strip()
 
 
-# -- the verdict -----------------------------------------------------------------------------------
-def run_status(run: Run) -> dict:
-    c = Counter(r.outcome for r in run.records)
-    return {"label": run.label, "counts": c, "new": sum(c[o] for o in NEW), "known": c["xfail"],
-            "cases": run.n_cases(), "ops": len(run.ops()), "summary": summary_line(run),
-            "outcomes": [(o, c[o]) for o in OUTCOMES if c[o]]}
-
-
-def headline(statuses: list[dict], verdict, known_groups: int) -> dict:
-    """The one line at the top: the gate's verdict when comparing, else the current run's."""
-    cur = statuses[-1]
-    c = cur["counts"]
-    parts = [f"{o} {c[o]}" for o in NEW if c[o]]
-    new = (f"{cur['new']} new departure{'s' if cur['new'] != 1 else ''} ({', '.join(parts)})" if cur["new"]
-           else "no new departures")
-    known = f"{cur['known']} known in {known_groups} group{'s' if known_groups != 1 else ''}"
-    if verdict is not None:
-        n = len(verdict.regressions)
-        bad = verdict.regressed or bool(cur["new"])
-        status = "REGRESSION" if verdict.regressed else ("NEW DEPARTURES" if cur["new"] else "OK")
-        rest = f"{n} regression{'s' if n != 1 else ''} against the baseline, {new} in {cur['label']}; {known}"
-    else:
-        bad = bool(cur["new"])
-        status = "NEW DEPARTURES" if bad else "OK"
-        rest = f"{new} in {cur['label']}; {known}"
-    return {"bad": bad, "status": status, "rest": rest, "text": f"{status}: {rest}"}
-
-
-def gate_view(verdict) -> dict | None:
-    if verdict is None:
-        return None
-    regressions = [f for f in verdict.findings if f.regression]
-    others = [f for f in verdict.findings if not f.regression]
-    key = lambda f: (f.kind, f.op, f.case_id or "", f.check or "")  # noqa: E731
-    return {"v": verdict, "counts": sorted(verdict.counts().items()),
-            "regressions": sorted(regressions, key=key)[:MAX_FINDINGS],
-            "others": sorted(others, key=key)[:MAX_FINDINGS],
-            "hidden": max(0, len(regressions) - MAX_FINDINGS) + max(0, len(others) - MAX_FINDINGS)}
-
-
+# -- the verdict: harness/report/banner.py ------------------------------------------------------------
 def new_departures(runs: Sequence[Run], row_of: dict[str, int]) -> list[dict]:
     """fail / error / xpass records, grouped by (run, op, check, outcome, error kind); the current
     (last) run first, the worst outcome first."""
@@ -257,9 +220,10 @@ def _cell(counts: Counter | None, in_table: bool) -> dict:
         return {"cls": "none", "text": "" if in_table else "n/t", "title": "no records" if in_table else
                 "not in this run's support table"}
     worst = next(o for o in WORST_FIRST if counts[o])
-    total = sum(counts.values())
     title = ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o])
-    return {"cls": worst, "text": f"{counts['pass'] + counts['xfail']}/{total}", "title": title}
+    ran = [f"{counts[o]}{CELL_MARK[o]}" for o in CELL_ORDER if counts[o]]
+    return {"cls": worst, "text": " ".join(ran) if ran else "skip",
+            "title": title if ran else f"{title}: the check did not run (why: the banner at the top)"}
 
 
 def matrix(runs: Sequence[Run], rows: list[dict], checks: list[str]) -> list[list[list[dict]]]:
