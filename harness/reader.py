@@ -2,7 +2,7 @@
 
 Every problem with a file raises :class:`~harness.errors.InputError` whose message is one line:
 ``<file>: line <n>: <what is wrong>``.  Nothing read from a file is ever evaluated.  Files of
-schema version 1 are converted (:func:`harness.records.from_v1`); other versions are refused.
+schema version 1 are converted (:func:`harness.records_v1.from_v1`); other versions are refused.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from typing import Iterable
 
 from .errors import InputError
 from .records import (CHECKS, OUTCOMES, SCHEMA_NAME, SCHEMA_VERSION, Header, LineError, Record, TableOp, convert,
-                      decode, explain, from_v1, is_op_level, reject_constant)
+                      decode, explain, is_op_level, reject_constant)
+from .records_v1 import from_v1
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 _ENV_IDENTITY = ("gpu", "hostname", "machine", "tvm_version", "trt_version", "harness_version")

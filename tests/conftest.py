@@ -176,7 +176,7 @@ def encoded(line) -> str:
 
 # Golden schema-1 lines, written by the schema-1 harness (harness/results.py at 1564c36, Record.to_json
 # and ResultsWriter; only run_id and time fixed).  Kept verbatim: they prove that old files still load
-# through harness.records.from_v1.
+# through harness.records_v1.from_v1.
 V1_HEADER = ('{"kind": "header", "schema": "tvm-trt-harness.results", "schema_version": 1, "run_id": "v1run", '
              '"created": "2025-01-01T00:00:00+00:00", "resumed": false, "env": {"harness_version": "0.1.0", '
              '"tvm_version": "0.26", "trt_version": "8.6.1", "gpu": "H100"}}')

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from harness import records as R
 from harness.records import (SCHEMA_NAME, SCHEMA_VERSION, Decision, Departure, Header, LineError, Offload, Record,
-                             Stats, Timing, Tolerance, convert, decode, encode, from_v1)
+                             Stats, Timing, Tolerance, convert, decode, encode)
+from harness.records_v1 import from_v1
 from harness import record_schema as RS
 from harness.record_schema import json_schema
 
