@@ -1,11 +1,12 @@
 """Fault injection: broken backends and partitioners (tests/doubles.py) must each be caught.
 
-Each fault runs the op suite in a child pytest with one double installed; the table of (fault,
-expected outcome, seen outcome) and the share caught are printed (run with -s to see them).
+Each fault runs the op suite in a pytest session of its own with one double installed (in this
+process, through pytester, the double undone afterwards: a child interpreter per fault cost most of
+this test's time); a crash or a hang still happens in the harness's isolated worker, forked from it.
+The table of (fault, expected outcome, seen outcome) and the share caught are printed (-s shows it).
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import os
 import time
 
@@ -34,14 +35,24 @@ FAULTS = [
 ]
 
 
-def _one(tmp_path, fault):
+def _one(pytester, fault):
+    import json
+
     name, double, op, k, extra, (check, outcome), pred = fault
     t0 = time.perf_counter()
-    # Only a crash or a hang needs the isolated worker; the other faults run in the child itself,
-    # which saves a second interpreter and TVM import per fault.
-    isolate = [] if any(a.startswith("--trt-timeout") for a in extra) else ["--trt-isolate=off"]
-    rc, out, records = doubles.run_suite(tmp_path / double, f"--trt-ops={op}", f"--trt-checks={k}", *extra,
-                                         *isolate, double=double)
+    results = pytester.path / double / "results.jsonl"
+    mp = pytest.MonkeyPatch()
+    doubles.install(double, mp)
+    try:
+        res = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", f"--trt-results={results}",
+                                           "--trt-report=", f"--trt-ops={op}", f"--trt-checks={k}", *extra)
+    finally:
+        mp.undo()
+    rc, out = int(res.ret), "\n".join(res.outlines[-40:])
+    records = []
+    if results.exists():
+        records = [r for r in (json.loads(line) for line in results.read_text().splitlines() if line.strip())
+                   if r.get("kind") == "record"]
     mine = [r for r in records if r["check"] == check]
     caught = [r for r in mine if r["outcome"] == outcome and pred(r)]
     seen = sorted({r["outcome"] + (f"/{r['error_kind']}" if r.get("error_kind") else "") for r in mine}) or ["none"]
@@ -81,9 +92,14 @@ def _slowdown(tmp_path):
             "seen": f"gate exit {rc}", "rc": rc, "caught": rc == 1, "secs": 0.0, "out": ""}
 
 
-def test_every_injected_fault_is_caught(tmp_path, capsys):
-    with cf.ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 2))) as ex:
-        rows = list(ex.map(lambda f: _one(tmp_path, f), FAULTS))
+def test_every_injected_fault_is_caught(pytester, tmp_path, capsys, monkeypatch):
+    from conftest import ROOT, shared_cache
+
+    with open(os.path.join(ROOT, "suites", "ops", "test_ops.py")) as fh:
+        pytester.makepyfile(test_ops=fh.read())
+    monkeypatch.setenv("TRT_HARNESS_FORCE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", shared_cache() or str(tmp_path / ".cache"))
+    rows = [_one(pytester, f) for f in FAULTS]
     rows.append(_slowdown(tmp_path))
     caught = sum(r["caught"] for r in rows)
     with capsys.disabled():
