@@ -165,7 +165,9 @@ def _references_in_background(model, inputs, source):
         try:
             box["refs"] = R.run_references(model, inputs, source=source)
         except Exception as exc:    # a reference that cannot run is a finding about it, not a crash
-            box["error"] = f"{type(exc).__name__}: {exc}"
+            from ..errors import describe
+
+            box["error"] = describe(exc)
         box["seconds"] = time.perf_counter() - t0
 
     th = threading.Thread(target=work, name="trt-harness-references", daemon=True)
@@ -174,7 +176,8 @@ def _references_in_background(model, inputs, source):
 
 
 def check_model(model, label: str, *, name: str, specs: dict, inputs: dict, session_like, steps=STEPS,
-                source_outputs=None, source: str | None = None, model_path: str | None = None) -> ModelVerdict:
+                source_outputs=None, source: str | None = None, model_path: str | None = None,
+                min_references: int = 1) -> ModelVerdict:
     """Check one model (see the module docstring).  ``session_like`` supplies settings
     (trt_version, implicit_batch, expectations, backend, reference, build_cache, repro_dir), the
     isolator and ``context(check, cuda)``: a :class:`harness.session.Session`."""
@@ -221,7 +224,7 @@ def check_model(model, label: str, *, name: str, specs: dict, inputs: dict, sess
         v.timings["references_s"] = round(box.get("seconds", 0.0), 3)
         v.references = box.get("refs")
         if v.computed is not None and not v.computed.skip:
-            v.results["reference"] = _reference_result(v, box, opts)
+            v.results["reference"] = _reference_result(v, box, opts, min_references)
     v.timings["total_s"] = round(time.perf_counter() - t0, 3)
     _judge(v, session_like, opts)
     _reproduce(v, session_like, model, model_path, inputs)
@@ -240,7 +243,7 @@ def _offload_result(c: Computed) -> CheckResult:
     return CheckResult("fail", "; ".join(parts), offload=off, details=c.stats)
 
 
-def _reference_result(v: ModelVerdict, box: dict, opts: CheckOptions) -> CheckResult:
+def _reference_result(v: ModelVerdict, box: dict, opts: CheckOptions, min_references: int = 1) -> CheckResult:
     from . import references as R
 
     c = v.computed
@@ -256,8 +259,18 @@ def _reference_result(v: ModelVerdict, box: dict, opts: CheckOptions) -> CheckRe
             continue
         j = R.judge(got, refs, name=f"TVM {b}")
         outcome = {"pass": "pass", "fail": "fail", "inconclusive": "skip", "skip": "skip"}[j.outcome]
-        res = CheckResult(outcome, j.reason, backend=b, reference=j.against or "references",
-                          details={"references": refs.lines()})
+        reason, n = j.reason, len(j.rests_on)
+        if j.outcome in ("pass", "fail"):
+            missing = [r.line() for r in refs.references if not r.ok and r.status != "not run"]
+            reason += (f" [rests on {n} independent references]" if n > 1 else
+                       f" [rests on one reference: {j.rests_on[0]}" + (f"; {'; '.join(missing)}" if missing else "")
+                       + "]")
+            if n < min_references:
+                outcome, reason = "skip", (f"inconclusive: {j.outcome} on {n} reference(s), fewer than "
+                                           f"--min-references {min_references}: {reason}")
+        res = CheckResult(outcome, reason, backend=b, reference=j.against or "references",
+                          details={"references": refs.lines(), "rests_on": j.rests_on, "references_count": n,
+                                   "inconclusive": outcome == "skip"})
         if j.against is not None:
             consensus = next(r for r in refs.available if r.name == j.against)
             res.comparison = numeric(got, consensus.outputs, REFERENCE_TOL, f"TVM {b} vs {j.against}").comparison
@@ -338,7 +351,9 @@ def _reproduce(v: ModelVerdict, session, model, model_path, inputs) -> None:
                                                 if v.computed and v.computed.offload else {}),
                 target=target, model=path, shapes=v.specs)
         except Exception as exc:   # a reproducer that cannot be written must not hide the departure
-            v.reproducers[check] = f"(not written: {type(exc).__name__}: {exc})"
+            from ..errors import describe
+
+            v.reproducers[check] = f"(not written: {describe(exc)})"
         finally:
             if tmp:
                 os.unlink(tmp)
