@@ -112,14 +112,22 @@ def test_a_bare_assertion_names_the_pass_and_op(capfd):
     assert closing(out).startswith("verdict: FAIL  new departure(s) in")
 
 
-def test_dynamic_dimensions_are_announced(tmp_path, capfd):
+def test_dynamic_dimensions_are_announced_and_the_symbolic_module_judged(tmp_path, capfd):
     path = _save(dynamic_relu(), tmp_path / "dyn.onnx")
-    assert check_main([path, *STEPS]) == 0
+    assert check_main([path, *STEPS]) == 1
     out = capfd.readouterr().out
     assert "inputs: N: dynamic, set to 1; choose with --dim N=8" in out
-    assert check_main([path, *STEPS, "--dim", "N=3"]) == 0
+    # TVM keeps N symbolic; the partitioner offloads the relu of unknown shape, which the rules refuse
+    assert "symbolic: TVM keeps N symbolic; on that module: over-offload relax.nn.relu x1" in out
+    off = next(ln for ln in out.splitlines() if ln.startswith("offload "))
+    assert off.startswith("offload   FAIL") and "on the symbolic module (N kept symbolic): a tensor with unknown shape" in off
+    assert "relax.nn.relu      1        1         1  match" in out         # the fixed-shape module matches
+    assert check_main([path, *STEPS, "--dim", "N=3"]) == 1
     out = capfd.readouterr().out
-    assert "N: dynamic" not in out and "x (3, 4) float32" in out
+    assert "N: dynamic" not in out and "x (3, 4) float32" in out and "symbolic: TVM keeps N symbolic" in out
+    good = _save(conv_relu(), tmp_path / "fixed.onnx")
+    assert check_main([good, *STEPS]) == 0
+    assert "symbolic" not in capfd.readouterr().out
 
 
 def test_closing_lines(tmp_path, capfd):

@@ -70,6 +70,10 @@ def format_verdict(v: ModelVerdict) -> str:
                 verdict = "match" if not why else why[0].split(":")[0] + "-offload"
                 lines.append(f"  {o.ljust(w)}  {off.total.get(o, 0):5d} {off.expected.get(o, 0):8d} "
                              f"{off.actual.get(o, 0):9d}  {verdict}{'  (' + why[0].split(': ', 1)[1] + ')' if why else ''}")
+    from .symbolic import line
+
+    if c is not None and line(c.symbolic):
+        lines.append(line(c.symbolic))
     if v.references is not None:
         lines.append("references: " + "; ".join(v.references.lines()))
     for check in STEPS:
@@ -206,6 +210,7 @@ def check_cli(args) -> int:
         inputs = {**generate_inputs(model, specs, seed=args.seed, given=given), **given}
     except InputError as exc:
         raise InputError(f"{label}: {exc}") from None
+    notes = dynamic_notes(model, specs, given)
     for note in dynamic_notes(model, specs, given, _dims(args.dim)):
         print(f"inputs: {note}")
     cache = getattr(args, "trt_build_cache", "auto") or "auto"
@@ -222,7 +227,8 @@ def check_cli(args) -> int:
     try:
         v = check_model(model, label, name=name, specs=specs, inputs=inputs, session_like=session, steps=steps,
                         model_path=os.fspath(args.model), source=stored[0] if stored else None,
-                        source_outputs=stored[2] if stored else None, min_references=min_refs)
+                        source_outputs=stored[2] if stored else None, min_references=min_refs,
+                        dynamic=bool(notes))
     except HarnessBug as exc:
         print(f"trt-harness: internal error (a bug of the harness): {str(exc).strip().splitlines()[-1]}",
               file=sys.stderr)

@@ -47,6 +47,7 @@ class ModelRequest:
     steps: tuple
     opts: CheckOptions
     cache_dir: str | None = None
+    dynamic: bool = False           # the model declares dynamic dimensions: judge the symbolic module too
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Computed:
     outputs: dict = field(default_factory=dict)         # (variant, backend) -> list | reason str
     results: dict = field(default_factory=dict)         # check -> CheckResult (preserve, tensorrt)
     stage_s: dict = field(default_factory=dict)
+    symbolic: object | None = None                      # symbolic.Symbolic
 
 
 def import_model(model, specs: dict):
@@ -127,6 +129,11 @@ def compute(req: ModelRequest) -> Computed:
     for s in ("preserve", "tensorrt"):
         if s in req.steps:
             out.results[s] = C.run_check(s, art, target, opts)
+    if req.dynamic and "offload" in req.steps and art.offload is not None:
+        from .symbolic import symbolic_offload
+
+        out.symbolic = symbolic_offload(model, req.specs, trt_version=opts.trt_version,
+                                        implicit_batch=opts.implicit_batch)
     return out
 
 
@@ -177,7 +184,7 @@ def _references_in_background(model, inputs, source):
 
 def check_model(model, label: str, *, name: str, specs: dict, inputs: dict, session_like, steps=STEPS,
                 source_outputs=None, source: str | None = None, model_path: str | None = None,
-                min_references: int = 1) -> ModelVerdict:
+                min_references: int = 1, dynamic: bool = False) -> ModelVerdict:
     """Check one model (see the module docstring).  ``session_like`` supplies settings
     (trt_version, implicit_batch, expectations, backend, reference, build_cache, repro_dir), the
     isolator and ``context(check, cuda)``: a :class:`harness.session.Session`."""
@@ -199,7 +206,7 @@ def check_model(model, label: str, *, name: str, specs: dict, inputs: dict, sess
     if want_refs:
         thread, box = _references_in_background(model, inputs, (source, source_outputs) if source_outputs else None)
     req = ModelRequest(name=name, model=model.SerializeToString(), specs=specs, inputs=inputs, steps=steps, opts=opts,
-                       cache_dir=s.build_cache)
+                       cache_dir=s.build_cache, dynamic=dynamic)
     answer = session_like.isolator.call("harness.models.verify:compute", req, timeout=s.timeout * 10)
     v.timings["tvm_s"] = round(time.perf_counter() - t0, 3)
     if not answer.ok:
@@ -232,9 +239,15 @@ def check_model(model, label: str, *, name: str, specs: dict, inputs: dict, sess
 
 
 def _offload_result(c: Computed) -> CheckResult:
+    from .symbolic import merge
+
     if "build" in c.failures or "partition" in c.failures:
         return CheckResult("fail", f"TVM failed: {c.failures.get('build') or c.failures.get('partition')}")
-    off = c.offload
+    sym = c.symbolic
+    if sym is not None and (sym.failure or "").startswith("partition"):
+        return CheckResult("fail", f"TVM failed on the symbolic module: {sym.failure}", offload=c.offload,
+                           details=c.stats)
+    off = merge(c.offload, sym)
     if off.verdict == "match":
         return CheckResult("pass", "offload matches the rules for every op", offload=off, details=c.stats)
     parts = [f"{kind} {d.op} x{d.count}: {d.reason}" for kind, items in (("over-offload", off.over),
@@ -344,12 +357,16 @@ def _reproduce(v: ModelVerdict, session, model, model_path, inputs) -> None:
                 ref = v.references.consensus.outputs
             prog = Program(source=None, mod=None, inputs=[inputs[n] for n in v.specs], weights={})
             target = "cuda" if "tvm-cuda" in (v.results[check].backend or "") and check == "reference" else "llvm"
+            shapes, off = v.specs, v.computed.offload if v.computed else None
+            sym = v.computed.symbolic if v.computed else None
+            if check == "offload" and off is not None and off.verdict == "match" and sym is not None and \
+                    sym.offload is not None:    # only the symbolic module departs: reproduce on it
+                shapes, off = {}, sym.offload
             v.reproducers[check] = repro.write(
                 s.repro_dir, stem=f"model-{v.name.replace('/', '_')}-{check}", check=stage, outcome=j.outcome,
                 reason=j.reason, program=prog, oracle=ref, tolerance=REFERENCE_TOL if check == "reference" else
-                PRESERVE_TOL, expected_offload=({o: n for o, n in v.computed.offload.expected.items() if n}
-                                                if v.computed and v.computed.offload else {}),
-                target=target, model=path, shapes=v.specs)
+                PRESERVE_TOL, expected_offload=({o: n for o, n in off.expected.items() if n} if off else {}),
+                target=target, model=path, shapes=shapes)
         except Exception as exc:   # a reproducer that cannot be written must not hide the departure
             from ..errors import describe
 
