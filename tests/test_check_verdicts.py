@@ -141,3 +141,19 @@ def test_closing_lines(tmp_path, capfd):
     assert line.endswith("(exit 1; --known-ok would accept them and exit 0)")
     assert check_main([known, *STEPS, "--known-ok"]) == 0
     assert closing(capfd.readouterr().out).endswith("(exit 0: --known-ok accepts them)")
+
+
+def test_describe_names_where_a_bare_exception_was_raised():
+    from harness.errors import describe
+
+    def bare():
+        raise AssertionError          # what a bare `assert` raises (pytest rewrites this file's asserts)
+
+    try:
+        bare()
+    except AssertionError as exc:
+        text = describe(exc)
+    assert text.startswith("AssertionError (no message) raised at ") and "raise AssertionError" in text
+    assert "bare" in text and "AssertionError: AssertionError" not in text
+    assert describe(ValueError("bad shape")) == "ValueError: bad shape"
+    assert describe(KeyError()) == "KeyError (no message)"          # no traceback: no place to name
