@@ -157,3 +157,19 @@ def test_describe_names_where_a_bare_exception_was_raised():
     assert "bare" in text and "AssertionError: AssertionError" not in text
     assert describe(ValueError("bad shape")) == "ValueError: bad shape"
     assert describe(KeyError()) == "KeyError (no message)"          # no traceback: no place to name
+
+
+def test_a_reference_that_crashes_is_a_failed_entry_and_nothing_is_lost():
+    from harness.models import verify
+
+    x = {"x": np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)}
+    th, box = verify._references_in_background(
+        conv_relu(), x, None, runners=["tests.doubles:segfaulting_reference_double",
+                                       "harness.models.references:onnxruntime_reference",
+                                       "harness.models.references:onnx_reference"])
+    th.join()
+    refs = box["refs"]
+    crashed = refs.references[0]
+    assert crashed.name == "segfaulting_reference_double" and crashed.status == "failed"
+    assert "crash" in crashed.reason and "SIGSEGV" in crashed.reason
+    assert len(refs.group) == 2 and refs.consensus is not None      # the others ran, in a fresh worker

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..checks import CheckOptions, CheckResult, numeric
-from ..errors import InputError
+from ..errors import InputError, describe
 from ..pipeline import ORIGINAL
 from ..records import Tolerance
 
@@ -162,19 +162,23 @@ class ModelVerdict:
         return [c for c, j in self.judged.items() if j.outcome == "xfail"]
 
 
-def _references_in_background(model, inputs, source):
+def _references_in_background(model, inputs, source, runners=None):
+    """The references in a thread of this process, each in a child process (isolated_refs)."""
+    from ..isolate import Isolator
     from . import references as R
+    from .isolated_refs import isolated_runners
 
     box: dict = {}
 
     def work():
         t0 = time.perf_counter()
+        iso = Isolator(method="fork")
         try:
-            box["refs"] = R.run_references(model, inputs, source=source)
+            box["refs"] = R.run_references(model, inputs, source=source, runners=isolated_runners(iso, runners))
         except Exception as exc:    # a reference that cannot run is a finding about it, not a crash
-            from ..errors import describe
-
             box["error"] = describe(exc)
+        finally:
+            iso.close()
         box["seconds"] = time.perf_counter() - t0
 
     th = threading.Thread(target=work, name="trt-harness-references", daemon=True)
@@ -368,8 +372,6 @@ def _reproduce(v: ModelVerdict, session, model, model_path, inputs) -> None:
                 PRESERVE_TOL, expected_offload=({o: n for o, n in off.expected.items() if n} if off else {}),
                 target=target, model=path, shapes=shapes)
         except Exception as exc:   # a reproducer that cannot be written must not hide the departure
-            from ..errors import describe
-
             v.reproducers[check] = f"(not written: {describe(exc)})"
         finally:
             if tmp:
