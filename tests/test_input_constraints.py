@@ -101,3 +101,9 @@ def test_split_to_sequence_splits_a_dynamic_dimension_as_declared():
     m = one_node("SplitToSequence", [("x", F, ["n"]), ("split", I64, [3])], [("seq", None, None)])
     data = generated(m, 0)
     assert data["split"].sum() == data["x"].shape[0]
+
+
+def test_split_to_sequence_chunk_length_is_never_zero():
+    m = one_node("SplitToSequence", [("x", F, [3, 2]), ("split", I64, [])], [("seq", None, None)], axis=1)
+    lengths = {int(generated(m, seed)["split"]) for seed in range(16)}
+    assert lengths <= {1, 2} and lengths     # a chunk length of 0 is invalid (ONNX Runtime refuses it)

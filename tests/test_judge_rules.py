@@ -85,6 +85,15 @@ def test_stored_outputs_settle_a_disagreement():
     assert R.judge(OFF, rs, name="tvm").outcome == "fail"   # wrong_double agrees with it, the settled group does not
 
 
+def test_stored_outputs_settle_against_a_pair_that_agrees_with_each_other_only():
+    # two pairs agree among themselves (no unique largest group, no majority), neither with the stored
+    # outputs: the stored outputs stand alone, never a pair that contradicts them
+    rs = refs(("wrong_double", OFF), ("wrong_too_double", OFF), ("other_double", OTHER),
+              ("other_too_double", OTHER), source=("stored outputs", TRUTH))
+    assert rs.group == ["stored outputs"] and rs.settled_by == "stored outputs"
+    assert R.judge(OFF, rs).outcome == "fail"
+
+
 def test_stored_outputs_alone_against_one_reference():
     rs = refs(("wrong_double", OFF), source=("stored outputs", TRUTH))
     assert rs.group == ["stored outputs"] and rs.settled_by == "stored outputs"
