@@ -41,8 +41,10 @@ def one_line(exc: BaseException) -> str:
     """TVM's message on one line: the line that states the error, not the module dump."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     informative = [ln for ln in lines if not ln.startswith("#") and ("Error" in ln or "Check failed" in ln)]
-    text = informative[-1] if informative else (lines[0] if lines else type(exc).__name__)
-    return f"{type(exc).__name__}: {text[:300]}"
+    text = informative[-1] if informative else (lines[0] if lines else "")
+    from .errors import describe
+
+    return describe(exc, text)[:400]
 
 
 class BuildCache:

@@ -269,6 +269,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--input", action="append", default=[], metavar="NAME=FILE|FILE.npz",
                    help="input data: NAME=file.npy, or a .npz keyed by input name (repeatable)")
     s.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
+    s.add_argument("--expected", action="append", default=[], metavar="[NAME=]FILE|FILE.npz",
+                   help="the model's stored outputs for the --input data (repeatable, in output order): they join the "
+                        "references and settle a disagreement between them")
+    s.add_argument("--min-references", type=int, default=1, metavar="N",
+                   help="a reference verdict resting on fewer than N agreeing references is inconclusive (exit 4)")
     s.add_argument("--steps", default="offload,preserve,reference,tensorrt",
                    help="checks to run (comma-separated) [%(default)s]")
     s.add_argument("--results", help="write a results file (JSON Lines) here")

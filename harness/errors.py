@@ -35,3 +35,39 @@ def did_you_mean(word: str, choices, *, quote: bool = True, n: int = 2) -> str:
         return ""
     shown = [repr(c) if quote else c for c in close]
     return f" (did you mean {' or '.join(shown)}?)"
+
+
+def where_raised(exc: BaseException) -> str:
+    """For an exception without a message (a bare ``assert``): what failed, from its traceback:
+    the pass and op when a TVM transform raised it (``LegalizeOps of nn.prelu``), the file, line
+    and source line where it was raised.  ``""`` when there is no traceback."""
+    import os
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ is not None else []
+    if not frames:
+        return ""
+
+    def short(f) -> str:
+        parts = f.filename.replace(os.sep, "/").split("/")
+        tail = "/".join(parts[parts.index("tvm"):]) if "tvm" in parts else "/".join(parts[-2:])
+        return f"{tail}:{f.lineno} {f.name}"
+
+    via = ""
+    for f in frames:
+        path = f.filename.replace(os.sep, "/")
+        if "/relax/transform/legalize_ops/" in path and f.name.startswith("_"):
+            via = f"LegalizeOps of {f.name[1:].replace('_', '.', 1)} ({short(f)}), "
+    last = frames[-1]
+    code = f": {last.line.strip()}" if last.line else ""
+    return f"{via}raised at {short(last)}{code}"
+
+
+def describe(exc: BaseException, text: str | None = None) -> str:
+    """``Type: message`` on one line; an exception without a message names where it was raised
+    (:func:`where_raised`) instead of repeating its type."""
+    text = (str(exc) if text is None else text).strip()
+    if not text or text == type(exc).__name__:
+        where = where_raised(exc)
+        return f"{type(exc).__name__} (no message) {where}".rstrip() if where else f"{type(exc).__name__} (no message)"
+    return f"{type(exc).__name__}: {text}"

@@ -53,17 +53,26 @@ def _decide_never(call, *, trt_version, implicit_batch=None):
 
 
 def _partition_extra_offload(mod):
-    """A partitioner that also offloads every relax.nn.pad (the rules keep it on TVM): over-offload."""
+    """A partitioner that also offloads every relax.nn.leakyrelu (the rules keep it on TVM when the
+    targeted TensorRT is older than 5.1.5): over-offload."""
     from tvm import relax
     from tvm.relax.dpl import is_op, wildcard
 
     part = _REAL_PARTITION(mod)
-    return relax.transform.FuseOpsByPattern([("tensorrt.pad", is_op("relax.nn.pad")(wildcard()))],
+    return relax.transform.FuseOpsByPattern([("tensorrt.nn.leaky_relu", is_op("relax.nn.leakyrelu")(wildcard()))],
                                             annotate_codegen=True)(part)
 
 
 def _partition_segfaults(mod):
     """A partitioner that crashes the process (as a native bug in a converter would)."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def segfaulting_reference_double(model, inputs):
+    """A reference that crashes its process (as a native bug in ONNX Runtime would)."""
     import os
     import signal
 

@@ -214,14 +214,16 @@ def test_resize2d_layout_dtype_version():
     check(resize(var((2, 3, 4, 4), "int32")), False, "dtype")
 
 
-# -- nn.pad: ops.cc:PadOpConverter is Relay's ---------------------------------------------------------
+# -- nn.pad: a table claim the partitioner never honours (and ops.cc:PadOpConverter is Relay's) --------------
 @pytest.mark.parametrize("kw", [EXPLICIT, IMPLICIT, {"trt_version": (5, 0, 2)}])
-def test_pad_has_no_converter(kw):
-    # {kTensor, kIgnored} inputs and GetAttr("padding"): Relax's pad has one tensor and pad_width
-    d = check(nn.pad(X4, [0, 0, 0, 0, 1, 1, 1, 1]), False, "no-converter", **kw)
-    assert "PadOpConverter" in d.source
-    # no-converter comes first, whatever else the call has
-    check(nn.pad(var((2, 3), "int32"), [1, 1, 1, 1], pad_mode="edge"), False, "no-converter", **kw)
+def test_pad_is_a_table_claim_that_does_not_hold(kw):
+    # the table claims it (expected offload), so the partitioner's refusal is an under-offload, never a match;
+    # the reason says the converter ({kTensor, kIgnored} inputs, GetAttr("padding")) could not take it anyway
+    d = check(nn.pad(X4, [0, 0, 0, 0, 1, 1, 1, 1]), True, "table-claim", **kw)
+    assert "PadOpConverter" in d.source and "no pattern" in d.reason
+    assert "the converter could not take Relax's attributes anyway" in d.reason
+    # table-claim comes first, whatever else the call has
+    check(nn.pad(var((2, 3), "int32"), [1, 1, 1, 1], pad_mode="edge"), True, "table-claim", **kw)
 
 
 # -- pooling dilation: ops.cc:PoolingOpConverter / Pooling3DOpConverter set no dilation ------------------
@@ -515,7 +517,7 @@ def test_implicit_batch_reasons_say_so(expr):
 # -- the public interface ------------------------------------------------------------------------------------
 def test_decision_to_json():
     d = decide(nn.pad(X4, [0, 0, 0, 0, 1, 1, 1, 1]))
-    assert d.to_json() == {"offload": False, "rule": "no-converter", "reason": d.reason, "source": d.source}
+    assert d.to_json() == {"offload": True, "rule": "table-claim", "reason": d.reason, "source": d.source}
     assert rules.Decision(True, "supported", "r", "s").to_json() == {
         "offload": True, "rule": "supported", "reason": "r", "source": "s"}
 

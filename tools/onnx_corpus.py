@@ -11,10 +11,13 @@ downloaded with pip, unpacked under ``~/.cache/tvm-trt-harness/onnx-backend-data
 Subcommands::
 
     list   [--per-op N]               the selection: name, op types, categories (deterministic)
+    list/copy/stats --models          onnx's model tests instead (pytorch-converted, pytorch-operator,
+                                      simple, light: 149 models in onnx 1.23), none filtered out
     copy   --out DIR [--per-op N]     copy it: DIR/<name>/model.onnx, inputs/<input>.npy and
                                       expected/<i>.npy (the .pb tensors as .npy), manifest.json
     run    --out DIR -- CMD ...       run CMD per copied model and tally exit codes; CMD may hold
                                       {model} {dir} {name}, and {inputs} (-> --input NAME=FILE.npy ...)
+                                      and {expected} (-> --expected FILE.npy ..., the stored outputs)
     refs   --out DIR                  the harness's references on each copied model: with the
                                       stored inputs loaded through input_files.load_inputs (against
                                       onnx's expected outputs) and with generated inputs
@@ -91,6 +94,16 @@ def find_data(explicit: str | None = None) -> str:
             return c
     raise SystemExit("onnx_corpus: error: no onnx backend test data with node/ found (onnx >= 1.23 "
                      "ships none): run `python tools/onnx_corpus.py fetch` or pass --data DIR")
+
+
+def find_models_data(explicit: str | None = None) -> str:
+    """The ``backend/test/data`` directory holding onnx's model tests (every onnx wheel ships them)."""
+    import onnx
+
+    for c in ([explicit] if explicit else []) + [os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")]:
+        if os.path.isdir(os.path.join(c, "pytorch-converted")):
+            return c
+    raise SystemExit("onnx_corpus: error: no onnx model test data (pytorch-converted/) found; pass --data DIR")
 
 
 def fetch(version: str = FETCH_VERSION, cache: str | None = None) -> str:
@@ -217,6 +230,60 @@ DYNAMIC_OPS = ("Relu", "Add", "Conv", "MaxPool", "Softmax", "Sigmoid", "BatchNor
                "LeakyRelu", "AveragePool", "Mul")
 
 
+MODEL_SOURCES = ("pytorch-converted", "pytorch-operator", "simple", "light")
+
+
+def select_models(data: str, sources=MODEL_SOURCES) -> list[dict]:
+    """Every model of onnx's model test folders (``pytorch-converted``, ``pytorch-operator``,
+    ``simple``: ``<test>/model.onnx`` with ``test_data_set_0``; ``light``: ``light_<net>.onnx``
+    with ``light_<net>_output_0.pb``, its input onnx's dummy data), none filtered out: a model the
+    harness refuses is part of the measurement."""
+    import onnx
+
+    out = []
+    for src in sources:
+        folder = os.path.join(data, src)
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            if src == "light":
+                if not name.endswith(".onnx"):
+                    continue
+                path, name = os.path.join(folder, name), name[:-5]
+            else:
+                path = os.path.join(folder, name, "model.onnx")
+                if not os.path.isfile(path):
+                    continue
+            d = _describe(path, name, src)
+            if d is None:
+                m = onnx.load(path, load_external_data=False)
+                d = {"name": name, "path": path, "ops": sorted({n.op_type for n in m.graph.node}),
+                     "opset": next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), None),
+                     "ir_version": m.ir_version, "categories": ["unsupported-io"], "outputs": len(m.graph.output),
+                     "inputs": [{"name": vi.name} for vi in m.graph.input
+                                if vi.name not in {t.name for t in m.graph.initializer}]}
+            out.append(dict(d, source=src, name=f"{src}__{name}"))
+    return out
+
+
+def _light_inputs(path: str) -> dict:
+    """The inputs onnx's backend runner feeds a light model (``generate_dummy_data(random=False)``:
+    ``arange(n) / n`` in the declared shape, unknown dimensions 1), by input name."""
+    import numpy as np
+    import onnx
+
+    m = onnx.load(path, load_external_data=False)
+    inits = {t.name for t in m.graph.initializer}
+    out = {}
+    for vi in m.graph.input:
+        if vi.name in inits:
+            continue
+        shape = tuple(d.dim_value if d.HasField("dim_value") else 1 for d in vi.type.tensor_type.shape.dim)
+        n = int(np.prod(shape))
+        out[vi.name] = (np.arange(n).reshape(shape) / n).astype(np.float32)
+    return out
+
+
 def dynamic_variants(cands: list[dict], *, limit: int) -> list[dict]:
     import onnx
 
@@ -286,26 +353,49 @@ def copy_corpus(sel: list[dict], out: str) -> dict:
         entry = {k: d[k] for k in ("name", "source", "ops", "opset", "ir_version", "categories")}
         entry["inputs"], entry["expected"] = {}, []
         ds = os.path.join(os.path.dirname(d["path"]), "test_data_set_0")
-        if d["source"] in ("node", "node+dynamic") and os.path.isdir(ds):
+        if d["source"] == "light":
+            os.makedirs(os.path.join(dest, "inputs"), exist_ok=True)
+            os.makedirs(os.path.join(dest, "expected"), exist_ok=True)
+            for k, (n, arr) in enumerate(_light_inputs(d["path"]).items()):
+                rel = os.path.join("inputs", f"{k}.npy")
+                np.save(os.path.join(dest, rel), arr, allow_pickle=False)
+                entry["inputs"][n] = rel
+            for k in range(d["outputs"]):
+                pb = f"{d['path'][:-5]}_output_{k}.pb"
+                if os.path.isfile(pb):
+                    rel = os.path.join("expected", f"{k}.npy")
+                    np.save(os.path.join(dest, rel), numpy_helper.to_array(onnx.load_tensor(pb)), allow_pickle=False)
+                    entry["expected"].append(rel)
+        elif os.path.isdir(ds):
             os.makedirs(os.path.join(dest, "inputs"), exist_ok=True)
             os.makedirs(os.path.join(dest, "expected"), exist_ok=True)
             names = [i["name"] for i in d["inputs"]]
             pbs = sorted((f for f in os.listdir(ds) if f.startswith("input_")),
                          key=lambda f: int(f[6:-3]))
             for k, f in enumerate(pbs):
-                t = onnx.load_tensor(os.path.join(ds, f))
+                try:   # a sequence or optional input is no tensor: the model gets no stored inputs
+                    t = onnx.load_tensor(os.path.join(ds, f))
+                    arr = numpy_helper.to_array(t)
+                except Exception:
+                    entry["inputs"] = {}
+                    break
                 name = t.name if t.name in names else (names[k] if k < len(names) else None)
-                if name is None:
-                    continue
+                if name is None or arr.dtype == object:
+                    entry["inputs"] = {}
+                    break
                 rel = os.path.join("inputs", f"{k}.npy")
-                np.save(os.path.join(dest, rel), numpy_helper.to_array(t), allow_pickle=False)
+                np.save(os.path.join(dest, rel), arr, allow_pickle=False)
                 entry["inputs"][name] = rel
             outs = sorted((f for f in os.listdir(ds) if f.startswith("output_")),
                           key=lambda f: int(f[7:-3]))
             for k, f in enumerate(outs):
                 rel = os.path.join("expected", f"{k}.npy")
-                np.save(os.path.join(dest, rel), numpy_helper.to_array(onnx.load_tensor(os.path.join(ds, f))),
-                        allow_pickle=False)
+                try:
+                    arr = numpy_helper.to_array(onnx.load_tensor(os.path.join(ds, f)))
+                    np.save(os.path.join(dest, rel), arr, allow_pickle=False)
+                except Exception:
+                    entry["expected"] = []
+                    break
                 entry["expected"].append(rel)
         entries.append(entry)
     manifest = {"models": entries, "stats": stats(sel)}
@@ -344,6 +434,10 @@ def run_each(out: str, cmd: list[str], *, timeout: float, only: str | None = Non
             if a == "{inputs}":
                 for n, rel in e["inputs"].items():
                     argv += ["--input", f"{n}={os.path.join(d, rel)}"]
+                continue
+            if a == "{expected}":
+                for rel in e["expected"]:
+                    argv += ["--expected", os.path.join(d, rel)]
                 continue
             argv.append(a.replace("{model}", os.path.join(d, "model.onnx")).replace("{dir}", d)
                         .replace("{name}", e["name"]))
@@ -601,6 +695,8 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--data", help="onnx backend test data directory (holding node/)")
         s.add_argument("--per-op", type=int, default=1)
         s.add_argument("--per-category", type=int, default=6)
+        s.add_argument("--models", action="store_true",
+                       help="onnx's model tests (pytorch-converted, pytorch-operator, simple, light) instead")
         if name == "copy":
             s.add_argument("--out", required=True)
     s = sub.add_parser("run")
@@ -630,7 +726,8 @@ def main(argv: list[str] | None = None) -> int:
         print(fetch(args.version))
         return 0
     if args.cmd in ("list", "copy", "stats"):
-        sel = select(find_data(args.data), per_op=args.per_op, per_category=args.per_category)
+        sel = select_models(find_models_data(args.data)) if args.models else \
+            select(find_data(args.data), per_op=args.per_op, per_category=args.per_category)
         if args.cmd == "list":
             for d in sel:
                 print(f"{d['name']}\t{','.join(d['ops'])}\topset {d['opset']}\tir {d['ir_version']}\t"

@@ -2,10 +2,16 @@
 
 Exit status:
 
-* 0 - every check passed (or, with ``--known-ok``, every departure is a known one);
-* 1 - a departure: a new one, or a known one without ``--known-ok``; TVM crashing counts;
-* 2 - bad input (the model, an input file, an option): one line on stderr;
-* 3 - the harness itself failed (one line, the traceback in a file).
+* 0 - PASS: every check passed (or KNOWN with ``--known-ok``: every departure is a known one);
+* 1 - FAIL: a new departure (TVM crashing counts), or KNOWN without ``--known-ok``;
+* 2 - bad input (the model, an op TVM cannot import, an input or ``--expected`` file, an option):
+  one line on stderr;
+* 3 - the harness itself failed (one line, the traceback in a file);
+* 4 - INCONCLUSIVE: no new departure, but the reference check has no verdict (the references
+  disagree and no stored outputs settle it, none could run, or fewer than ``--min-references``
+  agree).
+
+The output ends with one closing line that says which of these it is (:func:`closing`).
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from ..errors import InputError
 from ..records import Record
 from .verify import STEPS, ModelVerdict, check_model, model_name, require_onnx
 
-EXIT_OK, EXIT_FOUND, EXIT_BUG = 0, 1, 3
+EXIT_OK, EXIT_FOUND, EXIT_BUG, EXIT_INCONCLUSIVE = 0, 1, 3, 4
 
 
 def records_of(v: ModelVerdict, *, case_id: str) -> list[Record]:
@@ -64,6 +70,10 @@ def format_verdict(v: ModelVerdict) -> str:
                 verdict = "match" if not why else why[0].split(":")[0] + "-offload"
                 lines.append(f"  {o.ljust(w)}  {off.total.get(o, 0):5d} {off.expected.get(o, 0):8d} "
                              f"{off.actual.get(o, 0):9d}  {verdict}{'  (' + why[0].split(': ', 1)[1] + ')' if why else ''}")
+    from .symbolic import line
+
+    if c is not None and line(c.symbolic):
+        lines.append(line(c.symbolic))
     if v.references is not None:
         lines.append("references: " + "; ".join(v.references.lines()))
     for check in STEPS:
@@ -87,7 +97,51 @@ def frontend_cannot_import(model) -> list[str]:
     except Exception:  # pragma: no cover - another frontend layout: let the import itself say
         return []
     known = set(_get_convert_map())
-    return sorted({n.op_type for n in model.graph.node if n.domain in ("", "ai.onnx") and n.op_type not in known})
+    return sorted({n.op_type if n.domain in ("", "ai.onnx") else f"{n.op_type} (domain {n.domain})"
+                   for n in model.graph.node if n.op_type not in known})
+
+
+def dynamic_notes(model, specs: dict, given: dict, chosen=()) -> list[str]:
+    """``N: dynamic, set to 1; choose with --dim N=8`` for each dynamic dimension the generated
+    inputs fix (named ones once, unnamed ones as INPUT:AXIS)."""
+    from .onnx_io import declared_inputs
+
+    out: dict[str, str] = {}
+    for name, d in declared_inputs(model).items():
+        if name in given or not d.dims or name not in specs:
+            continue
+        for axis, dd in enumerate(d.dims):
+            if isinstance(dd, int):
+                continue
+            key = dd if isinstance(dd, str) else f"{name}:{axis}"
+            if key in chosen or f"{name}:{axis}" in chosen:
+                continue
+            value = specs[name][0][axis]
+            out.setdefault(key, f"{key}: dynamic, set to {value}; choose with --dim {key}={max(8, value * 2)}")
+    return list(out.values())
+
+
+def closing(v: ModelVerdict, known_ok: bool) -> tuple[str, int]:
+    """The closing verdict line and the exit code (see the module docstring)."""
+    bug = [c for c, r in v.results.items() if r.error_kind == "harness"]
+    new = v.new
+    inconclusive = [c for c, r in v.results.items() if r.details.get("inconclusive")]
+    known = v.known
+    if bug:
+        return f"verdict: ERROR  the harness itself failed in {', '.join(bug)} (exit 3)", EXIT_BUG
+    if new:
+        return (f"verdict: FAIL  new departure(s) in {', '.join(new)} (exit 1: a departure nobody "
+                "expected; see the reproducer)"), EXIT_FOUND
+    if inconclusive:
+        r = v.results[inconclusive[0]]
+        return (f"verdict: INCONCLUSIVE  {', '.join(inconclusive)} could not be judged: "
+                f"{r.reason.split(';')[0][:200]} (exit 4: no new departure, no verdict either)"), EXIT_INCONCLUSIVE
+    if known:
+        ids = sorted({j.expectation.id for j in v.judged.values() if j.outcome == "xfail" and j.expectation})
+        code = EXIT_OK if known_ok else EXIT_FOUND
+        tail = "exit 0: --known-ok accepts them" if known_ok else "exit 1; --known-ok would accept them and exit 0"
+        return f"verdict: KNOWN  only known departures in {', '.join(known)} ({', '.join(ids)}) ({tail})", code
+    return "verdict: PASS  every check that ran passed (exit 0)", EXIT_OK
 
 
 def _dims(items) -> dict:
@@ -120,21 +174,44 @@ def prepare(args):
     model, label = onnx_io.load_model(args.model)
     unsupported = frontend_cannot_import(model)
     if unsupported:
-        raise InputError(f"{label}: TVM's ONNX frontend cannot import op(s): {', '.join(unsupported)}")
+        raise InputError(f"{label}: not importable: TVM's ONNX frontend cannot import op(s): {', '.join(unsupported)}")
+    min_refs = getattr(args, "min_references", 1)
+    if min_refs < 1:
+        raise InputError(f"--min-references must be at least 1, got {min_refs}")
     given = load_inputs(args.input, model) if args.input else {}
     stored = None
-    if not given and not args.dim and os.path.isfile(os.fspath(args.model)):
+    expected = getattr(args, "expected", None) or []
+    if expected:
+        from .onnx_io import declared_inputs
+        from .stored import load_expected
+
+        if set(declared_inputs(model)) - set(given):
+            raise InputError(f"{label}: --expected needs the inputs its outputs were computed from: give every input "
+                             f"with --input ({', '.join(sorted(set(declared_inputs(model)) - set(given)))} missing)")
+        stored = ("stored outputs (--expected)", given, load_expected(expected, model))
+        print("references: the stored outputs given with --expected join the references (and settle a disagreement)")
+    elif not given and not args.dim and os.path.isfile(os.fspath(args.model)):
         from .mxnet_resnet import stored_io
+        from .stored import ONNX_TEST_DATA, onnx_test_data
 
         stored = stored_io(args.model)    # an exported model: the framework's own input and output
         if stored:
-            given = stored[1]
             print(f"inputs: stored beside the model with {stored[0]}'s outputs, which join the references")
+        else:
+            data = onnx_test_data(args.model, model)
+            if data:
+                stored = (f"stored outputs ({ONNX_TEST_DATA})", *data)
+                print(f"inputs: onnx's {ONNX_TEST_DATA} beside the model, whose outputs join the references")
+        if stored:
+            given = stored[1]
     try:
         specs = onnx_io.input_specs(model, dims=_dims(args.dim), dim_value=args.dim_value, given=given)
         inputs = {**generate_inputs(model, specs, seed=args.seed, given=given), **given}
     except InputError as exc:
         raise InputError(f"{label}: {exc}") from None
+    notes = dynamic_notes(model, specs, given)
+    for note in dynamic_notes(model, specs, given, _dims(args.dim)):
+        print(f"inputs: {note}")
     cache = getattr(args, "trt_build_cache", "auto") or "auto"
     results = getattr(args, "results", None)
     repro_dir = args.repro_dir or os.path.join(os.path.dirname(os.path.abspath(results)) if results
@@ -163,7 +240,8 @@ def check_cli(args) -> int:
     try:
         v = check_model(model, label, name=name, specs=specs, inputs=inputs, session_like=session, steps=steps,
                         model_path=os.fspath(args.model), source=stored[0] if stored else None,
-                        source_outputs=stored[2] if stored else None)
+                        source_outputs=stored[2] if stored else None, min_references=min_refs,
+                        dynamic=bool(notes))
     except HarnessBug as exc:
         print(f"trt-harness: internal error (a bug of the harness): {str(exc).strip().splitlines()[-1]}",
               file=sys.stderr)
@@ -186,10 +264,6 @@ def check_cli(args) -> int:
             from .. import report
 
             print(f"report: {report.write([path], args.report, title=f'trt-harness check {name}')}")
-    if any(r.error_kind == "harness" for r in v.results.values()):
-        return EXIT_BUG
-    if v.new:
-        return EXIT_FOUND
-    if v.known and not args.known_ok:
-        return EXIT_FOUND
-    return EXIT_OK
+    line, code = closing(v, args.known_ok)
+    print(line)
+    return code

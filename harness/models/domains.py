@@ -211,7 +211,7 @@ def _need(ctx: _Context, i: int, j: int, dtype: np.dtype) -> _Need | None:
     if op == "OneHot" and j == 1:
         return _Need("param", node=i, slot=j)
     if (op == "Slice" and 1 <= j <= 4) or (op in ("Reshape", "Expand", "Tile", "TopK",
-                                                   "ConstantOfShape", "Split") and j == 1) \
+                                                   "ConstantOfShape", "Split", "SplitToSequence") and j == 1) \
             or (op == "ConstantOfShape" and j == 0) or (op == "Range") \
             or (op == "Pad" and j in (1, 3)) or (op == "Resize" and j in (2, 3)) \
             or (op == "Resize" and j == 1 and ctx.opset < 11) \
@@ -297,8 +297,8 @@ def generate_inputs(model, specs: Mapping[str, Spec], *, seed: int,
       the others fit them), Reshape's shape (the same element count), Expand's shape
       (broadcast-compatible: size-1 axes really expanded, and 1 where the data is larger), Tile's repeats (1 or 2); for
       Reshape, Expand and Tile the output shape the model declares, when it declares one;
-      TopK's k (1..dim), Split's sizes (summing to
-      the dimension), Squeeze/Unsqueeze/Reduce* axes (distinct, valid), Pad's pads (0..2),
+      TopK's k (1..dim), Split's and SplitToSequence's sizes (summing to
+      the dimension; a rank-0 ``split`` of SplitToSequence is one chunk length, 1..dim), Squeeze/Unsqueeze/Reduce* axes (distinct, valid), Pad's pads (0..2),
       Resize's scales/sizes, Upsample's scales, ConstantOfShape's shape (1..3), Range
       (0, 2..6, 1), CumSum's axis, OneHot's depth (4), window ops' size (4..10), Loop's
       initial condition (true);

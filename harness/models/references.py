@@ -18,7 +18,12 @@ majority, is the *consensus*, and the first of that group the reference TVM is m
 * when the references disagree among themselves and no strict majority agrees, the outcome is
   ``inconclusive`` with ``references disagree: A vs B (max abs err ...)``, not a failure of TVM;
 * when a majority agrees and one reference is out (``A`` against ``B`` and ``C``), TVM is judged
-  against the majority and the disagreement is reported beside the verdict.
+  against the majority and the disagreement is reported beside the verdict;
+* when no majority agrees but the model's own stored outputs are among the references (a source
+  framework's, or onnx's test data), they settle it: the consensus is the largest group that
+  agrees with them (``ReferenceSet.settled_by`` names them);
+* every verdict names the independent references it rests on (``Judgement.rests_on``): those of
+  the consensus that TVM agrees with (pass), or the whole consensus (fail).
 
 Known bug worked around: onnx's ``ReferenceEvaluator`` computes ``BatchNormalization`` of
 opsets 7–13 in training mode (running statistics blended with the batch's, ``momentum``'s schema
@@ -31,7 +36,6 @@ Errors are normwise (see :func:`compare_outputs`).
 """
 from __future__ import annotations
 
-import functools
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -41,14 +45,20 @@ import numpy as np
 
 REFERENCE_TOL = {"rtol": 1e-4, "atol_scale": 1e-4}
 
-BN_BUG = ("onnx's ReferenceEvaluator runs BatchNormalization of opsets 7-13 in training mode "
-          "(onnx 1.15.0-1.23.2; fix proposed in onnx/onnx#8442)")
+from .evaluator_bn import BN_BUG, _bn_inference_op, evaluator_bn_broken  # noqa: F401
 
 
 def _one_line(exc: BaseException | str, limit: int = 300) -> str:
     from .onnx_io import one_line
 
     return one_line(exc, limit)
+
+
+def _failure(exc: BaseException) -> str:
+    """``Type: message``; a bare exception (an ``assert``) names where it was raised."""
+    from ..errors import describe
+
+    return describe(exc, _one_line(exc) if str(exc).strip() else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,6 +75,7 @@ class Reference:
     reason: str = ""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    stored: bool = False             # the model's own stored outputs (they settle a disagreement)
 
     @property
     def ok(self) -> bool:
@@ -119,52 +130,6 @@ def _opset(model) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
 
 
-@functools.lru_cache(maxsize=None)
-def _bn_inference_op():
-    """A ``BatchNormalization`` for the evaluator's ``new_ops``: one output -> inference mode."""
-    from onnx.reference.op_run import OpRun
-
-    class BatchNormalization(OpRun):
-        op_domain = ""
-
-        def _run(self, x, scale, bias, mean, var, **_attrs):
-            outs = [o for o in self.onnx_node.output[1:] if o]
-            if outs:
-                raise RuntimeError("training-mode BatchNormalization (several outputs) of opset "
-                                   "< 14 is not covered by the harness's workaround of " + BN_BUG)
-            eps = 1e-5
-            for a in self.onnx_node.attribute:
-                if a.name == "epsilon":
-                    eps = a.f
-            shape = (-1,) + (1,) * (x.ndim - 2)
-            s, b, m, v = (np.asarray(t).reshape(shape) for t in (scale, bias, mean, var))
-            y = s * (x - m) / np.sqrt(v + np.asarray(eps, dtype=v.dtype)) + b
-            return (y.astype(x.dtype),)
-
-    return BatchNormalization
-
-
-@functools.lru_cache(maxsize=None)
-def evaluator_bn_broken(opset: int) -> bool:
-    """Whether the installed evaluator gets a one-output BatchNormalization of ``opset`` wrong."""
-    from onnx import TensorProto, helper, numpy_helper
-    from onnx.reference import ReferenceEvaluator
-
-    x = np.array([[[0.0, 2.0]], [[4.0, 6.0]]], np.float32).reshape(2, 1, 2)   # batch mean 3
-    consts = [numpy_helper.from_array(np.array([v], np.float32), n)
-              for n, v in (("s", 1.0), ("b", 0.0), ("m", 0.0), ("v", 1.0))]
-    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], epsilon=0.0)
-    g = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 1, 2])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 1, 2])], consts)
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 7
-    try:
-        y = ReferenceEvaluator(model).run(None, {"x": x})[0]
-    except Exception:
-        return True
-    return not np.allclose(y, x, atol=1e-6)   # inference mode with mean 0, var 1 is the identity
-
-
 def onnx_reference(model, inputs: Mapping[str, np.ndarray], *, workaround: bool = True) -> Reference:
     """``onnx.reference.ReferenceEvaluator`` (with the BatchNormalization workaround where the
     installed version needs it, unless ``workaround=False``)."""
@@ -192,7 +157,7 @@ def onnx_reference(model, inputs: Mapping[str, np.ndarray], *, workaround: bool 
             sess = ReferenceEvaluator(model, new_ops=new_ops)
             outs = sess.run(None, dict(inputs))
     except Exception as exc:
-        return Reference(name, "failed", reason=f"{type(exc).__name__}: {_one_line(exc)}",
+        return Reference(name, "failed", reason=_failure(exc),
                          seconds=time.perf_counter() - t0, notes=notes)
     return Reference(name, "ok", [np.asarray(o) for o in outs], seconds=time.perf_counter() - t0,
                      notes=notes)
@@ -218,7 +183,7 @@ def onnxruntime_reference(model, inputs: Mapping[str, np.ndarray]) -> Reference:
         sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
         outs = sess.run(None, dict(inputs))
     except Exception as exc:
-        return Reference(name, "failed", reason=f"{type(exc).__name__}: {_one_line(exc)}",
+        return Reference(name, "failed", reason=_failure(exc),
                          seconds=time.perf_counter() - t0)
     return Reference(name, "ok", [np.asarray(o) for o in outs], seconds=time.perf_counter() - t0)
 
@@ -227,10 +192,10 @@ onnxruntime_reference.reference_name = "onnxruntime"  # type: ignore[attr-define
 
 
 def stored_reference(name: str, outputs: Sequence[np.ndarray] | None, reason: str = "") -> Reference:
-    """A source framework's stored outputs (``name`` such as ``"mxnet 1.9.1"``)."""
+    """A source framework's (or the model's own) stored outputs (``name`` such as ``"mxnet 1.9.1"``)."""
     if outputs is None:
-        return Reference(name, "unavailable", reason=reason or "no stored outputs")
-    return Reference(name, "ok", [np.asarray(o) for o in outputs])
+        return Reference(name, "unavailable", reason=reason or "no stored outputs", stored=True)
+    return Reference(name, "ok", [np.asarray(o) for o in outputs], stored=True)
 
 
 # Cheapest first: ONNX Runtime takes well under a second on ResNet-18, onnx's evaluator (NumPy, one
@@ -250,6 +215,7 @@ class ReferenceSet:
     comparisons: list[Agreement]
     group: list[str]                 # the consensus group (names), [] when there is none
     consensus: Reference | None
+    settled_by: str | None = None    # the stored outputs that settled a disagreement without a majority
 
     @property
     def available(self) -> list[Reference]:
@@ -273,7 +239,8 @@ class ReferenceSet:
         if self.disagreement:
             out.append(self.disagreement)
         if self.consensus is not None:
-            out.append(f"consensus: {', '.join(self.group)}")
+            out.append(f"consensus: {', '.join(self.group)}" +
+                       (f" (settled by the stored outputs of {self.settled_by})" if self.settled_by else ""))
         return out
 
 
@@ -317,7 +284,7 @@ def run_references(model, inputs: Mapping[str, np.ndarray], *,
             if not isinstance(r, Reference):
                 r = Reference(_runner_name(fn), "ok", [np.asarray(o) for o in r])
         except Exception as exc:
-            r = Reference(_runner_name(fn), "failed", reason=f"{type(exc).__name__}: {_one_line(exc)}")
+            r = Reference(_runner_name(fn), "failed", reason=_failure(exc))
         r.seconds = r.seconds or (time.perf_counter() - t0)
         refs.append(r)
     ok = [r for r in refs if r.ok]
@@ -335,8 +302,19 @@ def run_references(model, inputs: Mapping[str, np.ndarray], *,
             if len(cliques) == 1 and (size * 2 > len(ok)):
                 group = list(cliques[0])
             break
+    settled = None
+    stored = next((r for r in ok if r.stored), None)
+    if not group and stored is not None:
+        # No majority, but the model's own stored outputs exist: they settle it, with the
+        # references that agree with them (the largest such group; the stored outputs first).
+        for size in range(len(ok), 0, -1):
+            cliques = [c for c in itertools.combinations(ok, size) if stored in c and
+                       all(comps[(p.name, q.name)].agree for p, q in itertools.combinations(c, 2))]
+            if cliques:
+                group, settled = list(cliques[0]), stored.name
+                break
     return ReferenceSet(refs, list(comps.values()), [r.name for r in group],
-                        group[0] if group else None)
+                        group[0] if group else None, settled)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,6 +331,7 @@ class Judgement:
     max_abs_err: float | None = None
     max_rel_err: float | None = None
     versus: list[Agreement] = field(default_factory=list)
+    rests_on: list[str] = field(default_factory=list)   # the independent references the verdict rests on
 
 
 def judge(actual: Sequence[np.ndarray], refs: ReferenceSet, *, name: str = "tvm",
@@ -382,10 +361,10 @@ def judge(actual: Sequence[np.ndarray], refs: ReferenceSet, *, name: str = "tvm"
         which = [v.b for v in in_group if v.agree]
         return Judgement("pass", f"{name} agrees with {', '.join(which)}{note}",
                          against=refs.consensus.name, max_abs_err=first.max_abs_err,
-                         max_rel_err=first.max_rel_err, versus=versus)
+                         max_rel_err=first.max_rel_err, versus=versus, rests_on=which)
     also = [v.b for v in versus if v.agree]
     tail = f" (it agrees only with {', '.join(also)}, which the others outvote)" if also else ""
     return Judgement("fail", f"{name} disagrees with every reference that agrees with the others: "
                      + "; ".join(f"{v.b}: {v.reason}" for v in in_group) + tail + note,
                      against=refs.consensus.name, max_abs_err=first.max_abs_err,
-                     max_rel_err=first.max_rel_err, versus=versus)
+                     max_rel_err=first.max_rel_err, versus=versus, rests_on=list(refs.group))

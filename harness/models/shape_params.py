@@ -122,11 +122,13 @@ class Params:
             return np.full(shape, int(rng.integers(1, d + 1)) if d else 1)
         if op == "ConstantOfShape":
             return rng.integers(1, 4, n)
-        if op == "Split":
+        if op in ("Split", "SplitToSequence"):
             axis = int(ctx.attr(node, "axis", 0))
             d = ctx.dim(data, axis)
             if d is None:
                 return None
+            if op == "SplitToSequence" and shape == ():    # one chunk length
+                return np.int64(rng.integers(1, d + 1)) if d else None
             if n == 0:
                 return []
             cuts = np.sort(rng.choice(np.arange(1, d), size=n - 1, replace=False)) if d >= n else \

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..checks import CheckOptions, CheckResult, numeric
-from ..errors import InputError
+from ..errors import InputError, describe
 from ..pipeline import ORIGINAL
 from ..records import Tolerance
 
@@ -47,6 +47,7 @@ class ModelRequest:
     steps: tuple
     opts: CheckOptions
     cache_dir: str | None = None
+    dynamic: bool = False           # the model declares dynamic dimensions: judge the symbolic module too
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Computed:
     outputs: dict = field(default_factory=dict)         # (variant, backend) -> list | reason str
     results: dict = field(default_factory=dict)         # check -> CheckResult (preserve, tensorrt)
     stage_s: dict = field(default_factory=dict)
+    symbolic: object | None = None                      # symbolic.Symbolic
 
 
 def import_model(model, specs: dict):
@@ -127,6 +129,11 @@ def compute(req: ModelRequest) -> Computed:
     for s in ("preserve", "tensorrt"):
         if s in req.steps:
             out.results[s] = C.run_check(s, art, target, opts)
+    if req.dynamic and "offload" in req.steps and art.offload is not None:
+        from .symbolic import symbolic_offload
+
+        out.symbolic = symbolic_offload(model, req.specs, trt_version=opts.trt_version,
+                                        implicit_batch=opts.implicit_batch)
     return out
 
 
@@ -155,17 +162,23 @@ class ModelVerdict:
         return [c for c, j in self.judged.items() if j.outcome == "xfail"]
 
 
-def _references_in_background(model, inputs, source):
+def _references_in_background(model, inputs, source, runners=None):
+    """The references in a thread of this process, each in a child process (isolated_refs)."""
+    from ..isolate import Isolator
     from . import references as R
+    from .isolated_refs import isolated_runners
 
     box: dict = {}
 
     def work():
         t0 = time.perf_counter()
+        iso = Isolator(method="fork")
         try:
-            box["refs"] = R.run_references(model, inputs, source=source)
+            box["refs"] = R.run_references(model, inputs, source=source, runners=isolated_runners(iso, runners))
         except Exception as exc:    # a reference that cannot run is a finding about it, not a crash
-            box["error"] = f"{type(exc).__name__}: {exc}"
+            box["error"] = describe(exc)
+        finally:
+            iso.close()
         box["seconds"] = time.perf_counter() - t0
 
     th = threading.Thread(target=work, name="trt-harness-references", daemon=True)
@@ -175,7 +188,7 @@ def _references_in_background(model, inputs, source):
 
 def check_model(model, label: str, *, name: str, specs: dict, inputs: dict, session_like, steps=STEPS,
                 source_outputs=None, source: str | None = None, model_path: str | None = None,
-                reproduce: str | None = "new") -> ModelVerdict:
+                reproduce: str | None = "new", min_references: int = 1, dynamic: bool = False) -> ModelVerdict:
     """Check one model (see the module docstring).  ``session_like`` supplies settings
     (trt_version, implicit_batch, expectations, backend, reference, build_cache, repro_dir), the
     isolator and ``context(check, cuda)``: a :class:`harness.session.Session`.  ``reproduce``:
@@ -198,7 +211,7 @@ def check_model(model, label: str, *, name: str, specs: dict, inputs: dict, sess
     if want_refs:
         thread, box = _references_in_background(model, inputs, (source, source_outputs) if source_outputs else None)
     req = ModelRequest(name=name, model=model.SerializeToString(), specs=specs, inputs=inputs, steps=steps, opts=opts,
-                       cache_dir=s.build_cache)
+                       cache_dir=s.build_cache, dynamic=dynamic)
     answer = session_like.isolator.call("harness.models.verify:compute", req, timeout=s.timeout * 10)
     v.timings["tvm_s"] = round(time.perf_counter() - t0, 3)
     if not answer.ok:
@@ -223,7 +236,7 @@ def check_model(model, label: str, *, name: str, specs: dict, inputs: dict, sess
         v.timings["references_s"] = round(box.get("seconds", 0.0), 3)
         v.references = box.get("refs")
         if v.computed is not None and not v.computed.skip:
-            v.results["reference"] = _reference_result(v, box, opts)
+            v.results["reference"] = _reference_result(v, box, opts, min_references)
     v.timings["total_s"] = round(time.perf_counter() - t0, 3)
     _judge(v, session_like, opts)
     if reproduce:     # "new": for new departures; "all": known ones too; None: none (reduce's candidates)
@@ -232,9 +245,15 @@ def check_model(model, label: str, *, name: str, specs: dict, inputs: dict, sess
 
 
 def _offload_result(c: Computed) -> CheckResult:
+    from .symbolic import merge
+
     if "build" in c.failures or "partition" in c.failures:
         return CheckResult("fail", f"TVM failed: {c.failures.get('build') or c.failures.get('partition')}")
-    off = c.offload
+    sym = c.symbolic
+    if sym is not None and (sym.failure or "").startswith("partition"):
+        return CheckResult("fail", f"TVM failed on the symbolic module: {sym.failure}", offload=c.offload,
+                           details=c.stats)
+    off = merge(c.offload, sym)
     if off.verdict == "match":
         return CheckResult("pass", "offload matches the rules for every op", offload=off, details=c.stats)
     parts = [f"{kind} {d.op} x{d.count}: {d.reason}" for kind, items in (("over-offload", off.over),
@@ -243,7 +262,7 @@ def _offload_result(c: Computed) -> CheckResult:
     return CheckResult("fail", "; ".join(parts), offload=off, details=c.stats)
 
 
-def _reference_result(v: ModelVerdict, box: dict, opts: CheckOptions) -> CheckResult:
+def _reference_result(v: ModelVerdict, box: dict, opts: CheckOptions, min_references: int = 1) -> CheckResult:
     from . import references as R
 
     c = v.computed
@@ -259,8 +278,18 @@ def _reference_result(v: ModelVerdict, box: dict, opts: CheckOptions) -> CheckRe
             continue
         j = R.judge(got, refs, name=f"TVM {b}")
         outcome = {"pass": "pass", "fail": "fail", "inconclusive": "skip", "skip": "skip"}[j.outcome]
-        res = CheckResult(outcome, j.reason, backend=b, reference=j.against or "references",
-                          details={"references": refs.lines()})
+        reason, n = j.reason, len(j.rests_on)
+        if j.outcome in ("pass", "fail"):
+            missing = [r.line() for r in refs.references if not r.ok and r.status != "not run"]
+            reason += (f" [rests on {n} independent references]" if n > 1 else
+                       f" [rests on one reference: {j.rests_on[0]}" + (f"; {'; '.join(missing)}" if missing else "")
+                       + "]")
+            if n < min_references:
+                outcome, reason = "skip", (f"inconclusive: {j.outcome} on {n} reference(s), fewer than "
+                                           f"--min-references {min_references}: {reason}")
+        res = CheckResult(outcome, reason, backend=b, reference=j.against or "references",
+                          details={"references": refs.lines(), "rests_on": j.rests_on, "references_count": n,
+                                   "inconclusive": outcome == "skip"})
         if j.against is not None:
             consensus = next(r for r in refs.available if r.name == j.against)
             res.comparison = numeric(got, consensus.outputs, REFERENCE_TOL, f"TVM {b} vs {j.against}").comparison
@@ -336,14 +365,18 @@ def _reproduce(v: ModelVerdict, session, model, model_path, inputs, known: bool 
                 ref = v.references.consensus.outputs
             prog = Program(source=None, mod=None, inputs=[inputs[n] for n in v.specs], weights={})
             target = "cuda" if "tvm-cuda" in (v.results[check].backend or "") and check == "reference" else "llvm"
+            shapes, off = v.specs, v.computed.offload if v.computed else None
+            sym = v.computed.symbolic if v.computed else None
+            if check == "offload" and off is not None and off.verdict == "match" and sym is not None and \
+                    sym.offload is not None:    # only the symbolic module departs: reproduce on it
+                shapes, off = {}, sym.offload
             v.reproducers[check] = repro.write(
                 s.repro_dir, stem=f"model-{v.name.replace('/', '_')}-{check}", check=stage, outcome=outcome,
                 reason=j.reason, program=prog, oracle=ref, tolerance=REFERENCE_TOL if check == "reference" else
-                PRESERVE_TOL, expected_offload=({o: n for o, n in v.computed.offload.expected.items() if n}
-                                                if v.computed and v.computed.offload else {}),
-                target=target, model=path, shapes=v.specs)
+                PRESERVE_TOL, expected_offload=({o: n for o, n in off.expected.items() if n} if off else {}),
+                target=target, model=path, shapes=shapes)
         except Exception as exc:   # a reproducer that cannot be written must not hide the departure
-            v.reproducers[check] = f"(not written: {type(exc).__name__}: {exc})"
+            v.reproducers[check] = f"(not written: {describe(exc)})"
         finally:
             if tmp:
                 os.unlink(tmp)
