@@ -10,6 +10,9 @@ the tensorrt check's tvm-cuda side compile), runs tvm.compile(target="cuda") and
 
     python tools/cuda_build_probe.py --ops nn.batch_matmul nn.dense --profile nightly --seeds 0 1
     python tools/cuda_build_probe.py --jsonl out.jsonl ...   # one line per case
+    python tools/cuda_build_probe.py --gpu-results /work/sweep-h100/seed-*.jsonl
+        # instead: re-judge the reference records of a GPU run (tvm-cuda) against the expectations
+        # as they are now, and count each expectation's matches by the GPU outcome
 
 Per expectation it prints: cases it matches (predicted fail), of those that fail to build (TP),
 build fails no expectation predicts (FN: an unexplained fail), predicted cases that build (FP:
@@ -50,6 +53,39 @@ def build_fails(entry, case, target=None) -> str | None:
     return None
 
 
+def judge_gpu_results(paths, ops) -> int:
+    """Each (reference) record of these ops in GPU results files: which expectation matches it
+    now, against what the GPU saw (a failed CUDA build, wrong values, or a pass)."""
+    from harness.case import Case
+    from harness.expectations import Context, Subject, load_default
+    from harness.reader import load_results
+
+    exps = [e for e in load_default() if "tvm-cuda" in e.backends]
+    ctx = Context(backends=frozenset({"tvm-cuda"}), devices=frozenset({"cuda"}))
+    table = defaultdict(Counter)
+    bad = 0
+    for path in paths:
+        for r in load_results(path).records:
+            if r.op not in ops or r.check not in ("reference", "tensorrt") or r.outcome not in (
+                    "pass", "fail", "xfail", "xpass"):
+                continue
+            case = Case(op=r.op, dtype=r.dtype, shapes=tuple(tuple(x) for x in r.input_shapes), attrs=r.attrs,
+                        weights=tuple((n, tuple(w)) for n, w in r.weights))
+            subject = Subject(op=r.op, check=r.check, dtype=r.dtype, attrs=r.attrs, case=case)
+            e = next((e for e in exps if e.applies(ctx) and e.matches(subject)), None)
+            failed = r.outcome in ("fail", "xfail")
+            seen = ("build fails" if "tvm.compile(cuda)" in (r.reason or "") else "wrong values") if failed else "passes"
+            key = e.id if e else "(none)"
+            table[key][seen] += 1
+            if (e is None) == failed:
+                bad += 1
+                print(f"  {'FN' if failed else 'FP'} {path} {r.op} {r.check} {r.dtype} {r.input_shapes} {r.weights} "
+                      f"{r.attrs}: {r.outcome} {(r.reason or '')[:100]}")
+    for key, c in sorted(table.items()):
+        print(f"{key}: {dict(c)}")
+    return 1 if bad else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ops", nargs="+", default=["nn.batch_matmul", "nn.dense", "nn.conv1d", "nn.conv2d"])
@@ -57,7 +93,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--jsonl", help="write one JSON line per case here")
     ap.add_argument("--limit", type=int, default=0, help="at most this many cases per op (0: all drawn)")
+    ap.add_argument("--gpu-results", nargs="+", help="re-judge these GPU results files instead of drawing")
     args = ap.parse_args(argv)
+    if args.gpu_results:
+        return judge_gpu_results(args.gpu_results, set(args.ops))
 
     from harness import profiles
     from harness.expectations import Context, Subject, load_default
