@@ -366,6 +366,34 @@ def test_depthwise_ncw_one_output(case, hit):
     assert X.PREDICATES["depthwise-ncw-one-output"](case) is hit
 
 
+@pytest.mark.parametrize("case", [
+    # H100 seeds 0-2: XPASSes of the old, too wide grouped-pointwise entry (grouped, kernel 1 wide)
+    _c1((2, 5, 4), (1, 2, 2), 2, ("NWC", "WIO"), padding=[0, 2]),
+    _c1((1, 6, 2), (6, 2, 1), 3, ("NCW", "OIW"), "float16", strides=[2], padding=[1, 0]),
+    _c1((2, 2, 1), (4, 1, 1), 2, padding=[1, 1]),
+    _c1((2, 2, 4), (1, 2, 4), 2, ("NWC", "WIO"), "float64", dilation=[2], padding=[1]),
+    _c1((2, 3, 1), (6, 1, 1), 3, dilation=[2], strides=[2], padding=[0, 1]),
+])
+def test_the_old_grouped_pointwise_xpasses_match_no_cuda_entry(case):
+    pytest.importorskip("tvm")
+    ctx = Context(backends=frozenset({"tvm-cuda"}), devices=frozenset({"cuda"}))
+    for check in ("reference", "tensorrt"):
+        assert find(X.load_default(), Subject(op=case.op, check=check, dtype=case.dtype, attrs=case.attrs, case=case),
+                    ctx) is None
+
+
+def test_cuda_build_probe_runs(capsys):
+    pytest.importorskip("tvm")
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "cuda_build_probe.py")
+    spec = importlib.util.spec_from_file_location("cuda_build_probe", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    assert probe.main(["--ops", "nn.batch_matmul", "--profile", "ci", "--limit", "4"]) == 0
+    assert "nn.batch_matmul: 4 cases" in capsys.readouterr().out
+
+
 def test_every_gpu_limited_entry_names_its_tvm_source():
     """Issue 22: an expectation limited to tvm-cuda or a GPU names the TVM file and function it
     comes from (its predicate follows that code)."""
