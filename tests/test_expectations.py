@@ -304,6 +304,110 @@ def test_normalizes_over_several(shape, axes, several):
     assert X.PREDICATES["normalizes-over-several"](case) is several
 
 
+# -- tvm-cuda build failures of dlight's GEMV rule (settled on CPU: the build needs no GPU) --------
+def _mm(a, b, dtype="float32"):
+    return Case("nn.batch_matmul", dtype, (a, b))
+
+
+def _c1(x, w, groups, layout=("NCW", "OIW"), dtype="float32", **kw):
+    attrs = {"strides": [1], "padding": [0], "dilation": [1], "groups": groups,
+             "data_layout": layout[0], "kernel_layout": layout[1], **kw}
+    return Case("nn.conv1d", dtype, (x,), attrs, (("weight", w),))
+
+
+@pytest.mark.parametrize("case,hit", [
+    (_mm((2, 1, 1), (2, 1, 2)), True),        # seed 0: the unit reduction folds away, assert r_loops
+    (_mm((2, 3, 1), (2, 1, 1)), True),
+    (_mm((2, 3, 1), (2, 1, 5)), False),       # k = 1 too, but not a GEMV (both operands keep a row)
+    (_mm((2, 3, 4), (2, 4, 1)), False),       # a GEMV with a reduction left: normalize passes
+    (Case("nn.conv2d", "float32", ((1, 2, 3, 3),), {"strides": [1, 2], "padding": [0, 0], "dilation": [1, 2],
+          "groups": 2, "data_layout": "NCHW", "kernel_layout": "OIHW"}, (("weight", (2, 1, 1, 1)),)), True),
+])
+def test_cuda_gemv_normalize_no_reduction(case, hit):
+    pytest.importorskip("tvm")
+    assert X.PREDICATES["cuda-gemv-normalize-no-reduction"](case) is hit
+
+
+@pytest.mark.parametrize("case,hit", [
+    (_mm((3, 6, 4), (3, 4, 1), "int32"), True),     # seed 1: ts_o's extent is FloorDiv, not a constant
+    (_mm((3, 6, 6), (1, 6, 1)), True),
+    (_mm((3, 1, 6), (1, 6, 1)), False),             # one row: the spatial tile fits
+    (_mm((3, 4, 4), (3, 4, 1), "float16"), False),
+    (Case("nn.dense", "float64", ((8, 3, 5),), {"units": 1}, (("weight_t", (5, 1)),)), True),
+    (Case("nn.dense", "float64", ((3, 3, 5),), {"units": 1}, (("weight_t", (5, 1)),)), False),
+])
+def test_cuda_gemv_inner_reduction_tile(case, hit):
+    pytest.importorskip("tvm")
+    assert X.PREDICATES["cuda-gemv-inner-reduction-tile"](case) is hit
+
+
+@pytest.mark.parametrize("case,hit", [
+    (_c1((2, 3, 6), (2, 2, 6), 3, ("NWC", "WIO"), "float16", strides=[2], dilation=[2]), True),  # seed 0
+    (_c1((2, 5, 6), (1, 2, 6), 3, ("NWC", "WIO"), padding=[0, 2]), True),
+    (_c1((2, 4, 6), (1, 2, 3), 3, ("NWC", "WIO"), "float16", strides=[2], dilation=[2]), False),
+    (_c1((2, 6, 5), (3, 2, 2), 3), False),
+])
+def test_cuda_gemv_cross_thread_reduction(case, hit):
+    pytest.importorskip("tvm")
+    assert X.PREDICATES["cuda-gemv-cross-thread-reduction"](case) is hit
+
+
+@pytest.mark.parametrize("case,hit", [
+    (_c1((2, 2, 2), (2, 1, 2), 2), True),                                   # seed 0 and 2: one output column
+    (_c1((2, 3, 2), (3, 1, 2), 3, strides=[2], padding=[1, 0]), True),      # seed 2
+    (_c1((2, 2, 3), (2, 1, 2), 2, dilation=[2]), True),                     # seed 2: dilated kernel fills 3
+    (_c1((2, 2, 3), (2, 1, 2), 2), False),                                  # two output columns
+    (_c1((1, 2, 2), (2, 1, 2), 2), False),                                  # batch 1
+    (_c1((2, 2, 1), (2, 1, 1), 2), False),                                  # kernel 1 wide
+    (_c1((2, 4, 2), (2, 2, 2), 2), False),                                  # grouped, not depthwise
+    (_c1((2, 2, 2), (2, 2, 1), 2, ("NWC", "WIO")), False),                  # channels last
+])
+def test_depthwise_ncw_one_output(case, hit):
+    assert X.PREDICATES["depthwise-ncw-one-output"](case) is hit
+
+
+@pytest.mark.parametrize("case", [
+    # H100 seeds 0-2: XPASSes of the old, too wide grouped-pointwise entry (grouped, kernel 1 wide)
+    _c1((2, 5, 4), (1, 2, 2), 2, ("NWC", "WIO"), padding=[0, 2]),
+    _c1((1, 6, 2), (6, 2, 1), 3, ("NCW", "OIW"), "float16", strides=[2], padding=[1, 0]),
+    _c1((2, 2, 1), (4, 1, 1), 2, padding=[1, 1]),
+    _c1((2, 2, 4), (1, 2, 4), 2, ("NWC", "WIO"), "float64", dilation=[2], padding=[1]),
+    _c1((2, 3, 1), (6, 1, 1), 3, dilation=[2], strides=[2], padding=[0, 1]),
+])
+def test_the_old_grouped_pointwise_xpasses_match_no_cuda_entry(case):
+    pytest.importorskip("tvm")
+    ctx = Context(backends=frozenset({"tvm-cuda"}), devices=frozenset({"cuda"}))
+    for check in ("reference", "tensorrt"):
+        assert find(X.load_default(), Subject(op=case.op, check=check, dtype=case.dtype, attrs=case.attrs, case=case),
+                    ctx) is None
+
+
+def test_cuda_build_probe_runs(capsys):
+    pytest.importorskip("tvm")
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "cuda_build_probe.py")
+    spec = importlib.util.spec_from_file_location("cuda_build_probe", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    assert probe.main(["--ops", "nn.batch_matmul", "--profile", "ci", "--limit", "4"]) == 0
+    assert "nn.batch_matmul: 4 cases" in capsys.readouterr().out
+
+
+def test_every_gpu_limited_entry_names_its_tvm_source():
+    """Issue 22: an expectation limited to tvm-cuda or a GPU names the TVM file and function it
+    comes from (its predicate follows that code)."""
+    missing = [e.id for e in X.load_default()
+               if ("tvm-cuda" in e.backends or "cuda" in e.devices) and not (e.source and "/" in e.source)]
+    assert not missing, f"GPU expectations without a source citation: {missing}"
+
+
+def test_source_is_read_and_must_be_a_string(tmp_path):
+    assert load_one(tmp_path, ENTRY + 'source = "tvm/x.py:f"').source == "tvm/x.py:f"
+    assert load_one(tmp_path, ENTRY).source is None
+    assert "'source' must be a non-empty string" in error_of(write(tmp_path, ENTRY + "source = 3"))
+
+
 def test_registering_a_predicate():
     try:
         fn = X.predicate("test-always")(lambda case: True)
