@@ -266,3 +266,21 @@ def install_backend_double(monkeypatch=None) -> None:
     from harness import backends
 
     backends.BUILTIN["wrong-by-one-llvm"] = _wrong_backend_class()
+
+
+def onnxruntime_wrong_on_its_first_call_only(model, inputs):
+    """Test double: ONNX Runtime off by one on its first call and right afterwards (a flaky reference).
+    The calls are counted in the file $TRT_TEST_FLAKY_COUNTER: each reference runs in a child process."""
+    import os
+
+    from harness.models import references
+
+    ref = references.onnxruntime_reference(model, inputs)
+    path = os.environ["TRT_TEST_FLAKY_COUNTER"]
+    with open(path, "a") as fh:
+        fh.write("x")
+    with open(path) as fh:
+        first = fh.read() == "x"
+    if first:
+        ref.outputs = [o + 1 for o in ref.outputs]
+    return ref

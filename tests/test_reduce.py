@@ -142,17 +142,10 @@ def test_a_budget_that_runs_out_first_writes_the_whole_model(tmp_path, capsys):
 
 
 def test_a_departure_that_does_not_reproduce_is_refused_and_nothing_is_written(tmp_path, capsys, monkeypatch):
-    calls = []
+    import doubles
 
-    def onnxruntime_wrong_on_its_first_call_only(model, inputs):
-        """Test double: a reference off by one on its first call, right afterwards (flaky)."""
-        ref = references.onnxruntime_reference(model, inputs)
-        calls.append(1)
-        if len(calls) == 1:
-            ref.outputs = [o + 1 for o in ref.outputs]
-        return ref
-
-    monkeypatch.setattr(references, "DEFAULT_RUNNERS", (onnxruntime_wrong_on_its_first_call_only,))
+    monkeypatch.setenv("TRT_TEST_FLAKY_COUNTER", str(tmp_path.parent / f"{tmp_path.name}-calls"))
+    monkeypatch.setattr(references, "DEFAULT_RUNNERS", (doubles.onnxruntime_wrong_on_its_first_call_only,))
     (tmp_path / "min.onnx").write_bytes(b"kept")
     code, out = reduce_main(tmp_path, conv_relu(), "--check", "reference")
     err = capsys.readouterr().err

@@ -222,7 +222,7 @@ def prepare(args):
     session = Session(settings)
     session.start_worker()
     return SimpleNamespace(model=model, label=label, specs=specs, inputs=inputs, stored=stored, session=session,
-                           repro_dir=repro_dir, name=model_name(label, model))
+                           repro_dir=repro_dir, name=model_name(label, model), min_refs=min_refs, notes=notes)
 
 
 def check_cli(args) -> int:
@@ -240,8 +240,8 @@ def check_cli(args) -> int:
     try:
         v = check_model(model, label, name=name, specs=specs, inputs=inputs, session_like=session, steps=steps,
                         model_path=os.fspath(args.model), source=stored[0] if stored else None,
-                        source_outputs=stored[2] if stored else None, min_references=min_refs,
-                        dynamic=bool(notes))
+                        source_outputs=stored[2] if stored else None, min_references=p.min_refs,
+                        dynamic=bool(p.notes))
     except HarnessBug as exc:
         print(f"trt-harness: internal error (a bug of the harness): {str(exc).strip().splitlines()[-1]}",
               file=sys.stderr)

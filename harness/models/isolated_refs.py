@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .references import DEFAULT_RUNNERS, Reference, _runner_name
+from . import references
+from .references import Reference, _runner_name
 
 
 def isolated_runners(isolator, paths: Sequence[str] | None = None, *, timeout: float = 600.0) -> list:
     """Runners for :func:`harness.models.references.run_references` that call each reference
     (an import path ``module:function``; default: the default runners) in ``isolator``'s worker."""
     if paths is None:
-        paths = [f"{fn.__module__}:{fn.__name__}" for fn in DEFAULT_RUNNERS]
+        paths = [f"{fn.__module__}:{fn.__name__}" for fn in references.DEFAULT_RUNNERS]
     out = []
     for path in paths:
         from ..isolate import resolve
