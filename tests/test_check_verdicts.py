@@ -11,7 +11,7 @@ import onnx
 import pytest
 
 from harness.reader import load_results
-from tests.test_check_cli import _save, check_main, conv_relu, dynamic_relu, leaky_relu
+from tests.test_check_cli import _cwd_is_tmp, _save, check_main, conv_relu, dynamic_relu, leaky_relu  # noqa: F401 (autouse: cwd is tmp_path)
 
 DATA = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
 STEPS = ["--steps", "offload,preserve,reference"]
