@@ -35,6 +35,7 @@ class Built:
     build_s: float              # this program's share of the build
     cached: bool = False
     batch: int = 1              # how many programs were compiled together
+    path: str | None = None     # the library on disk (the build cache's), for a runner to load
 
 
 def one_line(exc: BaseException) -> str:
@@ -139,12 +140,16 @@ class BuildCache:
 
 
 def _compile(backend, mod, cache: BuildCache):
+    """(executable, from the cache?, its library on disk or None)."""
     key = BuildCache.key(mod, backend.target) if cache.enabled else None
     hit = cache.load(key) if key else None
     if hit is not None:
-        return hit, True
+        return hit, True, cache._path(key)
     ex = backend.compile(mod)
-    return (cache.store(key, ex) if key else ex), False
+    if not key:
+        return ex, False, None
+    stored = cache.store(key, ex)
+    return stored, False, (cache._path(key) if stored is not ex else None)
 
 
 def compile_many(backend, modules: dict[str, object], cache: BuildCache, *, stage: str) -> dict[str, object]:
@@ -184,11 +189,11 @@ def _batch(backend, modules: dict[str, object], cache: BuildCache) -> dict[str, 
 
     t0 = time.perf_counter()
     try:
-        ex, cached = _compile(backend, program.merge(modules), cache)
+        ex, cached, path = _compile(backend, program.merge(modules), cache)
     except Exception:
         return None
     share = (time.perf_counter() - t0) / len(modules)
-    return {p: Built(ex, f"{p}main", share, cached, len(modules)) for p in modules}
+    return {p: Built(ex, f"{p}main", share, cached, len(modules), path) for p in modules}
 
 
 def _one_by_one(backend, modules: dict[str, object], cache: BuildCache, stage: str) -> dict[str, object]:
@@ -196,9 +201,9 @@ def _one_by_one(backend, modules: dict[str, object], cache: BuildCache, stage: s
     for prefix, mod in modules.items():
         t0 = time.perf_counter()
         try:
-            ex, cached = _compile(backend, mod, cache)
+            ex, cached, path = _compile(backend, mod, cache)
         except Exception as exc:  # TVM raises many kinds: all mean "TVM could not compile it"
             out[prefix] = CompileFailure(f"{stage} for {backend.name}: {one_line(exc)}")
             continue
-        out[prefix] = Built(ex, "main", time.perf_counter() - t0, cached, 1)
+        out[prefix] = Built(ex, "main", time.perf_counter() - t0, cached, 1, path)
     return out

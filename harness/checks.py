@@ -18,7 +18,7 @@ from typing import Callable
 
 from .compare import Comparison, compare, for_sum
 from .errors import EnvironmentProblem
-from .pipeline import ORIGINAL, PARTITIONED, Artifacts, DeviceFailure, StageFailure
+from .pipeline import ORIGINAL, PARTITIONED, Artifacts, DeviceFailure, RunnerFailure, StageFailure
 from .records import CHECKS, Offload, Timing, Tolerance
 
 FP16_ENV = "TVM_TENSORRT_USE_FP16"
@@ -161,6 +161,8 @@ def run_check(check: str, art: Artifacts, target: CheckTarget, opts: CheckOption
         return CHECK_FUNCS[check](art, target, opts)
     except DeviceFailure as exc:
         return CheckResult("error", f"the GPU failed (not judged as a departure of TVM): {exc}", error_kind="device")
+    except RunnerFailure as exc:
+        return CheckResult("error", str(exc), error_kind=exc.kind)
     except StageFailure as exc:
         return CheckResult("fail", f"TVM failed: {exc}")
     except EnvironmentProblem as exc:

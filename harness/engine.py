@@ -54,6 +54,7 @@ class Computed:
     result: CheckResult
     rule: str | None = None
     stage_s: dict = field(default_factory=dict)
+    device: str | None = None             # the runner's device where a runner ran it (harness.runner)
 
 
 class _Worker:
@@ -130,8 +131,16 @@ def run_unit(req: UnitRequest) -> list[Computed]:
         for check in req.checks.get(case.case_id, ()):
             result = C.run_check(check, art, target, opts)
             rule = art.rule(entry.tvm_op, trt_version=opts.trt_version, implicit_batch=opts.implicit_batch)
-            out.append(Computed(case.case_id, check, result, rule, dict(art.stage_s)))
+            out.append(Computed(case.case_id, check, result, rule, dict(art.stage_s), _ran_on(art, check)))
     return out
+
+
+def _ran_on(art: Artifacts, check: str) -> str | None:
+    """The GPU runner's device that ran the check's GPU builds (None where no runner did)."""
+    if check not in ("reference", "tensorrt"):
+        return None
+    devices = sorted({d for d in art.ran_on.values() if d.startswith("cuda")})
+    return ", ".join(devices) or None
 
 
 def write_reproducer(op: str, case: Case, check: str, outcome: str, reason: str, opts: CheckOptions,

@@ -65,6 +65,10 @@ EXECUTION = (
     _o("--trt-isolate", choices=("auto", "on", "off"), default="auto",
        help="run cases in a child process, so a crash (SIGSEGV, abort, OOM kill) or a hang becomes an 'error' "
             "record and the run goes on (auto: on)"),
+    _o("--trt-runner", choices=("auto", "all", "off"), default="auto",
+       help="a runner process per GPU does every GPU run and timing, the workers only build (auto: where a "
+            "GPU is visible; all: CPU runs too, through one CPU runner; off: each worker runs on the GPU "
+            "itself, under a per-GPU lock)"),
     _o("--trt-timeout", metavar="SECONDS", default="120",
        help="seconds one case may take before its worker is killed and it is recorded as a timeout "
             "[%(default)s]"),

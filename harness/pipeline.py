@@ -31,6 +31,15 @@ class StageFailure(Exception):
     """TVM failed at a stage on a program it had accepted; ``str()`` is the one-line reason."""
 
 
+class RunnerFailure(StageFailure):
+    """The case killed the runner that ran it (twice: once more in a fresh runner), or hung it: an
+    ``error`` record of kind ``crash`` or ``timeout`` (:mod:`harness.runner`)."""
+
+    def __init__(self, reason: str, kind: str = "crash") -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
 class DeviceFailure(StageFailure):
     """The GPU failed under the program (out of memory, lost, ECC): not a departure of TVM.  The
     check becomes an ``error`` record of kind ``device`` and the worker is restarted."""
@@ -63,6 +72,7 @@ class Artifacts:
     stage_s: dict[str, float] = field(default_factory=dict)
     timings: dict[tuple, object] = field(default_factory=dict)   # (variant, backend) -> records.Timing
     skip: str | None = None                         # why nothing can be checked (e.g. no partitioner)
+    ran_on: dict[tuple, str] = field(default_factory=dict)       # (variant, backend) -> runner's device
 
     def need(self, stage: str):
         """The artefact of ``stage`` ("build" or "partition"), or StageFailure with its reason."""
@@ -165,10 +175,45 @@ def execute(arts: list[Artifacts], needs: dict[str, set], cache: BuildCache) -> 
             except Exception as exc:
                 art.outputs[slot] = StageFailure(f"lower the {variant} module for {backend_name}: {one_line(exc)}")
         built = compile_many(backend, modules, cache, stage=f"tvm.compile({backend.target})")
+        from . import runner
+
+        if runner.serves(backend.device_kind):     # this device's runner does the runs
+            _run_remote(built, member_of, backend, backend_name)
+            continue
         vms: dict[int, object] = {}
         dev = backend.device() if built else None
         with _gpu_use(backend):
             _run_built(built, member_of, backend, backend_name, dev, vms)
+
+
+def _run_remote(built, member_of, backend, backend_name) -> None:
+    """Stage 4 on a runner (:mod:`harness.runner`): each build's library, its entry and inputs go to
+    the least loaded runner of the backend's device kind, one request per program."""
+    from .runner import RunnerDied, client
+
+    runners = client.get()
+    for prefix, result in built.items():
+        art, variant = member_of[prefix]
+        slot = (variant, backend_name)
+        if isinstance(result, CompileFailure):
+            art.outputs[slot] = failure(f"{result} ({variant} program)")
+            continue
+        art.built[slot] = result
+        art.stage_s["compile"] = art.stage_s.get("compile", 0.0) + result.build_s
+        t1 = time.perf_counter()
+        try:
+            reply, device = runners.request(backend.device_kind, {
+                "op": "run", "backend": backend_name, "path": runners.path_of(result), "entry": result.entry,
+                "inputs": art.program.inputs, "key": art.key})
+        except RunnerDied as exc:
+            art.outputs[slot] = RunnerFailure(f"run {variant} on {backend_name}: {exc}", exc.kind)
+        else:
+            if "bug" in reply:
+                raise RuntimeError(f"the runner hit a bug of the harness:\n{reply['bug']}")
+            art.outputs[slot] = reply["outputs"] if reply["ok"] else failure(
+                f"run {variant} on {backend_name}: {reply['error']}")
+            art.ran_on[slot] = device
+        art._timed("run", t1)
 
 
 def _gpu_use(backend):
@@ -250,8 +295,10 @@ def time_builds(items: list, **options) -> None:
             by_backend.setdefault(backend, []).append((art, variant))
     for backend_name, members in by_backend.items():
         backend = get_backend(backend_name)
-        got = time_many([timer(art, variant, backend_name) for art, variant in members],
-                        device_kind=backend.device_kind, device_index=0, **options)
+        got = _time_remote(backend, backend_name, members, options)
+        if got is None:
+            got = time_many([timer(art, variant, backend_name) for art, variant in members],
+                            device_kind=backend.device_kind, device_index=0, **options)
         for (art, variant), g in zip(members, got):
             lock = g.get("lock") or {}
             art.timings[(variant, backend_name)] = Timing(
@@ -259,3 +306,27 @@ def time_builds(items: list, **options) -> None:
                 device=stats(g["device"]), kernels_per_call=(g["device"] or {}).get("kernels_per_call"),
                 method=g["method"], exclusive=g["exclusive"] if backend.device_kind == "cuda" else None,
                 exclusive_note=lock.get("reason") or "", waited_s=g.get("waited_s"), gpu=(g.get("gpu") or {}).get("name"))
+
+
+def _time_remote(backend, backend_name: str, members: list, options: dict) -> list | None:
+    """The timings of ``members`` taken by the runner (one request for the lot), or None where no
+    runner serves the backend's device.  A runner that dies under them: no figure, and why."""
+    from . import runner
+
+    if not runner.serves(backend.device_kind):
+        return None
+    from .runner import RunnerDied, client
+
+    runners = client.get()
+    items = [(runners.path_of(art.built[(variant, backend_name)]), art.built[(variant, backend_name)].entry,
+              art.program.inputs) for art, variant in members]
+    try:
+        reply, _ = runners.request(backend.device_kind, {"op": "time", "backend": backend_name, "items": items,
+                                                         "options": options})
+    except RunnerDied as exc:
+        why = f"not timed: the runner died while timing this unit ({exc})"
+        return [{"method": f"latency ({why})", "latency": None, "device": None, "exclusive": False,
+                 "lock": {"reason": why}, "waited_s": None, "gpu": None}] * len(members)
+    if "bug" in reply:
+        raise RuntimeError(f"the runner hit a bug of the harness:\n{reply['bug']}")
+    return reply["timings"]

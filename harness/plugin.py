@@ -74,6 +74,11 @@ def pytest_configure(config):
         session.open(placement=gpu.placement(workers) if workers else {})
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if not worker:      # the controller starts the runners before any worker (they inherit where)
+        try:
+            session.start_runners()
+        except HarnessError as exc:
+            raise pytest.UsageError(str(exc)) from None
     if not workers:     # the xdist controller runs no tests: it needs no case worker
         session.start_worker()
     config.stash[STATE] = session
@@ -168,6 +173,8 @@ def pytest_unconfigure(config):
 
     if _OLD_SIGTERM in config.stash:
         signal.signal(signal.SIGTERM, config.stash[_OLD_SIGTERM])
+    if STATE in config.stash:
+        config.stash[STATE].stop_runners()     # a run that ended before its finish: no orphan runner
     if STATE in config.stash and not _worker_id(config) and config.stash[STATE].interrupted:
         from .suite import resume_line
 

@@ -97,6 +97,8 @@ class Stats(_Base):
     max_s: float | None = None
     rounds: Count | None = None
     iterations: Count | None = None
+    stopped: str | None = None              # why the rounds ended (adaptive timing: the CI reached, ...)
+    ci_rel: float | None = None             # half width of the median's 95 % CI, relative to the median
 
 
 class Roofline(_Base):
@@ -158,6 +160,27 @@ class KnownDeparture(_Base, frozen=True):
     where: str = ""                         # its limits, e.g. "backends tvm-cuda; trt <10"
 
 
+class GpuUse(_Base):
+    """How one runner's device was used over the run (:mod:`harness.runner`), written into the
+    header when the run ends."""
+
+    device: str
+    kind: str = "cuda"
+    wall_s: float | None = None             # from the runner's start to the end of the run
+    runner_s: float | None = None           # serving requests (runs and timings)
+    idle_s: float | None = None             # waiting for requests: wall - runner
+    busy_s: float | None = None             # the device's own work: traced + estimated
+    busy_traced_s: float | None = None      # kernels, copies and memsets CUPTI recorded (merged intervals)
+    busy_estimated_s: float | None = None   # the untraced latency passes: calls x traced time per call
+    busy_share: float | None = None         # busy_s / wall_s
+    busy_unavailable: str | None = None     # why there is no busy time (no CUPTI)
+    requests: dict[str, int] = {}
+    restarts: int = 0
+    deaths: list[str] = []
+    error: str | None = None
+    pid: int | None = None
+
+
 class Header(_Base, kw_only=True, tag_field="kind", tag="header"):
     """First line of a file, and of each resumed continuation appended to it."""
 
@@ -173,6 +196,7 @@ class Header(_Base, kw_only=True, tag_field="kind", tag="header"):
     expectations: list[KnownDeparture] = []  # the known departures it judged against
     shard: str | None = None                # "K/N" when the run is one of N CI jobs
     placement: dict[str, str] = {}          # xdist worker -> GPU it was pinned to
+    gpu_use: list[GpuUse] = []              # per runner's device: busy, runner and idle time (at the end)
 
 
 class Record(_Base, kw_only=True, tag_field="kind", tag="record"):

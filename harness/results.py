@@ -294,3 +294,28 @@ def _same_skip(a: Record, b: Record) -> bool:
     """The same skip recorded by two parts: each shard records once per op that the tensorrt check
     cannot run here (case ``<op>-*``), which is no conflict."""
     return a.outcome == b.outcome == "skip" and a.reason == b.reason
+
+
+def note_gpu_use(path: str, uses: list[dict]) -> str | None:
+    """Put the runners' accounting (:class:`harness.records.GpuUse`) into this run's header, the
+    last header of ``path``, known only when the run ends.  The file is written anew beside itself
+    and renamed over it, so a failure leaves it as it was; no record changes.  Returns None, or why
+    it could not."""
+    from .records import GpuUse
+
+    try:
+        with open(path, "rb") as fh:
+            lines = fh.read().split(b"\n")
+        at = max(i for i, raw in enumerate(lines) if b'"kind":"header"' in raw)
+        head = decode(lines[at])
+        head.gpu_use = [GpuUse(**{k: v for k, v in u.items() if k in GpuUse.__struct_fields__}) for u in uses]
+        lines[at] = encode(head)
+        tmp = f"{path}.gpu-use.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(b"\n".join(lines))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except (OSError, ValueError, LineError, TypeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None

@@ -43,6 +43,7 @@ class Settings:
     build_cache: str | None = None
     timing: str = "auto"
     plan_path: str | None = None                          # --trt-plan: run exactly these cases
+    runner: str = "auto"                                  # --trt-runner (harness.runner)
 
     @property
     def trt_version(self) -> tuple:
@@ -84,7 +85,8 @@ def settings_from(get: Callable[[str], object]) -> Settings:
         report_path=get("--trt-report") if get("--trt-report") is not None else O.DEFAULT_REPORT,
         repro_dir=get("--trt-repro-dir") or os.path.join(os.path.dirname(results) or ".", "repro"),
         resume=bool(get("--trt-resume")), isolate=get("--trt-isolate") != "off", timeout=sel.timeout,
-        build_cache=cache_dir, timing=get("--trt-timing") or "auto", plan_path=get("--trt-plan") or None)
+        build_cache=cache_dir, timing=get("--trt-timing") or "auto", plan_path=get("--trt-plan") or None,
+        runner=get("--trt-runner") or "auto")
 
 
 def context_for(check: str, *, backend: str, reference: str, cuda_reference: bool, tvm, trt) -> Context:
@@ -128,6 +130,9 @@ class Session:
     interrupted: bool = False
     not_run: list = field(default_factory=list)           # ops of a replayed plan that the table lacks
     parallel: bool = False
+    gpu_use_error: str | None = None
+    supervisor: object | None = None                      # the runners (harness.runner), controller only
+    gpu_use: list = field(default_factory=list)           # their accounting, at the end
 
     # -- life cycle -------------------------------------------------------------------------
     def open(self, *, placement: dict | None = None, argv: list | None = None, suite: str = "ops") -> None:
@@ -155,6 +160,28 @@ class Session:
             expectations=s.expectations)
         self.writer = ResultsWriter(path, head, resume=s.resume and not self.worker)
 
+    def start_runners(self) -> None:
+        """Controller only: one runner per GPU (harness.runner), before any worker starts."""
+        from . import gpu
+        from .runner import supervisor as S
+
+        s = self.settings
+        if not ({"reference", "tensorrt"} & set(s.checks)):
+            return
+        kinds = S.plan(s.runner, gpu_info=gpu.probe())
+        if kinds:
+            self.supervisor = S.Supervisor(kinds, timeout=s.timeout)
+            self.supervisor.start()
+
+    def stop_runners(self) -> None:
+        if self.supervisor is None:
+            return
+        try:
+            self.gpu_use = self.supervisor.stats()
+        finally:
+            self.supervisor.stop()
+            self.supervisor = None
+
     def start_worker(self) -> None:
         from .isolate import Isolator
 
@@ -169,9 +196,16 @@ class Session:
     def finish(self) -> None:
         """Controller only: merge the workers' shards, prune the build cache, write the report."""
         s = self.settings
+        self.stop_runners()
         shards = worker_shards(s.results_path)
         if shards:
             append_shards(s.results_path, shards, run_id=self.writer.run_id if self.writer else None)
+        if self.gpu_use:
+            from .results import note_gpu_use
+
+            why = note_gpu_use(s.results_path, self.gpu_use)
+            if why:
+                self.gpu_use_error = f"the GPU accounting could not be written into the header: {why}"
         if shards or s.resume:     # the summary counts the whole file, earlier parts included
             self._recount()
         if s.build_cache:
@@ -237,6 +271,9 @@ class Session:
                    for check, (ops, why) in sorted(self.skipped.items())),
                  *(f"not run: {op}: the plan names it, but the support table has no such op" for op in self.not_run),
                  f"results: {s.results_path}"]
+        lines += [gpu_use_line(u) for u in self.gpu_use]
+        if self.gpu_use_error:
+            lines.append(self.gpu_use_error)
         if s.resume:
             lines.append("counts are of the whole results file (its earlier parts included)")
         if self.rotated:
@@ -270,3 +307,17 @@ def done_pairs(path: str, plan: str | None = None) -> set:
         raise InputError(f"--trt-resume: {path} holds a run of plan {theirs}, this run's plan is {plan} (other cases);"
                          " resume with the same options, or replay its cases with --trt-plan " + path)
     return {(r.case_id, r.check) for r in run.records}
+
+
+def gpu_use_line(u: dict) -> str:
+    """One line of a runner's accounting, for the terminal summary."""
+    if u.get("error"):
+        return f"runner {u.get('device')}: {u['error']}"
+    req = u.get("requests") or {}
+    work = f"{req.get('run', 0)} runs, {req.get('time', 0)} timing requests, {u.get('restarts', 0)} restarts"
+    if u.get("busy_s") is None:
+        return (f"runner {u['device']}: busy time unknown ({u.get('busy_unavailable')}); runner {u['runner_s']:.1f} s, "
+                f"idle {u['idle_s']:.1f} s of {u['wall_s']:.1f} s; {work}")
+    return (f"GPU {u['device']}: busy {u['busy_s']:.1f} s of {u['wall_s']:.1f} s ({u['busy_share']:.0%}; "
+            f"{u['busy_traced_s']:.1f} s traced by CUPTI + {u['busy_estimated_s']:.1f} s estimated for the untraced "
+            f"latency passes); runner {u['runner_s']:.1f} s, idle {u['idle_s']:.1f} s; {work}")

@@ -57,10 +57,15 @@ def timing_options(session: Session) -> dict | None:
     on_gpu = any(get_backend(n).device_kind == "cuda" for n in (s.backend, s.reference))
     if s.timing == "auto" and not on_gpu:
         return None
-    # Rounds of 1 ms: the GPU is held exclusively while a unit is timed, and on an H200 (ci, -n 16)
-    # 2 ms rounds made the run 160 s instead of 103 s in lock waits; a workload whose CUPTI clock
-    # check needs longer rounds is traced again with them (timing.run.CLOCK_RETRY_FACTOR).
-    return {"min_round_s": 1e-3, "rounds": 15, "max_total_s": 2.0}
+    # Rounds of 1 ms (a workload whose CUPTI clock check needs longer rounds is traced again with
+    # them: timing.run.CLOCK_RETRY_FACTOR); adaptive: each pass stops once its median is known to
+    # +-0.5 % (95 % CI, order statistics), after 5 rounds at least and 40 at most.
+    return {"min_round_s": 1e-3, "rounds": TIMING_MAX_ROUNDS, "max_total_s": 2.0, "target_ci": TIMING_TARGET_CI,
+            "min_rounds": 5}
+
+
+TIMING_TARGET_CI = 0.005
+TIMING_MAX_ROUNDS = 40
 
 
 def tensorrt_skip_reason(session: Session) -> str | None:
@@ -100,7 +105,7 @@ def resume_line(session: Session) -> str:
 
 
 def make_record(session: Session, entry, case, check: str, result: CheckResult, judged: Judgement, *,
-                rule: str | None, nodeid: str | None, duration_s: float | None) -> Record:
+                rule: str | None, nodeid: str | None, duration_s: float | None, device: str | None = None) -> Record:
     """The one place a table case's record is made."""
     cmp = result.comparison
     has = cmp is not None    # (a failed Comparison is falsy)
@@ -116,7 +121,7 @@ def make_record(session: Session, entry, case, check: str, result: CheckResult, 
         nan_inf_agree=cmp.nan_inf_agree if has else None,
         backend=result.backend or ("tvm-llvm" if check != "offload" else None), reference=result.reference,
         timings=result.timings, speedup=result.speedup, duration_s=duration_s, nodeid=nodeid,
-        worker=session.worker, device=session.device if check in ("reference", "tensorrt") else None,
+        worker=session.worker, device=(device or session.device) if check in ("reference", "tensorrt") else None,
         details=result.details)
 
 
@@ -209,7 +214,7 @@ def run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
         got = _compute(session, entry, [by_id[cid]], {cid: [check]}, opts)
         computed.update(got)
         res = got.get((cid, check))
-        if res is not None and not hasattr(res, "result"):
+        if res is not None and (not hasattr(res, "result") or res.result.error_kind == "crash"):
             session.confirmed[eid] = cid
         else:
             session.refuted.add(eid)
@@ -266,7 +271,7 @@ def _judge(session, entry, case, check, got, opts, nodeid, elapsed):
                    session.context(check, opts.cuda_reference), session.settings.expectations,
                    error_kind=result.error_kind)
     return judged, make_record(session, entry, case, check, result, judged, rule=rule, nodeid=nodeid,
-                               duration_s=elapsed)
+                               duration_s=elapsed, device=getattr(got, "device", None))
 
 
 def _reproducer(session: Session, entry, case, check, outcome, reason, opts) -> str | None:

@@ -40,7 +40,7 @@ import bisect
 import time
 from typing import Callable
 
-from .latency import summarise
+from .latency import MIN_ROUNDS, Stopper, summarise
 
 #: Activity kinds enabled, in order (names of ``cupti.ActivityKind`` members).
 KINDS = ("CONCURRENT_KERNEL", "MEMCPY", "MEMSET")
@@ -137,6 +137,23 @@ class Tracer:
                     f"CUPTI unavailable: activity_enable({k}) failed: {_describe(exc)}") from None
             self.enabled.append(k)
 
+    def pause(self) -> None:
+        """Stop recording (the kinds disabled, the callbacks kept): a latency pass runs untraced."""
+        for k in reversed(self.enabled):
+            self.cupti.activity_disable(getattr(self.cupti.ActivityKind, k))
+
+    def resume(self) -> None:
+        for k in self.enabled:
+            self.cupti.activity_enable(getattr(self.cupti.ActivityKind, k))
+
+    def take(self) -> list[tuple]:
+        """Flush, and hand over (and forget) every record so far: a long-lived tracer's
+        accounting (:mod:`harness.runner.server`) keeps its memory flat."""
+        self.flush()
+        out = list(self.records)
+        del self.records[:]
+        return out
+
     def timestamp(self) -> int:
         return int(self.cupti.get_timestamp())
 
@@ -228,22 +245,28 @@ def measure_device(run: Callable[[int], object], *, iterations: int, rounds: int
 
 def measure_devices(runs: list, *, rounds: int = 15, warmup: int = 2, max_total_s: float = 5.0,
                     device_index: int = 0, cupti=None, canary: Callable[[], str | None] | None = cuda_memset_canary,
-                    host_clock: Callable[[], float] = time.perf_counter) -> list:
+                    host_clock: Callable[[], float] = time.perf_counter, tracer: "Tracer | None" = None,
+                    target_ci: float | None = None, min_rounds: int = MIN_ROUNDS) -> list:
     """:func:`measure_device` for several ``(run, iterations)`` in one tracing session (the tracer is
     started, flushed and stopped once for all of them: those are the costly CUPTI calls).  Returns,
     per run, its result dict or the DeviceTimeUnavailable that says why it has none.  Raises
-    DeviceTimeUnavailable when CUPTI itself cannot start."""
-    if cupti is None:
-        cupti = load_cupti()
-    tracer = Tracer(cupti)
-    tracer.start()
-    plans = []
+    DeviceTimeUnavailable when CUPTI itself cannot start.
+
+    ``tracer``: a tracing session already started (and left running): a runner opens one for its
+    whole life.  ``target_ci``: adaptive rounds, as :func:`harness.timing.latency.measure`; each
+    result's ``stopped`` says why its rounds ended."""
+    own = tracer is None
+    if own:
+        tracer = Tracer(cupti if cupti is not None else load_cupti())
+        tracer.start()
+    plans, stopped = [], []
     try:
         for run, iterations in runs:
             windows, host, host_windows = [], [], []
             run(warmup)                        # absorbs the first traced launches' overhead
             t_start = host_clock()
-            for _ in range(rounds):
+            stop = Stopper(target=target_ci, min_rounds=min_rounds, max_rounds=rounds, max_total_s=max_total_s)
+            while True:
                 t0 = tracer.timestamp()
                 h0 = host_clock()
                 run(iterations)
@@ -251,9 +274,17 @@ def measure_devices(runs: list, *, rounds: int = 15, warmup: int = 2, max_total_
                 windows.append((t0, tracer.timestamp()))
                 host_windows.append((h0, h1))
                 host.append((h1 - h0) / iterations)
-                if h1 - t_start > max_total_s and len(windows) >= 5:
+                n = len(windows)
+                # adaptive: the device samples so far (a flush) at min_rounds, then every few rounds
+                if target_ci is not None and n >= min_rounds and (n - min_rounds) % ADAPT_EVERY == 0:
+                    if stop.done(_busy_per_call(tracer, windows, iterations, device_index), h1 - t_start):
+                        break
+                elif n >= rounds or (h1 - t_start > max_total_s and n >= min(min_rounds, rounds)):
+                    stop.why = (f"{n} rounds: the most asked for" if n >= rounds
+                                else f"time budget of {max_total_s:g} s spent after {n} rounds")
                     break
             plans.append((iterations, windows, host, host_windows))
+            stopped.append(stop.why)
         records = sorted((r for r in tracer.flush() if r[3] in (device_index, -1)), key=lambda r: r[1])
         starts = [r[1] for r in records]
         per_run = [[_round_stats(records, starts, w, plan[0]) for w in plan[1]] for plan in plans]
@@ -275,17 +306,32 @@ def measure_devices(runs: list, *, rounds: int = 15, warmup: int = 2, max_total_
             else:
                 canary_status[k] = "recorded"
     finally:
-        tracer.stop()
+        if own:
+            tracer.stop()
     out = []
     for k, ((iterations, windows, host, host_windows), per_round) in enumerate(zip(plans, per_run)):
         if isinstance(canary_status.get(k), DeviceTimeUnavailable):
             out.append(canary_status[k])
             continue
         try:
-            out.append(_result(per_round, windows, host, host_windows, iterations, canary_status.get(k)))
+            got = _result(per_round, windows, host, host_windows, iterations, canary_status.get(k))
         except DeviceTimeUnavailable as exc:
             out.append(exc)
+            continue
+        got["stopped"] = stopped[k]
+        out.append(got)
     return out
+
+
+#: an adaptive device pass looks at its samples (one flush) every this many rounds after the minimum
+ADAPT_EVERY = 3
+
+
+def _busy_per_call(tracer, windows, iterations, device_index) -> list[float]:
+    """Device nanoseconds per call of each round so far (relative spread is all the stopper needs)."""
+    records = sorted((r for r in tracer.flush() if r[3] in (device_index, -1)), key=lambda r: r[1])
+    starts = [r[1] for r in records]
+    return [_round_stats(records, starts, w, iterations)["busy_ns"] / iterations for w in windows]
 
 
 def _result(per_round, windows, host, host_windows, iterations, canary_status) -> dict:

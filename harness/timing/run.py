@@ -66,17 +66,25 @@ def time_run(run: Callable[[int], object], *, device_kind: str = "cuda", device_
 def time_many(runs: list, *, device_kind: str = "cuda", device_index: int = 0, device_name: str | None = None,
               lock_dir: str | None = None, exclusive: bool = True, device_time: bool = True, warmup: int = 3,
               rounds: int = 15, min_round_s: float = 2e-2, max_total_s: float = 5.0, cupti=None,
-              gpu_key: dict | None = None) -> list[dict]:
+              gpu_key: dict | None = None, tracer=None, target_ci: float | None = None,
+              min_rounds: int | None = None) -> list[dict]:
     """:func:`time_run` for several workloads on one device, with the lock taken once and one CUPTI
     tracing session for all of them (a unit of the op suites times its cases together: CUPTI's
     start, flush and stop, and the lock's hand-over, are paid once).  One dict per run, as
-    :func:`time_run` returns; each run's ``lock`` is the shared one."""
+    :func:`time_run` returns; each run's ``lock`` is the shared one.
+
+    ``tracer``: a CUPTI tracing session the caller keeps open (a GPU runner opens one for its life);
+    it is paused for the latency pass.  ``target_ci``/``min_rounds``: adaptive rounds (see
+    :func:`harness.timing.latency.measure`): ``rounds`` is then the most taken."""
+    adapt = {"target_ci": target_ci} if target_ci is not None else {}
+    if min_rounds is not None:
+        adapt["min_rounds"] = min_rounds
     is_gpu = device_kind in GPU_KINDS
     name = device_name if device_name is not None else _device_name(device_kind, device_index)
 
     if not device_time:
         reason = "device time not asked for"
-    elif cupti is not None:
+    elif cupti is not None or tracer is not None:
         reason = None if is_gpu else _device.unavailable_reason(device_kind)
     else:
         reason = _device.unavailable_reason(device_kind)
@@ -93,15 +101,21 @@ def time_many(runs: list, *, device_kind: str = "cuda", device_index: int = 0, d
     def _trace(pairs):
         try:
             return _device.measure_devices(pairs, rounds=rounds, max_total_s=max_total_s,
-                                           device_index=device_index, cupti=cupti)
+                                           device_index=device_index, cupti=cupti, tracer=tracer, **adapt)
         except _device.DeviceTimeUnavailable as exc:
             return [exc] * len(pairs)
         except Exception as exc:  # noqa: BLE001 - CUPTI failing mid-way: say so, keep the latency
             return [_device.DeviceTimeUnavailable(f"CUPTI failed: {type(exc).__name__}: {exc}")] * len(pairs)
 
     def timed():
-        lats = [measure(run, warmup=warmup, rounds=rounds, min_round_s=min_round_s, max_total_s=max_total_s)
-                for run in runs]
+        if tracer is not None:
+            tracer.pause()             # the latency pass runs untraced
+        try:
+            lats = [measure(run, warmup=warmup, rounds=rounds, min_round_s=min_round_s, max_total_s=max_total_s,
+                            **adapt) for run in runs]
+        finally:
+            if tracer is not None:
+                tracer.resume()
         if reason is None:
             got = _trace([(run, lat["iterations"]) for run, lat in zip(runs, lats)])
             # Rounds of ~1 ms keep the timing short (the GPU is held exclusively meanwhile), and now

@@ -1,0 +1,63 @@
+"""Builders and runners apart: one runner process per GPU does every run on that card.
+
+The way TVM's MetaSchedule measures candidates (a pool of builders, a runner per device) and the way
+benchmark farms work:
+
+- **builders** are the run's case workers (pytest-xdist workers and their isolated children,
+  :mod:`harness.isolate`): they draw, build the Relax programs, partition, compile for CUDA
+  (batched, cached on disk by :class:`harness.builds.BuildCache`) and export the libraries.  They
+  never touch the GPU.
+- **a runner** (:mod:`.server`) is a process that owns one card: it loads the exported libraries
+  and does every GPU run of the run, back to back from one queue: the correctness runs of the
+  reference and tensorrt checks and the timings.  No lock queue between processes of the run, one
+  CUPTI session for the runner's life, and the card's busy, runner and idle time accounted
+  (:meth:`.server.Runner.stats`).
+- **the supervisor** (:mod:`.supervisor`, in pytest's controller process) starts one runner per
+  visible card before the workers start, restarts one that dies, and at the end collects the
+  accounting for the results header and the summary.
+- **the client** (:mod:`.client`, in the builders) sends a request to the least loaded runner of
+  the device kind (their backlog in estimated seconds), and says exactly what happened when a
+  runner died under a case (the case is retried once in a fresh runner; a case that kills it again
+  is an ``error`` record of kind ``crash`` or ``timeout``).
+
+Builds and runs are pipelined across the builders: while one builder waits for its unit's runs,
+the others build.  ``--trt-runner auto`` (the default) uses runners for the runs of GPU backends
+where a GPU is visible; ``off`` gives the old path (each worker runs on the GPU itself under the
+per-GPU lock of :mod:`harness.timing.exclusive`); ``all`` sends the runs of every backend to
+runners, CPU ones too (one CPU runner): how the harness's own tests exercise this path on a
+machine without a GPU.  Runners are found through :data:`ENV` (set by the supervisor, inherited by
+every worker).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+ENV = "TRT_HARNESS_RUNNERS"           # {"key": hex authkey, "runners": {device kind: [socket, ...]}}
+PRELOAD_ENV = "TRT_HARNESS_RUNNER_PRELOAD"   # "module:function" called with the Runner at its start
+MODES = ("auto", "all", "off")
+
+
+def spec() -> dict | None:
+    raw = os.environ.get(ENV)
+    if not raw:
+        return None
+    try:
+        got = json.loads(raw)
+    except ValueError:
+        return None
+    return got if isinstance(got, dict) and got.get("runners") else None
+
+
+def serves(device_kind: str) -> bool:
+    """Whether this run's runs on ``device_kind`` go to runners."""
+    s = spec()
+    return bool(s and s["runners"].get(device_kind))
+
+
+class RunnerDied(Exception):
+    """The runner did not answer: it died (``kind`` "crash") or ran past its time ("timeout")."""
+
+    def __init__(self, reason: str, kind: str = "crash") -> None:
+        super().__init__(reason)
+        self.kind = kind

@@ -1,0 +1,257 @@
+"""The runner: one process that owns one device and does every run of the run on it.
+
+``python -m harness.runner.server --socket PATH --kind cuda`` (started by
+:mod:`harness.runner.supervisor`, with ``CUDA_VISIBLE_DEVICES`` naming its card).  It listens on a
+Unix socket (``multiprocessing.connection``, with the run's authentication key); one thread per
+connection reads requests, and the main thread (the only one that touches the device) serves them
+one at a time from one queue, in arrival order:
+
+``run``    load the exported library (kept loaded, LRU), run ``entry`` on the inputs through the
+           backend's own ``run``; the outputs, or TVM's one-line error.  A CUDA error that says the
+           device failed (:data:`harness.pipeline.DEVICE_ERRORS`) is answered, then the runner exits
+           so the supervisor starts a fresh one with a clean context.
+``time``   :func:`harness.timing.time_many` on several libraries, with the runner's own CUPTI
+           session (opened once for its life, paused for the latency passes) and adaptive rounds.
+``stats``  the accounting: wall time since ready, time serving requests (runner time), idle time,
+           and the device's busy time: kernels, copies and memsets recorded by CUPTI (intervals
+           merged), plus the latency passes (untraced: their calls times the measured device time
+           per call, said apart as ``busy_estimated_s``).
+``load``   the backlog in estimated seconds (answered at once by the connection's thread): how
+           clients spread work over several cards.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import queue
+import sys
+import threading
+import time
+
+LIBS_KEPT = 64
+
+
+class Runner:
+    def __init__(self, kind: str, index: int = 0, previous: str = "") -> None:
+        import tvm
+
+        self.kind, self.index, self.previous = kind, index, previous
+        self.dev = tvm.cuda(index) if kind == "cuda" else tvm.cpu()
+        self.jobs: queue.Queue = queue.Queue()
+        self.libs: collections.OrderedDict = collections.OrderedDict()
+        self.started = time.perf_counter()
+        self.serve_s = self.busy_traced_ns = self.busy_estimated_s = 0.0
+        self.requests: collections.Counter = collections.Counter()
+        self.pending_s = 0.0
+        self.per_item = {"run": 2e-3, "time": 0.3}        # running estimate of seconds per item
+        self.tracer, self.cupti_reason = None, None
+        self.name = self.dev.device_name if kind == "cuda" and self.dev.exist else ("cpu" if kind != "cuda" else None)
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        self.describe = f"cuda:{visible or index} {self.name}" if kind == "cuda" else "cpu"
+        self.fault = None                                 # a test double's hook (PRELOAD), else None
+        self.inflight_path: str | None = None
+        self.culprit = ""                                 # the request the previous runner died under
+        if kind == "cuda":
+            self._open_cupti()
+
+    def _open_cupti(self) -> None:
+        from ..timing import device as D
+
+        try:
+            self.dev.sync()                               # the context first: CUPTI traces it
+            self.tracer = D.Tracer(D.load_cupti())
+            self.tracer.start()
+        except D.DeviceTimeUnavailable as exc:
+            self.tracer, self.cupti_reason = None, str(exc)
+
+    # -- requests -----------------------------------------------------------------------------
+    def _vm(self, path: str):
+        got = self.libs.get(path)
+        if got is None:
+            import tvm
+            from tvm import relax
+
+            lib = tvm.runtime.load_module(path)
+            got = self.libs[path] = relax.VirtualMachine(lib, self.dev)
+            while len(self.libs) > LIBS_KEPT:
+                self.libs.popitem(last=False)
+        self.libs.move_to_end(path)
+        return got
+
+    def run(self, msg: dict) -> dict:
+        from ..backends import get_backend
+        from ..builds import one_line
+        from ..pipeline import failure, DeviceFailure
+
+        if self.fault is not None:
+            self.fault(self, msg)
+        try:
+            vm = self._vm(msg["path"])
+            outputs = get_backend(msg["backend"]).run(vm, msg["inputs"], self.dev, entry=msg["entry"])
+        except Exception as exc:  # TVM raising on the program: its one line goes back
+            text = one_line(exc)
+            return {"ok": False, "error": text, "exit": isinstance(failure(text), DeviceFailure)}
+        return {"ok": True, "outputs": outputs}
+
+    def time(self, msg: dict) -> dict:
+        from ..timing import time_many
+
+        runs = []
+        for path, entry, inputs in msg["items"]:
+            runs.append(self._timer(self._vm(path), entry, inputs))
+        got = time_many(runs, device_kind=self.kind, device_index=self.index, device_name=self.name,
+                        tracer=self.tracer, **msg["options"])
+        for g in got:      # the latency passes ran untraced: their device work, from the traced figure
+            dev, lat = g.get("device"), g.get("latency")
+            if dev and lat:
+                calls = lat["rounds"] * lat["iterations"] + lat["iterations"] + 4
+                self.busy_estimated_s += calls * dev["median_s"]
+            g["runner"] = self.describe
+        return {"ok": True, "timings": got}
+
+    def _timer(self, vm, entry: str, inputs: list):
+        import tvm
+
+        args = [tvm.runtime.tensor(x, self.dev) for x in inputs]
+        fn, dev = vm[entry], self.dev
+
+        def run(n: int = 1):
+            for _ in range(n):
+                fn(*args)
+            dev.sync()
+        return run
+
+    def account(self) -> None:
+        """Fold CUPTI's records so far into the busy time (intervals merged: overlapping work on
+        two streams counts once)."""
+        if self.tracer is None:
+            return
+        spans = sorted((r[1], r[2]) for r in self.tracer.take() if r[3] in (self.index, -1))
+        end = None
+        for a, b in spans:
+            if end is None or a > end:
+                self.busy_traced_ns += b - a
+                end = b
+            elif b > end:
+                self.busy_traced_ns += b - end
+                end = b
+
+    def stats(self) -> dict:
+        self.account()
+        wall = time.perf_counter() - self.started
+        busy_traced = self.busy_traced_ns * 1e-9
+        busy = busy_traced + self.busy_estimated_s if self.tracer is not None else None
+        return {"device": self.describe, "kind": self.kind, "wall_s": wall, "runner_s": self.serve_s,
+                "idle_s": max(0.0, wall - self.serve_s), "busy_s": busy,
+                "busy_traced_s": busy_traced if self.tracer is not None else None,
+                "busy_estimated_s": self.busy_estimated_s if self.tracer is not None else None,
+                "busy_share": (busy / wall) if busy is not None and wall > 0 else None,
+                "busy_unavailable": None if self.tracer is not None else (
+                    self.cupti_reason or f"no CUPTI on a {self.kind} device"),
+                "requests": dict(self.requests), "pid": os.getpid()}
+
+    def estimate(self, msg: dict) -> float:
+        n = len(msg.get("items", ())) or 1
+        return self.per_item.get(msg["op"], 0.0) * n
+
+    # -- the loop -----------------------------------------------------------------------------
+    def serve_forever(self, listener) -> None:
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        served = 0
+        while True:
+            conn, msg = self.jobs.get()
+            est = self.estimate(msg)
+            op = msg["op"]
+            if self.inflight_path and op in ("run", "time"):
+                with open(self.inflight_path, "w") as fh:   # the supervisor reads it if this one kills us
+                    fh.write(str(msg.get("id", "")))
+            t0 = time.perf_counter()
+            try:
+                if op == "run":
+                    reply = self.run(msg)
+                elif op == "time":
+                    reply = self.time(msg)
+                else:
+                    reply = self.stats() if op == "stats" else {"ok": True}
+            except Exception:  # a bug of the harness: said in full, the runner keeps serving
+                import traceback
+
+                reply = {"ok": False, "bug": traceback.format_exc()}
+            took = time.perf_counter() - t0
+            self.serve_s += took
+            self.pending_s = max(0.0, self.pending_s - est)
+            self.requests[op] += 1
+            if op in self.per_item:
+                n = len(msg.get("items", ())) or 1
+                self.per_item[op] = 0.8 * self.per_item[op] + 0.2 * took / n
+            served += 1
+            try:
+                conn.send(reply)
+            except (OSError, EOFError):
+                pass                                      # the client went away: nothing to tell
+            if op == "stop" or (reply and reply.get("exit")):
+                os._exit(0 if op == "stop" else 3)
+            if self.jobs.empty() or served % 64 == 0:
+                self.account()
+
+    def _accept(self, listener) -> None:
+        while True:
+            try:
+                conn = listener.accept()
+            except (OSError, EOFError):
+                continue
+            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn) -> None:
+        while True:
+            try:
+                msg = conn.recv()
+            except (OSError, EOFError):
+                return
+            if msg.get("op") == "hello":
+                conn.send({"pid": os.getpid(), "device": self.describe, "kind": self.kind, "previous": self.previous,
+                           "culprit": self.culprit})
+            elif msg.get("op") == "load":
+                conn.send({"backlog_s": self.pending_s})
+            else:
+                self.pending_s += self.estimate(msg)
+                self.jobs.put((conn, msg))
+
+
+def main(argv=None) -> int:
+    from multiprocessing.connection import Listener
+
+    p = argparse.ArgumentParser(prog="python -m harness.runner.server")
+    p.add_argument("--socket", required=True)
+    p.add_argument("--kind", choices=("cuda", "cpu"), required=True)
+    p.add_argument("--previous", default="", help="why the runner before this one ended")
+    p.add_argument("--culprit", default="", help="the request it was serving then")
+    a = p.parse_args(argv)
+    try:   # end with the process that started it (a killed pytest leaves no runner behind)
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    key = bytes.fromhex(os.environ["TRT_HARNESS_RUNNER_KEY"])
+    runner = Runner(a.kind, 0, a.previous)
+    runner.culprit, runner.inflight_path = a.culprit, a.socket + ".inflight"
+    from . import PRELOAD_ENV
+
+    if os.environ.get(PRELOAD_ENV):
+        from ..isolate import resolve
+
+        resolve(os.environ[PRELOAD_ENV])(runner)
+    if os.path.exists(a.socket):
+        os.unlink(a.socket)
+    listener = Listener(a.socket, family="AF_UNIX", authkey=key)
+    print(f"ready {runner.describe}", flush=True)
+    runner.started = time.perf_counter()
+    runner.serve_forever(listener)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
