@@ -23,9 +23,8 @@ over rounds (median, IQR, CV, ...) is that of :func:`harness.timing.latency.summ
 (first start to last end of the round, per call) is reported too: busy time well below the span
 means the device waited for the host between kernels (launch-bound).
 
-Kernel names (``top_kernels``) are as CUPTI reports them.  On an H200 (CUPTI 13.0, TVM 0.27) a
-kernel of a module loaded after another was unloaded was at times reported under a kernel name of
-the unloaded module: treat the names as hints; the times and counts do not depend on them.
+Kernel names (``top_kernels``) are hints (on an H200, CUPTI 13.0 at times named a kernel after one
+of a module unloaded earlier); the times and counts do not depend on them.
 
 When ``cupti`` cannot be imported, or CUPTI refuses to start, :class:`DeviceTimeUnavailable`
 carries the exact reason (e.g. ``CUPTI unavailable: No module named 'cupti'``) and the caller
