@@ -148,3 +148,15 @@ def test_the_stopper_stops_on_the_interval_the_count_or_the_budget():
     assert not capped.done(noisy[:39], 0.1) and capped.done(noisy, 0.1) and "the most asked for" in capped.why
     spent = Stopper(target=0.005, min_rounds=5, max_rounds=40, max_total_s=2.0)
     assert not spent.done(noisy[:4], 5.0) and spent.done(noisy[:5], 5.0) and "time budget" in spent.why
+
+
+def test_the_report_shows_the_accounting_beside_the_roofline(runs, tmp_path):
+    from harness import report
+
+    out = tmp_path / "index.html"
+    results = [a.split("=", 1)[1] for a in runs["all"][0].args if a.startswith("--trt-results=")][0]
+    report.write([results], str(out))
+    html = out.read_text()
+    assert "How the run used its devices" in html
+    table = html[html.index('class="gpuuse"'):html.index("</table>", html.index('class="gpuuse"'))]
+    assert "<td>cpu</td>" in table and "unknown: no CUPTI" in table

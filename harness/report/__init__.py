@@ -96,7 +96,9 @@ def _timings(runs: Sequence[Run], rows: list[dict]) -> dict:
     order = [r["name"] for r in rows] + sorted(set(per_op) - {r["name"] for r in rows})
     labels = [r.label for r in runs]
     devlat = plot.device_latency_svgs(per_op, order, backends, labels)
+    gpu_use = [{"label": run.label, "uses": [u for h in run.headers for u in h.gpu_use]} for run in runs]
     return {"any": bool(backends), "backends": backends, "roofline": roof, "devlat": devlat,
+            "gpu_use": [g for g in gpu_use if g["uses"]],
             "legend": plot.legend_items(backends, labels, {p.run for pts in per_op.values() for p in pts})
             if devlat else None,
             "latency_only": sorted(timings.latency_only(runs).items()),

@@ -322,8 +322,7 @@ def measure_devices(runs: list, *, rounds: int = 15, warmup: int = 2, max_total_
     return out
 
 
-#: an adaptive device pass looks at its samples (one flush) every this many rounds after the minimum
-ADAPT_EVERY = 3
+ADAPT_EVERY = 3     # an adaptive device pass looks at its samples (a flush) every 3 rounds past the minimum
 
 
 def _busy_per_call(tracer, windows, iterations, device_index) -> list[float]:

@@ -49,8 +49,12 @@ def _cupti_reason():
     return None
 
 
+@pytest.mark.parametrize("how", ["per-unit", "runner"])
 @pytest.mark.parametrize("name,case", CASES, ids=[f"{n}-{c.dtype}" for n, c in CASES])
-def test_device_time_and_latency_against_independent_measurements(name, case, needs_cuda):
+def test_device_time_and_latency_against_independent_measurements(name, case, how, needs_cuda):
+    """``how``: ``per-unit`` opens a CUPTI session for the timing (the ``--trt-runner off`` path);
+    ``runner`` times as a runner does (harness.runner.server): a session opened before and kept
+    open, paused for the latency pass, adaptive rounds (median to +-0.5 %)."""
     reason = _cupti_reason()
     if reason:
         pytest.skip(reason)
@@ -77,19 +81,32 @@ def test_device_time_and_latency_against_independent_measurements(name, case, ne
         dev.sync()
 
     with exclusive_gpu(gpu_identity(gpu.assigned_index())["key"], None) as held:
-        ours = time_run(run, device_kind="cuda", device_index=gpu.assigned_index(), device_name=dev.device_name,
-                        exclusive=False, rounds=30)
+        if how == "runner":
+            from harness.timing import device as D, time_many
+
+            tracer = D.Tracer(D.load_cupti())
+            tracer.start()
+            try:
+                (ours,) = time_many([run], device_kind="cuda", device_index=gpu.assigned_index(),
+                                    device_name=dev.device_name, exclusive=False, rounds=40, tracer=tracer,
+                                    target_ci=0.005, min_rounds=5)
+            finally:
+                tracer.stop()
+        else:
+            ours = time_run(run, device_kind="cuda", device_index=gpu.assigned_index(), device_name=dev.device_name,
+                            exclusive=False, rounds=30)
         ev = vm.time_evaluator("main", dev, number=ours["latency"]["iterations"], repeat=30)(*args)
         calls = max(10, min(ours["latency"]["iterations"], 2000))
         independent, per_call, clock, note = independent_cupti(fn, args, dev, calls)
     lat, dv = ours["latency"], ours["device"]
-    row = {"name": name, "op": case.op, "dtype": case.dtype, "shape": [list(s) for s in case.shapes],
+    row = {"name": name, "how": how, "op": case.op, "dtype": case.dtype, "shape": [list(s) for s in case.shapes],
            "latency_us": lat["median_s"] * 1e6, "latency_cv": lat["cv"],
            "device_us": dv["median_s"] * 1e6 if dv else None, "device_cv": dv["cv"] if dv else None,
            "time_evaluator_us": float(np.median(ev.results)) * 1e6,
            "independent_cupti_us": independent * 1e6 if independent is not None else None,
            "exclusive": held["exclusive"], "waited_s": held["waited_s"], "gpu": dev.device_name,
-           "method": ours["method"], "note": note}
+           "method": ours["method"], "note": note, "rounds": [lat["rounds"], dv["rounds"] if dv else None],
+           "stopped": [lat.get("stopped"), dv.get("stopped") if dv else None]}
     if dv and independent:
         row["device_ratio"] = dv["median_s"] / independent
     row["latency_ratio"] = lat["median_s"] / (row["time_evaluator_us"] * 1e-6)
