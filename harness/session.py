@@ -231,7 +231,8 @@ class Session:
                  for check in CHECKS if by_check.get(check)]
         lines = [f"targeted TensorRT {format_version(s.trt_version)} (implicit batch "
                  f"{'on' if s.implicit_batch else 'off'}), Hypothesis profile {s.profile} seed {s.seed}"
-                 + (f", {s.cases} cases per op" if s.cases else "") + (f", shard {s.shard[0]}/{s.shard[1]}" if s.shard else ""),
+                 + (f", {s.cases} cases per op" if s.cases else "")
+                 + (f", shard {s.shard[0]}/{s.shard[1]}" if s.shard else ""),
                  f"plan {self.plan_facts.get('plan', '?')}: {self.plan_facts.get('plan_cases', '?')} cases, "
                  f"{self.plan_facts.get('plan_source', '')}",
                  f"ops: {len(self.ops)}  cases: {len(self.cases)}  records per check: " + (" | ".join(parts) or "none"),

@@ -178,7 +178,8 @@ reason = "a wrong expectation"
            "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, TOOL, "--cases", "3", "--seed", "3", "--expectations", "exp.toml",
                            "--out", "out", "--", "--trt-backend", "tvm-llvm", "--trt-reference", "tvm-llvm",
-                           "--trt-timing", "off"], cwd=tmp_path, env=env, capture_output=True, text=True)
+                           "--trt-timing", "off", "--trt-isolate", "off"],      # no case worker: 10 s, not 20
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
     run = load_results(tmp_path / "out" / "dense.jsonl")
     recs = [r for r in run.records if not (r.details or {}).get("shrunk_from")]
     assert {r.check for r in recs} == {"reference"} and len({r.case_id for r in recs}) == 3, proc.stdout

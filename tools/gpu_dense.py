@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.table:
             s = tabulate(a.table, a.expectations, also, out_md)
-            print(f"table: {out_md}: {'OK' if s['ok'] else 'NOT OK'} ({s['xpass']} XPASS, {s['unexplained']} unexplained)")
+            print(f"table: {out_md}: {'OK' if s['ok'] else 'NOT OK'} ({s['xpass']} XPASS, "
+                  f"{s['unexplained']} unexplained)")
             return 0 if s["ok"] else 1
         if a.cases < 1:
             raise HarnessError(f"--cases: must be a positive number, got {a.cases}")
