@@ -14,9 +14,7 @@ import pytest
 
 from conftest import ROOT, shared_cache
 from harness import expectations as E
-from harness import options as O
 from harness.case import Case
-from harness.errors import InputError
 from harness.predicates import PREDICATES
 from harness.reader import load_results
 from harness.seed import seed_operators
@@ -142,13 +140,6 @@ def test_a_run_that_left_no_results_exits_2(tmp_path, exps):
     assert G.main(["--table", str(tmp_path / "missing.jsonl"), "--expectations", path, "--out",
                    str(tmp_path / "o")]) == 2
     assert G.main(["--also", "no-such-id", "--expectations", path, "--out", str(tmp_path / "o")]) == 2
-
-
-def test_trt_cases_is_checked_like_the_other_options():
-    base = {o.name: o.kwargs.get("default") for o in O.ALL}
-    with pytest.raises(InputError, match="--trt-cases: must be a positive number"):
-        O.selection(lambda name: 0 if name == "--trt-cases" else base[name])
-    assert O.selection(lambda name: 5 if name == "--trt-cases" else base[name]).cases == 5
 
 
 def test_dense_run_on_llvm(tmp_path):
