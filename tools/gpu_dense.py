@@ -89,15 +89,16 @@ def summarise(run, exps, known_ops: list[str]) -> dict:
     matched: Counter = Counter()                   # (expectation, op) -> xfail records
     notrun: Counter = Counter()
     xpass: Counter = Counter()
-    red, skipped = [], {}
+    red, skipped, verdicts = [], {}, Counter()
     for r in run.records:
         if is_op_level(r):                         # a check that did not run for the whole op
             skipped[(r.op, r.check)] = r.reason
             continue
         if r.outcome in ("fail", "error", "xpass"):
-            red.append(r)
+            red.append(r)                          # listed, the case a failure shrank to included
         if (r.details or {}).get("shrunk_from"):   # the smaller case a failure shrank to: not a drawn case
             continue
+        verdicts[r.outcome] += 1
         cases[(r.op, r.check)].add(r.case_id)
         by_op_check[(r.op, r.check)][r.outcome] += 1
         if r.expectation and r.outcome == "xfail":
@@ -113,8 +114,7 @@ def summarise(run, exps, known_ops: list[str]) -> dict:
                              matched=matched[(e.id, op)], notrun=notrun[(e.id, op)], xpass=xpass[(e.id, op)],
                              unexplained=sum(by_op_check[key][o] for o in UNEXPLAINED),
                              source=e.source or "-", skipped=skipped.get(key)))
-    xpasses = sum(1 for r in red if r.outcome == "xpass")
-    unexplained = sum(1 for r in red if r.outcome in UNEXPLAINED)
+    xpasses, unexplained = verdicts["xpass"], sum(verdicts[o] for o in UNEXPLAINED)
     return dict(rows=rows, red=red, by_op_check=by_op_check, cases=cases, skipped=skipped,
                 xpass=xpasses, unexplained=unexplained, ok=not xpasses and not unexplained)
 
