@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default="dev", choices=("ci", "dev", "nightly"))
     p.add_argument("--expectations", default=None, help="expectations file [harness/data/expectations.toml]")
     p.add_argument("--also", default="", help="ids of other expectations to validate too (comma-separated)")
-    p.add_argument("--checks", default="", help="checks to run (default: those the expectations name)")
+    p.add_argument("--checks", default="", help="checks to run, or 'all' (default: those the expectations name)")
     p.add_argument("--out", default=os.path.join("reports", "dense"))
     p.add_argument("--table", default=None, metavar="RESULTS", help="only write the table of this results file")
     a = p.parse_args(argv)
@@ -226,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu_dense: no expectation is limited to the backends of this run", file=sys.stderr)
         return 2
     ops = sorted({op for e in chosen for op in ops_of(e, known)})
-    checks = a.checks or ",".join(c for c in ("offload", "preserve", "reference", "tensorrt")
-                                  if c in {e.check for e in chosen})
+    every = ("offload", "preserve", "reference", "tensorrt")
+    checks = ",".join(every) if a.checks == "all" else a.checks or ",".join(
+        c for c in every if c in {e.check for e in chosen})
     results = os.path.join(a.out, "dense.jsonl")
     if os.path.exists(results):
         os.remove(results)
