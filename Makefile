@@ -20,7 +20,7 @@ SYNC := $(UV) sync --frozen --python $(PY)
 $(UV):
 	$(PY) -m pip install -q --disable-pip-version-check --target .uv "uv==$(UV_VERSION)"
 
-.PHONY: suites test compat lock lock-check stress-test mxnet-model gpu-sweep
+.PHONY: suites test compat lock lock-check stress-test mxnet-model gpu-sweep gpu-dense
 ## The lock must describe pyproject.toml: one line and how to refresh it otherwise.
 lock-check: $(UV)
 	@$(UV) lock --check --offline --python $(PY) >/dev/null 2>&1 || $(UV) lock --check --python $(PY) >/dev/null 2>&1 || \
@@ -69,6 +69,13 @@ SEEDS ?= 0-9
 GPU_SWEEP_ARGS ?= -n 16
 gpu-sweep:
 	$(PY) tools/gpu_sweep.py --seeds $(SEEDS) --profile dev --out reports/sweep -- $(GPU_SWEEP_ARGS) \
+	  --trt-backend tvm-cuda --trt-reference tvm-cuda --trt-timing off
+
+## On a GPU machine: every expectation limited to a backend or device (tvm-cuda) validated by one
+## run of DENSE_CASES distinct cases of each op it covers, one table (reports/dense/dense.md).
+DENSE_CASES ?= 200
+gpu-dense:
+	$(PY) tools/gpu_dense.py --cases $(DENSE_CASES) --out reports/dense -- $(GPU_SWEEP_ARGS) \
 	  --trt-backend tvm-cuda --trt-reference tvm-cuda --trt-timing off
 
 ## Export the seed's MXNet ResNet-18 to ONNX in MXNet's own environment (numpy<1.24, onnx<1.16),

@@ -81,6 +81,9 @@ EXECUTION = (
 RUN = (
     _o("--trt-profile", choices=("ci", "dev", "nightly"), default="ci",
        help="Hypothesis profile: ci (10 cases per op, fixed seed 0), dev (25), nightly (200)"),
+    _o("--trt-cases", metavar="N", type=int, default=None,
+       help="N distinct cases per op instead of the profile's count (Hypothesis draws more examples where it "
+            "repeats one; an op whose strategy holds fewer gets them all); seed and replay as the profile's"),
     _o("--trt-seed", metavar="N", type=int, default=None,
        help="Hypothesis seed (ci: 0; dev/nightly: drawn at random and recorded in the results header)"),
     _o("--trt-ops", metavar="OPS", default="", help="comma-separated seed op names to run (default: all)"),
@@ -153,6 +156,7 @@ class Selection:
     shard: tuple | None
     timeout: float
     chunk: int | None
+    cases: int | None = None
 
 
 def selection(get: Callable[[str], object]) -> Selection:
@@ -199,8 +203,12 @@ def selection(get: Callable[[str], object]) -> Selection:
     chunk = get("--trt-chunk")
     if chunk is not None and chunk < 1:
         raise InputError(f"--trt-chunk: must be a positive number of cases, got {chunk}")
+    cases = get("--trt-cases")
+    if cases is not None and cases < 1:
+        raise InputError(f"--trt-cases: must be a positive number of cases per op, got {cases}")
     return Selection(ops=ops, checks=checks, backend=get("--trt-backend"), reference=get("--trt-reference"),
-                     trt_version=version, shard=parse_shard(get("--trt-shard")), timeout=timeout, chunk=chunk)
+                     trt_version=version, shard=parse_shard(get("--trt-shard")), timeout=timeout, chunk=chunk,
+                     cases=cases)
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,30 @@ class Unit:
         return weight * len(self.cases)
 
 
-def draw_cases(entry, *, seed: int | None) -> list[Case]:
-    """The op's cases under the loaded Hypothesis profile, in the order drawn, without repeats."""
+#: ``exactly`` draws at most this many times the asked number of examples before it settles for fewer
+EXACTLY_MAX_FACTOR = 8
+
+
+def draw_cases(entry, *, seed: int | None, exactly: int | None = None) -> list[Case]:
+    """The op's cases under the loaded Hypothesis profile, in the order drawn, without repeats.
+
+    ``exactly`` (``--trt-cases N``): the first N distinct cases.  Hypothesis repeats some examples,
+    so where N examples give fewer than N distinct cases the op is drawn again, with the same seed
+    and more examples (at most EXACTLY_MAX_FACTOR * N), until N are distinct or a larger draw finds
+    no new one (the strategy holds fewer: all of them are kept)."""
+    if exactly is None:
+        return _draw(entry, seed, None)
+    examples, out = exactly, []
+    while True:
+        got = _draw(entry, seed, examples)
+        if len(got) >= exactly or len(got) <= len(out) or examples >= EXACTLY_MAX_FACTOR * exactly:
+            out = got if len(got) > len(out) else out
+            return out[:exactly]
+        out = got
+        examples = min(EXACTLY_MAX_FACTOR * exactly, 2 * examples)
+
+
+def _draw(entry, seed: int | None, examples: int | None) -> list[Case]:
     from hypothesis import given, settings
     from hypothesis import seed as hypothesis_seed
 
@@ -58,7 +80,8 @@ def draw_cases(entry, *, seed: int | None) -> list[Case]:
     def collect(case):
         drawn.append(case)
 
-    test = settings(database=None)(given(case=cases(entry))(collect))
+    chosen = {"max_examples": examples} if examples is not None else {}
+    test = settings(database=None, **chosen)(given(case=cases(entry))(collect))
     if seed is not None:
         test = hypothesis_seed(seed)(test)
     with _no_local_constants(), warnings.catch_warnings():
@@ -157,6 +180,9 @@ def _plan_key(entry, settings) -> str:
     prof = hypothesis.settings()
     facts = [entry.name, hypothesis.__version__, prof.max_examples, [str(p) for p in prof.phases], settings.seed,
              LOCAL_CONSTANTS]
+    exactly = getattr(settings, "cases", None)
+    if exactly:   # said only when set: the keys of profile-drawn plans stay as they were
+        facts.append(f"exactly {exactly}")
     return hashlib.sha256(json.dumps(facts).encode() + src.encode()).hexdigest()[:24]
 
 
@@ -177,7 +203,7 @@ def cached_cases(entries, settings) -> dict[str, list[Case]]:
                 continue
             except (OSError, ValueError, KeyError, TypeError):
                 pass    # unreadable: draw again and replace it
-        out[entry.name] = draw_cases(entry, seed=settings.seed)
+        out[entry.name] = draw_cases(entry, seed=settings.seed, exactly=getattr(settings, "cases", None))
         if path:
             os.makedirs(directory, exist_ok=True)
             tmp = f"{path}.{os.getpid()}.tmp"

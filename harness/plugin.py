@@ -65,7 +65,7 @@ def pytest_configure(config):
     workers = _xdist_workers(config)
     if worker:
         gpu.pin(worker)
-    profiles.use(settings.profile)
+    profiles.use(settings.profile, cases=settings.cases)
     session = Session(settings, worker)
     session.device = gpu.describe()
     session.parallel = bool(worker or workers)

@@ -20,13 +20,14 @@ for _name, _kw in PROFILES.items():
     settings.register_profile(f"trt-{_name}", **{**_COMMON, **_kw})
 
 
-def use(name: str, seed: int | None = None) -> settings:
-    """Load a profile; TRT_HARNESS_MAX_EXAMPLES overrides its example count (e.g. for a GPU smoke run)."""
+def use(name: str, seed: int | None = None, cases: int | None = None) -> settings:
+    """Load a profile; ``cases`` (``--trt-cases``) or else TRT_HARNESS_MAX_EXAMPLES overrides its
+    example count (e.g. for a GPU smoke run)."""
     import os
 
     if name not in PROFILES:
         raise ValueError(f"unknown Hypothesis profile {name!r}; known: {', '.join(PROFILES)}")
-    override = os.environ.get("TRT_HARNESS_MAX_EXAMPLES")
+    override = str(cases) if cases is not None else os.environ.get("TRT_HARNESS_MAX_EXAMPLES")
     if override:
         if not override.isdigit() or int(override) < 1:
             raise ValueError(f"TRT_HARNESS_MAX_EXAMPLES must be a positive integer, got {override!r}")

@@ -28,6 +28,7 @@ class Settings:
     target: O.Target
     profile: str = "ci"
     seed: int | None = 0
+    cases: int | None = None                              # --trt-cases: distinct cases per op, not the profile's
     ops: frozenset = frozenset()
     checks: tuple = CHECKS
     shard: tuple | None = None
@@ -80,7 +81,7 @@ def settings_from(get: Callable[[str], object]) -> Settings:
 
         seed = random.SystemRandom().randrange(2**32)
     return Settings(
-        target=target, profile=profile, seed=seed, ops=sel.ops, checks=sel.checks, shard=sel.shard,
+        target=target, profile=profile, seed=seed, cases=sel.cases, ops=sel.ops, checks=sel.checks, shard=sel.shard,
         chunk=sel.chunk, backend=sel.backend, reference=sel.reference, results_path=results,
         report_path=get("--trt-report") if get("--trt-report") is not None else O.DEFAULT_REPORT,
         repro_dir=get("--trt-repro-dir") or os.path.join(os.path.dirname(results) or ".", "repro"),
@@ -155,7 +156,8 @@ class Session:
             hypothesis_profile=s.profile, hypothesis_seed=s.seed, trt_version=format_version(s.trt_version),
             implicit_batch=s.implicit_batch, backend=s.backend, reference=s.reference, isolate=s.isolate,
             worker=self.worker, argv=list(argv if argv is not None else sys.argv[1:]),
-            expectations=s.target.expectations_path, build_cache=s.build_cache, chunk=s.chunk, **self.plan_facts),
+            expectations=s.target.expectations_path, build_cache=s.build_cache, chunk=s.chunk, **self.plan_facts,
+            **({"hypothesis_cases": s.cases} if s.cases else {})),
             shard=f"{s.shard[0]}/{s.shard[1]}" if s.shard else None, placement=placement,
             expectations=s.expectations)
         self.writer = ResultsWriter(path, head, resume=s.resume and not self.worker)
@@ -263,6 +265,7 @@ class Session:
                  for check in CHECKS if by_check.get(check)]
         lines = [f"targeted TensorRT {format_version(s.trt_version)} (implicit batch "
                  f"{'on' if s.implicit_batch else 'off'}), Hypothesis profile {s.profile} seed {s.seed}"
+                 + (f", {s.cases} cases per op" if s.cases else "")
                  + (f", shard {s.shard[0]}/{s.shard[1]}" if s.shard else ""),
                  f"plan {self.plan_facts.get('plan', '?')}: {self.plan_facts.get('plan_cases', '?')} cases, "
                  f"{self.plan_facts.get('plan_source', '')}",

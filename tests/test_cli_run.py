@@ -58,6 +58,8 @@ BAD = [
     (["--trt-shard", "4/3"], "--trt-shard: need 1 <= K <= N"),
     (["--trt-timeout", "abc"], "--trt-timeout: expected a number of seconds"),
     (["--trt-chunk", "0"], "--trt-chunk: must be a positive number"),
+    (["--trt-cases", "0"], "--trt-cases: must be a positive number of cases per op"),
+    (["--trt-cases", "many"], "argument --trt-cases: invalid int value: 'many'"),
 ]
 
 

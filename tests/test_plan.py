@@ -43,3 +43,24 @@ def test_the_plan_key_changes_with_the_seed():
     profiles.use("ci")
     e = BY_NAME["squeeze"]
     assert plan._plan_key(e, S) != plan._plan_key(e, T)
+
+
+def test_trt_cases_draws_exactly_that_many_distinct_cases():
+    """Hypothesis repeats examples (split, dev, seed 0: 200 examples are 188 distinct cases);
+    --trt-cases N draws again with more examples until N are distinct, and keeps the first N."""
+    class S:
+        seed = 0
+        build_cache = None
+        cases = 60
+
+    profiles.use("dev", cases=S.cases)
+    e = BY_NAME["split"]
+    plain = plan.draw_cases(e, seed=0)
+    exact = plan.draw_cases(e, seed=0, exactly=S.cases)
+    assert len(plain) < S.cases, "Hypothesis drew no repeat here: choose an op or seed that shows one"
+    assert len(exact) == len(set(exact)) == S.cases
+    assert plan.draw_cases(e, seed=0, exactly=S.cases) == exact          # the same seed, the same cases
+    assert plan.cached_cases([e], S)["split"] == exact                   # what a run with --trt-cases plans
+    assert plan._plan_key(e, S) != plan._plan_key(e, type("P", (S,), {"cases": None}))
+    profiles.use("ci")
+

@@ -54,6 +54,13 @@ def _cell(c: Counter) -> str:
     return " ".join(f"{k} {c[k]}" for k in ("pass", "xfail", "fail", "xpass", "error", "skip") if c.get(k))
 
 
+def red_line(rec) -> str:
+    """One red record as a Markdown list item: op, check, outcome, the case and the reason."""
+    reason = " ".join((rec.reason or "").split())[:240].replace("|", "\\|")
+    return (f"- `{rec.op}` {rec.check} **{rec.outcome}** {rec.dtype or ''} "
+            f"{rec.input_shapes} {rec.attrs} (case {rec.case_id}, seed {rec.seed}): {reason}")
+
+
 def table(rows: list[dict], argv: list[str]) -> str:
     out = ["# Op-suite sweep", "", f"Command per seed: `pytest suites/ops {' '.join(argv)} --trt-seed S`", ""]
     checks = ("offload", "preserve", "reference", "tensorrt")
@@ -68,10 +75,7 @@ def table(rows: list[dict], argv: list[str]) -> str:
             continue
         out.append(f"## Seed {r['seed']}: {len(r['red'])} red record(s)")
         out.append("")
-        for rec in r["red"]:
-            reason = " ".join((rec.reason or "").split())[:240].replace("|", "\\|")
-            out.append(f"- `{rec.op}` {rec.check} **{rec.outcome}** {rec.dtype or ''} "
-                       f"{rec.input_shapes} {rec.attrs} (case {rec.case_id}, seed {rec.seed}): {reason}")
+        out.extend(red_line(rec) for rec in r["red"])
         out.append("")
     return "\n".join(out) + "\n"
 

@@ -25,22 +25,25 @@ os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", "/tmp/hyp")
 import pytest  # noqa: E402
 
 ARGS = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:cov", "-p", "no:tvm_trt_harness"]
-ignore = shutil.ignore_patterns(".git", ".mut", ".venv", "reports", "__pycache__", ".hypothesis", "suites", "tools",
-                                "docs")
+# tools/ and docs/ stay: tests read them (tools/cuda_build_probe.py, the reproducers under docs/findings)
+ignore = shutil.ignore_patterns(".git", ".mut", ".venv", "reports", "__pycache__", ".hypothesis", "suites")
 for i in range(N):
     shutil.rmtree(f"{W}{i}", ignore_errors=True)
     shutil.copytree(ROOT, f"{W}{i}", ignore=ignore)
     open(f"{W}{i}/conftest.py", "w").close()     # the harness plugin is not under test here
 open(os.path.join(ROOT, "conftest.py"), "w").close()
 
-# warm up: every test set once (imports all third-party code into the parent); baselines must pass
+# warm up: every test set once (imports all third-party code into the parent); baselines must pass,
+# in a copy as the jobs run (a file the copies lack failed every mutant of a test set that needs it)
 bad = set()
+os.chdir(f"{W}0")
+sys.path.insert(0, f"{W}0")
 for tests in sorted({tuple(j["tests"]) for j in jobs}):
     rc = pytest.main([*ARGS, f"--basetemp={W}btw", *tests])
     print("baseline", tests, "rc", int(rc), flush=True)
     if rc != 0:
         bad.add(tests)
-ours = [k for k, m in sys.modules.items() if (getattr(m, "__file__", None) or "").startswith(ROOT + os.sep)
+ours = [k for k, m in sys.modules.items() if (getattr(m, "__file__", None) or "").startswith((ROOT + os.sep, W))
         or k in ("conftest", "harness") or k.startswith("harness.")]
 for k in ours:
     del sys.modules[k]

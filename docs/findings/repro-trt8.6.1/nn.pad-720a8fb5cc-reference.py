@@ -1,9 +1,9 @@
 """Reproducer written by tvm-trt-harness.
 
-case:     layout_transform-faf3abd8a4-offload
-check:    offload
+case:     nn.pad-720a8fb5cc-reference
+check:    reference
 outcome:  fail   (the reason is REASON below)
-Run: python layout_transform-faf3abd8a4-offload.py   (needs TVM and NumPy only)
+Run: python nn.pad-720a8fb5cc-reference.py   (needs TVM and NumPy only)
 Exit status: 1 while the departure is there, 0 once it is gone.
 """
 import os
@@ -14,16 +14,16 @@ import numpy as np
 import tvm
 from tvm import relax
 
-REASON = "over-offload: relax.layout_transform offloaded though dtype float64: TVM's TensorRT builder maps only float32/float16 to TensorRT types (TensorRT itself has int32 layers): every engine input and every layer output goes through DLDataType2NVDataType, which ICHECKs float16/float32"
-SOURCE = '# from tvm.script import ir as I\n# from tvm.script import tirx as T\n# from tvm.tirx.layout import Axis\n# from tvm.script import relax as R\n\n@I.ir_module\nclass Module:\n    @R.function\n    def main(x0: R.Tensor((1, 1, 2), dtype="float64")) -> R.Tensor((1, 1, 2), dtype="float64"):\n        with R.dataflow():\n            lv: R.Tensor((1, 1, 2), dtype="float64") = R.layout_transform(x0, index_map=T.index_map(lambda i_0, i_1, i_2: (i_0, i_1, i_2)), pad_value=None)\n            gv: R.Tensor((1, 1, 2), dtype="float64") = lv\n            R.output(gv)\n        return gv'             # TVMScript, or None when the program comes from MODEL
+REASON = 'TVM LLVM vs numpy-oracle: output 0 (int32): 6952/7000 elements differ (max abs error 6)'
+SOURCE = '# from tvm.script import ir as I\n# from tvm.script import relax as R\n\n@I.ir_module\nclass Module:\n    @R.function\n    def main(x0: R.Tensor((4, 2, 3, 1, 2), dtype="int32")) -> R.Tensor((8, 5, 7, 5, 5), dtype="int32"):\n        with R.dataflow():\n            lv: R.Tensor((8, 5, 7, 5, 5), dtype="int32") = R.nn.pad(x0, pad_width=[2, 2, 2, 1, 2, 2, 2, 2, 1, 2], pad_value=0.0, pad_mode="edge")\n            gv: R.Tensor((8, 5, 7, 5, 5), dtype="int32") = lv\n            R.output(gv)\n        return gv'             # TVMScript, or None when the program comes from MODEL
 MODEL = None               # an ONNX file beside this script, or None
 SHAPES = {}             # ONNX input name -> (shape, dtype), for MODEL
-CHECK = 'offload'
+CHECK = 'reference'
 TARGET = 'llvm'
-ATOL, RTOL, MODE = (1e-10, 1e-10, 'elementwise')
-EXPECTED_OFFLOAD = {}   # op -> calls the converter rules say TensorRT should take
+ATOL, RTOL, MODE, ACC = (0.0, 0.0, 'elementwise', 0.0)
+EXPECTED_OFFLOAD = {'relax.nn.pad': 1}   # op -> calls the converter rules say TensorRT should take
 HERE = os.path.dirname(os.path.abspath(__file__))
-data = np.load(os.path.join(HERE, 'layout_transform-faf3abd8a4-offload.npz'), allow_pickle=False)
+data = np.load(os.path.join(HERE, 'nn.pad-720a8fb5cc-reference.npz'), allow_pickle=False)
 inputs = [data[k] for k in sorted((k for k in data.files if k.startswith("input_")), key=lambda k: int(k[6:]))]
 weights = {k[7:]: data[k] for k in data.files if k.startswith("weight_")}
 oracle = [data[k] for k in sorted((k for k in data.files if k.startswith("oracle_")), key=lambda k: int(k[7:]))]
@@ -59,8 +59,9 @@ def run(m):
 
 
 def same(actual, expected):
-    """harness/compare.py's rule: |a - e| <= ATOL + RTOL * |e| (ATOL scaled by max|e| when MODE is
-    normwise); NaN/Inf must agree in place; integer outputs must be equal."""
+    """harness/compare.py's rule: |a - e| <= ATOL + RTOL * |e| + ACC * max|e| (ATOL scaled by max|e|
+    when MODE is normwise; ACC is the rounding allowed in a long sum); NaN/Inf must agree in place;
+    integer outputs must be equal."""
     ok = len(actual) == len(expected)
     for a, e in zip(actual, expected):
         a64, e64 = a.astype(np.float64), e.astype(np.float64)
@@ -70,7 +71,8 @@ def same(actual, expected):
             continue
         special = np.array_equal(np.isnan(a64), np.isnan(e64)) and np.array_equal(a64[np.isinf(a64)], e64[np.isinf(e64)])
         fin = np.isfinite(a64) & np.isfinite(e64)
-        atol = ATOL * (np.abs(e64[fin]).max(initial=0.0) or 1.0) if MODE == "normwise" else ATOL
+        top = np.abs(e64[fin]).max(initial=0.0)
+        atol = (ATOL * (top or 1.0) if MODE == "normwise" else ATOL) + ACC * top
         err = np.abs(a64[fin] - e64[fin])
         good = special and bool(np.all(err <= atol + RTOL * np.abs(e64[fin])))
         print("output", a.shape, "max abs error", err.max(initial=0.0), "ok" if good else "MISMATCH")

@@ -1,0 +1,186 @@
+"""tools/gpu_dense.py: the dense run of the expectations limited to a backend or device.
+
+The table and its exit status are checked on results files written the way a run writes them
+(harness.results.ResultsWriter, read back by harness.reader); one real run on TVM's LLVM build
+checks the whole command, with expectations limited to ``tvm-llvm`` standing in for the GPU ones."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, shared_cache
+from harness import expectations as E
+from harness.case import Case
+from harness.predicates import PREDICATES
+from harness.reader import load_results
+from harness.seed import seed_operators
+
+TOOL = os.path.join(ROOT, "tools", "gpu_dense.py")
+_spec = importlib.util.spec_from_file_location("gpu_dense", TOOL)
+G = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(G)
+
+EXPECTATIONS = '''
+[[expect]]
+id = "cuda-split"
+ops = ["split"]
+check = "reference"
+backends = ["tvm-cuda"]
+source = "topi/transform.h:split"
+reason = "split departs on CUDA"
+
+[[expect]]
+id = "cuda-split-tensorrt"
+ops = ["split"]
+check = "tensorrt"
+backends = ["tvm-cuda"]
+outcome = "crash"
+source = "NOT SETTLED"
+reason = "split crashes on CUDA"
+
+[[expect]]
+id = "cuda-devices-only"
+ops = ["mean"]
+check = "reference"
+devices = ["cuda"]
+source = "dlight reduction"
+reason = "mean departs on a GPU"
+
+[[expect]]
+id = "cpu-everywhere"
+ops = ["nn.pad"]
+check = "reference"
+reason = "not limited"
+'''
+
+
+@pytest.fixture
+def exps(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text(EXPECTATIONS)
+    return str(path), E.load(str(path), set(seed_operators()))
+
+
+def test_the_limited_expectations_that_the_run_reaches(exps):
+    _, loaded = exps
+    gpu = G.run_backends(["-n", "16", "--trt-backend", "tvm-cuda", "--trt-reference=tvm-cuda"])
+    assert gpu == {"tvm-cuda", "tvm-llvm"}
+    assert [e.id for e in G.concerned(loaded, gpu)] == ["cuda-split", "cuda-split-tensorrt", "cuda-devices-only"]
+    cpu = G.run_backends(["--trt-backend", "tvm-llvm", "--trt-reference", "tvm-llvm"])
+    assert G.concerned(loaded, cpu) == []                     # on a CPU no GPU expectation is validated
+    assert [e.id for e in G.concerned(loaded, cpu, {"cpu-everywhere"})] == ["cpu-everywhere"]
+    assert G.run_backends([]) == {"tensorrt", "tvm-cuda", "tvm-llvm"}   # the harness's defaults
+
+
+def _results(tmp_path, build, records, exps_path, name="r.jsonl"):
+    head = build.header(env={"backend": "tvm-cuda", "reference": "tvm-cuda", "expectations": exps_path,
+                             "hypothesis_cases": 3, "hypothesis_profile": "dev", "hypothesis_seed": 7})
+    return build.write(tmp_path / name, head, records)
+
+
+def _table(tmp_path, path, exps_path):
+    out = tmp_path / "out"
+    rc = G.main(["--table", path, "--expectations", exps_path, "--out", str(out)])
+    return rc, (out / "dense.md").read_text()
+
+
+def _row(text, eid, op):
+    for line in text.splitlines():
+        if line.startswith(f"| `{eid}` | {op} |"):
+            return [c.strip() for c in line.strip("|").split("|")]
+    raise AssertionError(f"no row for {eid} {op}:\n{text}")
+
+
+def test_table_counts_matches_xpass_and_unexplained(tmp_path, build, exps):
+    path, _ = exps
+    r = build.record
+    records = [
+        r("split", "s1", "reference", "xfail", expectation="cuda-split", reason="known departure"),
+        r("split", "s2", "reference", "xfail", expectation="cuda-split", reason="known departure"),
+        r("split", "s3", "reference", "xpass", expectation="cuda-split", reason="expected to fail but passed"),
+        r("split", "s1", "tensorrt", "xfail", expectation="cuda-split-tensorrt", reason="known departure: crash"),
+        r("split", "s2", "tensorrt", "xfail", expectation="cuda-split-tensorrt", reason="[NOTRUN] known to crash"),
+        r("split", "s3", "tensorrt", "fail", reason="TVM failed: something new"),
+        r("split", "s0", "tensorrt", "fail", reason="shrunk", details={"shrunk_from": "s3"}),
+        r("mean", "mean-*", "reference", "skip", reason="backend tvm-cuda cannot run here"),
+    ]
+    rc, text = _table(tmp_path, _results(tmp_path, build, records, path), path)
+    assert rc == 1
+    assert "**Verdict: NOT OK**: 1 XPASS, 1 unexplained" in text      # the shrunk case is listed, not counted
+    #          id, op, check, cases, matched, XPASS, unexplained, source, note
+    assert _row(text, "cuda-split", "split")[3:8] == ["3", "2", "1", "0", "topi/transform.h:split"]
+    row = _row(text, "cuda-split-tensorrt", "split")
+    assert row[3:7] == ["3", "2", "0", "1"]                    # the shrunk case is no drawn case
+    assert "1 of the matched held as [NOTRUN]" in row[8]
+    assert "check not run: backend tvm-cuda cannot run here" in _row(text, "cuda-devices-only", "mean")[8]
+    assert "| split | tensorrt | 3 | xfail 2 fail 1 |" in text
+    assert "## 3 red record(s)" in text and "(case s0, seed None): shrunk" in text
+    assert "- `split` tensorrt **fail**" in text and "- `split` reference **xpass**" in text
+    assert "cpu-everywhere" not in text
+
+
+def test_table_of_a_clean_run_exits_0_and_says_what_was_not_exercised(tmp_path, build, exps):
+    path, _ = exps
+    r = build.record
+    records = [r("split", f"s{i}", "reference", "xfail", expectation="cuda-split", reason="known") for i in range(2)]
+    records += [r("split", "s2", "reference", "pass"), r("split", "s0", "tensorrt", "pass"),
+                r("mean", "m0", "reference", "pass")]
+    rc, text = _table(tmp_path, _results(tmp_path, build, records, path), path)
+    assert rc == 0 and "**Verdict: OK**: 0 XPASS, 0 unexplained" in text
+    assert _row(text, "cuda-split", "split")[3:7] == ["3", "2", "0", "0"]
+    assert "fewer cases than asked (3)" in _row(text, "cuda-split-tensorrt", "split")[8]
+    assert "not exercised" in _row(text, "cuda-devices-only", "mean")[8]
+
+
+def test_a_run_that_left_no_results_exits_2(tmp_path, exps):
+    path, _ = exps
+    assert G.main(["--table", str(tmp_path / "missing.jsonl"), "--expectations", path, "--out",
+                   str(tmp_path / "o")]) == 2
+    assert G.main(["--also", "no-such-id", "--expectations", path, "--out", str(tmp_path / "o")]) == 2
+
+
+def test_dense_run_on_llvm(tmp_path):
+    """One op, 3 cases, its reference check: an expectation that describes edge padding (a real
+    departure of TVM's LLVM build) and a wrong one that describes the other pad modes (they pass):
+    the table counts each from the records, and the run exits 1 for the XPASS."""
+    (tmp_path / "exp.toml").write_text('''
+[[expect]]
+id = "llvm-pad-edge-limited"
+ops = ["nn.pad"]
+check = "reference"
+when = ["pad-edge-nonzero"]
+backends = ["tvm-llvm"]
+source = "relax.nn.pad edge mode, LLVM"
+reason = "pads with zeros"
+
+[[expect]]
+id = "llvm-pad-others-wrong"
+ops = ["nn.pad"]
+check = "reference"
+attrs = { pad_mode = ["constant", "reflect"] }
+backends = ["tvm-llvm"]
+source = "nothing departs"
+reason = "a wrong expectation"
+''')
+    env = {**os.environ, "XDG_CACHE_HOME": shared_cache() or str(tmp_path / "cache"),
+           "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, TOOL, "--cases", "3", "--seed", "3", "--expectations", "exp.toml",
+                           "--out", "out", "--", "--trt-backend", "tvm-llvm", "--trt-reference", "tvm-llvm",
+                           "--trt-timing", "off", "--trt-isolate", "off"],      # no case worker: 10 s, not 20
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    run = load_results(tmp_path / "out" / "dense.jsonl")
+    recs = [r for r in run.records if not (r.details or {}).get("shrunk_from")]
+    assert {r.check for r in recs} == {"reference"} and len({r.case_id for r in recs}) == 3, proc.stdout
+    edge = sum(PREDICATES["pad-edge-nonzero"](Case.from_record(r)) for r in recs)
+    others = sum(r.attrs.get("pad_mode") in ("constant", "reflect") for r in recs)
+    assert others >= 1        # Hypothesis draws the simplest case first: constant mode, zero widths
+    text = (tmp_path / "out" / "dense.md").read_text()
+    assert _row(text, "llvm-pad-edge-limited", "nn.pad")[3:7] == ["3", str(edge), "0", "0"]
+    assert _row(text, "llvm-pad-others-wrong", "nn.pad")[3:7] == ["3", "0", str(others), "0"]
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"NOT OK ({others} XPASS, 0 unexplained)" in proc.stdout
+    assert run.env["hypothesis_cases"] == 3 and "--trt-cases 3" in text
