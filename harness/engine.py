@@ -43,6 +43,7 @@ class UnitRequest:
     opts: CheckOptions
     cache_dir: str | None = None
     timing: dict | None = None            # keyword arguments of the timing function, or None
+    expect_crash: bool = False            # confirming a known crash: one death of the runner says it
 
 
 @dataclass
@@ -115,7 +116,7 @@ def run_unit(req: UnitRequest) -> list[Computed]:
     for cid, art in arts.items():
         if any(C.partitions(k, opts) for k in req.checks.get(cid, ())):
             partition(art, trt_version=opts.trt_version, implicit_batch=opts.implicit_batch)
-    execute(list(arts.values()), needs, WORKER.cache(req.cache_dir))
+    execute(list(arts.values()), needs, WORKER.cache(req.cache_dir), retry=not req.expect_crash)
     if req.timing is not None:      # the builds the tensorrt check compares, timed together
         time_builds([(arts[cid], v, b) for cid in arts if "tensorrt" in req.checks.get(cid, ())
                      for v, b in C.needs("tensorrt", opts)], **req.timing)

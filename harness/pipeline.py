@@ -148,7 +148,7 @@ def partition(art: Artifacts, *, trt_version, implicit_batch: bool, partitioner:
     art._timed("partition", t0)
 
 
-def execute(arts: list[Artifacts], needs: dict[str, set], cache: BuildCache) -> None:
+def execute(arts: list[Artifacts], needs: dict[str, set], cache: BuildCache, *, retry: bool = True) -> None:
     """Stages 3-4 for many programs: compile what ``needs`` (key -> {(variant, backend)}) asks,
     one batch per backend (both variants of every program in one module), then run each."""
     from .backends import get_backend
@@ -178,7 +178,7 @@ def execute(arts: list[Artifacts], needs: dict[str, set], cache: BuildCache) -> 
         from . import runner
 
         if runner.serves(backend.device_kind):     # this device's runner does the runs
-            _run_remote(built, member_of, backend, backend_name)
+            _run_remote(built, member_of, backend, backend_name, retry)
             continue
         vms: dict[int, object] = {}
         dev = backend.device() if built else None
@@ -186,7 +186,7 @@ def execute(arts: list[Artifacts], needs: dict[str, set], cache: BuildCache) -> 
             _run_built(built, member_of, backend, backend_name, dev, vms)
 
 
-def _run_remote(built, member_of, backend, backend_name) -> None:
+def _run_remote(built, member_of, backend, backend_name, retry: bool = True) -> None:
     """Stage 4 on a runner (:mod:`harness.runner`): each build's library, its entry and inputs go to
     the least loaded runner of the backend's device kind, one request per program."""
     from .runner import RunnerDied, client
@@ -204,7 +204,7 @@ def _run_remote(built, member_of, backend, backend_name) -> None:
         try:
             reply, device = runners.request(backend.device_kind, {
                 "op": "run", "backend": backend_name, "path": runners.path_of(result), "entry": result.entry,
-                "inputs": art.program.inputs, "key": art.key})
+                "inputs": art.program.inputs, "key": art.key}, retry=retry)
         except RunnerDied as exc:
             art.outputs[slot] = RunnerFailure(f"run {variant} on {backend_name}: {exc}", exc.kind)
         else:

@@ -10,6 +10,7 @@ xfail without running ([NOTRUN], as pytest's ``xfail(run=False)``).
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -59,13 +60,16 @@ def timing_options(session: Session) -> dict | None:
         return None
     # Rounds of 1 ms (a workload whose CUPTI clock check needs longer rounds is traced again with
     # them: timing.run.CLOCK_RETRY_FACTOR); adaptive: each pass stops once its median is known to
-    # +-0.5 % (95 % CI, order statistics), after 5 rounds at least and 40 at most.
-    return {"min_round_s": 1e-3, "rounds": TIMING_MAX_ROUNDS, "max_total_s": 2.0, "target_ci": TIMING_TARGET_CI,
-            "min_rounds": 5}
+    # +-0.5 % (95 % CI, order statistics), after 5 rounds at least; at most 15 rounds of latency
+    # (host latency beside 16 busy builders seldom settles to 0.5 %: on an H100 every pass ran to
+    # its maximum) and 40 of device time (the figure the gate compares; it settles in ~5).
+    return {"min_round_s": 1e-3, "rounds": TIMING_MAX_ROUNDS, "device_rounds": TIMING_MAX_DEVICE_ROUNDS,
+            "max_total_s": 2.0, "target_ci": TIMING_TARGET_CI, "min_rounds": 5}
 
 
 TIMING_TARGET_CI = 0.005
-TIMING_MAX_ROUNDS = 40
+TIMING_MAX_ROUNDS = 15
+TIMING_MAX_DEVICE_ROUNDS = 40
 
 
 def tensorrt_skip_reason(session: Session) -> str | None:
@@ -126,14 +130,35 @@ def make_record(session: Session, entry, case, check: str, result: CheckResult, 
 
 
 # -- computing, with crash isolation ------------------------------------------------------------------
-def _compute(session: Session, entry, cases: list, todo: dict, opts: CheckOptions) -> dict:
+def _shared_confirmations(session: Session, eid: str | None = None, cid: str | None = None) -> None:
+    """Known crashes confirmed by any worker of the run: read them into ``session.confirmed``, or
+    add one.  Shared through the runners' directory (harness.runner), so a crash that kills the GPU
+    runner is confirmed once per run, not once per worker."""
+    from .runner import spec
+
+    where = (spec() or {}).get("dir")
+    if not where or not os.path.isdir(where):
+        return
+    if eid is not None:
+        with open(os.path.join(where, f"confirmed-{eid}"), "w") as fh:
+            fh.write(cid or "")
+        return
+    for name in os.listdir(where):
+        if name.startswith("confirmed-"):
+            with open(os.path.join(where, name)) as fh:
+                session.confirmed.setdefault(name[len("confirmed-"):], fh.read().strip())
+
+
+def _compute(session: Session, entry, cases: list, todo: dict, opts: CheckOptions, *,
+             expect_crash: bool = False) -> dict:
     """(case_id, check) -> Computed or Answer (crash/timeout), splitting batches that kill the worker."""
     from .isolate import Answer
 
     s = session.settings
     req = engine.UnitRequest(op=entry.name, cases=tuple(cases), checks={c.case_id: tuple(todo[c.case_id])
                                                                         for c in cases},
-                             opts=opts, cache_dir=s.build_cache, timing=timing_options(session))
+                             opts=opts, cache_dir=s.build_cache, timing=timing_options(session),
+                             expect_crash=expect_crash)
     n = sum(len(v) for v in req.checks.values())
     if n == 0:
         return {}
@@ -193,6 +218,7 @@ def run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
     cases = list(unit.cases)
     todo = {c.case_id: [k for k in checks if (c.case_id, k) not in session.done] for c in cases}
     held = {}
+    _shared_confirmations(session)
     for case in cases:
         for check in list(todo[case.case_id]):
             e = _known_crash(session, entry, case, check, opts)
@@ -211,11 +237,12 @@ def run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
     computed = {}
     by_id = {c.case_id: c for c in cases}
     for (cid, check), eid in confirming.items():
-        got = _compute(session, entry, [by_id[cid]], {cid: [check]}, opts)
+        got = _compute(session, entry, [by_id[cid]], {cid: [check]}, opts, expect_crash=True)
         computed.update(got)
         res = got.get((cid, check))
         if res is not None and (not hasattr(res, "result") or res.result.error_kind == "crash"):
             session.confirmed[eid] = cid
+            _shared_confirmations(session, eid, cid)
         else:
             session.refuted.add(eid)
     for case in cases:   # the pairs of refuted expectations run normally, the others are held

@@ -100,9 +100,10 @@ class Client:
                 continue
         return min(loads)[1] if loads else paths[0]
 
-    def request(self, kind: str, msg: dict, timeout: float | None = None) -> tuple[dict, str]:
+    def request(self, kind: str, msg: dict, timeout: float | None = None, *, retry: bool = True) -> tuple[dict, str]:
         """(answer, the runner's device) for a ``run`` or ``time`` request; RunnerDied when the request
-        killed a runner twice (or ran past ``timeout`` twice)."""
+        killed a runner twice (once where ``retry`` is False: a known crash being confirmed) or ran
+        past ``timeout``."""
         timeout = self.timeout if timeout is None else timeout
         path = self.choose(kind)
         tries = bystander = 0
@@ -116,6 +117,8 @@ class Client:
                 why, culprit = self._after_death(path, mine)
                 if culprit:
                     tries += 1
+                    if not retry:
+                        raise RunnerDied(why, "crash") from None
                     if tries >= 2:
                         raise RunnerDied(f"{why}; it did so again in a fresh runner", "crash") from None
                 else:

@@ -51,6 +51,7 @@ class Runner:
         self.describe = f"cuda:{visible or index} {self.name}" if kind == "cuda" else "cpu"
         self.fault = None                                 # a test double's hook (PRELOAD), else None
         self.inflight_path: str | None = None
+        self.stats_path: str | None = None
         self.culprit = ""                                 # the request the previous runner died under
         if kind == "cuda":
             self._open_cupti()
@@ -124,21 +125,31 @@ class Runner:
 
     def account(self) -> None:
         """Fold CUPTI's records so far into the busy time (intervals merged: overlapping work on
-        two streams counts once)."""
-        if self.tracer is None:
-            return
-        spans = sorted((r[1], r[2]) for r in self.tracer.take() if r[3] in (self.index, -1))
-        end = None
-        for a, b in spans:
-            if end is None or a > end:
-                self.busy_traced_ns += b - a
-                end = b
-            elif b > end:
-                self.busy_traced_ns += b - end
-                end = b
+        two streams counts once), and leave the figures where the supervisor finds them if this
+        runner dies."""
+        if self.tracer is not None:
+            spans = sorted((r[1], r[2]) for r in self.tracer.take() if r[3] in (self.index, -1))
+            end = None
+            for a, b in spans:
+                if end is None or a > end:
+                    self.busy_traced_ns += b - a
+                    end = b
+                elif b > end:
+                    self.busy_traced_ns += b - end
+                    end = b
+        if self.stats_path:
+            import json
+
+            tmp = self.stats_path + ".tmp"
+            with open(tmp, "w") as fh:
+                json.dump(self.figures(), fh)
+            os.replace(tmp, self.stats_path)
 
     def stats(self) -> dict:
         self.account()
+        return self.figures()
+
+    def figures(self) -> dict:
         wall = time.perf_counter() - self.started
         busy_traced = self.busy_traced_ns * 1e-9
         busy = busy_traced + self.busy_estimated_s if self.tracer is not None else None
@@ -214,6 +225,10 @@ class Runner:
                            "culprit": self.culprit})
             elif msg.get("op") == "load":
                 conn.send({"backlog_s": self.pending_s})
+            elif msg.get("op") == "adopt":       # a standby taking over from a runner that ended
+                self.previous, self.culprit = msg.get("previous", ""), msg.get("culprit", "")
+                self.started = time.perf_counter()
+                conn.send({"ok": True})
             else:
                 self.pending_s += self.estimate(msg)
                 self.jobs.put((conn, msg))
@@ -227,6 +242,7 @@ def main(argv=None) -> int:
     p.add_argument("--kind", choices=("cuda", "cpu"), required=True)
     p.add_argument("--previous", default="", help="why the runner before this one ended")
     p.add_argument("--culprit", default="", help="the request it was serving then")
+    p.add_argument("--home", default=None, help="the slot's socket (its inflight and stats files are beside it)")
     a = p.parse_args(argv)
     try:   # end with the process that started it (a killed pytest leaves no runner behind)
         import ctypes
@@ -237,7 +253,8 @@ def main(argv=None) -> int:
         pass
     key = bytes.fromhex(os.environ["TRT_HARNESS_RUNNER_KEY"])
     runner = Runner(a.kind, 0, a.previous)
-    runner.culprit, runner.inflight_path = a.culprit, a.socket + ".inflight"
+    home = a.home or a.socket
+    runner.culprit, runner.inflight_path, runner.stats_path = a.culprit, home + ".inflight", home + ".stats"
     from . import PRELOAD_ENV
 
     if os.environ.get(PRELOAD_ENV):

@@ -30,18 +30,29 @@ class Slot:
     def __init__(self, kind: str, card: str | None, socket: str) -> None:
         self.kind, self.card, self.socket = kind, card, socket
         self.proc: subprocess.Popen | None = None
+        self.spare: subprocess.Popen | None = None       # a standby, started and waiting on its own socket
+        self.spares = 0
         self.deaths: list[str] = []
         self.started_ok = False
         self.start_failures = 0
+        self.total: dict = {}                            # the figures of the runners that ended
         self.log = socket + ".log"
+
+    @property
+    def spare_socket(self) -> str:
+        return f"{self.socket}.spare{self.spares}"
 
 
 class Supervisor:
-    def __init__(self, kinds: dict, *, timeout: float = 120.0) -> None:
-        """``kinds``: device kind -> list of cards (``CUDA_VISIBLE_DEVICES`` entries; None for CPU)."""
+    def __init__(self, kinds: dict, *, timeout: float = 120.0, standby: bool = True) -> None:
+        """``kinds``: device kind -> list of cards (``CUDA_VISIBLE_DEVICES`` entries; None for CPU).
+        ``standby``: keep a second runner per card started and waiting, so a death costs a hand-over
+        (milliseconds) instead of a start (seconds of TVM's import and CUDA's context, while every
+        builder waits)."""
         self.dir = tempfile.mkdtemp(prefix="trt-runners-")
         self.key = secrets.token_hex(16)
         self.timeout = timeout
+        self.standby = standby
         self.slots = [Slot(kind, card, os.path.join(self.dir, f"{kind}{i}.sock"))
                       for kind, cards in kinds.items() for i, card in enumerate(cards)]
         self.stopping = False
@@ -56,28 +67,61 @@ class Supervisor:
     def start(self) -> None:
         os.environ[ENV] = self.env_value()      # inherited by the xdist workers and their children
         for slot in self.slots:
-            self._spawn(slot, previous="", culprit="")
+            slot.proc = self._spawn(slot, slot.socket, previous="", culprit="")
+            self._new_spare(slot)
             threading.Thread(target=self._watch, args=(slot,), daemon=True, name=f"runner-{slot.kind}").start()
 
-    def _spawn(self, slot: Slot, *, previous: str, culprit: str) -> None:
+    def _spawn(self, slot: Slot, socket: str, *, previous: str, culprit: str) -> subprocess.Popen:
         env = dict(os.environ, TRT_HARNESS_RUNNER_KEY=self.key)
         env.pop(ENV, None)
         if slot.card is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot.card
-        cmd = [sys.executable, "-m", "harness.runner.server", "--socket", slot.socket, "--kind", slot.kind,
-               "--previous", previous, "--culprit", culprit]
+        cmd = [sys.executable, "-m", "harness.runner.server", "--socket", socket, "--home", slot.socket,
+               "--kind", slot.kind, "--previous", previous, "--culprit", culprit]
         with open(slot.log, "ab") as log:
-            slot.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+            return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+
+    def _new_spare(self, slot: Slot) -> None:
+        if self.standby and not self.stopping:
+            slot.spares += 1
+            slot.spare = self._spawn(slot, slot.spare_socket, previous="", culprit="")
+
+    def _adopt(self, slot: Slot, previous: str, culprit: str) -> bool:
+        """Hand the slot's socket to its standby; False when there is none that answers."""
+        from multiprocessing.connection import Client as Connect
+
+        spare, path = slot.spare, slot.spare_socket
+        if spare is None:
+            return False
+        while not os.path.exists(path):           # still starting: wait for its socket, or its end
+            try:
+                spare.wait(timeout=0.05)
+                return False                      # it ended before it could serve
+            except subprocess.TimeoutExpired:
+                continue
+        try:
+            conn = Connect(path, family="AF_UNIX", authkey=bytes.fromhex(self.key))
+            conn.send({"op": "adopt", "previous": previous, "culprit": culprit})
+            conn.recv()
+            conn.close()
+        except (OSError, EOFError):
+            return False
+        os.replace(path, slot.socket)             # clients that reconnect now reach the standby
+        slot.proc, slot.spare = spare, None
+        return True
 
     def _watch(self, slot: Slot) -> None:
         while True:
-            proc = slot.proc
-            code = proc.wait()
+            code = slot.proc.wait()
             if self.stopping:
                 return
             with self._lock:
                 inflight = _read(slot.socket + ".inflight")
+                _add(slot.total, _load(slot.socket + ".stats"))
+                for stale in (slot.socket + ".inflight", slot.socket + ".stats"):
+                    if os.path.exists(stale):
+                        os.unlink(stale)
                 ready = "ready" in _read(slot.log)[-4000:]
                 where = f"the runner on {slot.card if slot.card is not None else 'the CPU'}"
                 why = describe_exit(code).replace("the worker process", where)
@@ -89,13 +133,20 @@ class Supervisor:
                     with open(slot.socket + ".failed", "w") as fh:
                         fh.write(f"{where} could not be started ({why}; {len(slot.deaths)} ends): {tail}")
                     return
-                for stale in (slot.socket, slot.socket + ".inflight"):
-                    if os.path.exists(stale):
-                        os.unlink(stale)
-                self._spawn(slot, previous=f"{why} while running this case" if inflight else why, culprit=inflight)
+                previous = f"{why} while running this case" if inflight else why
+                if self._adopt(slot, previous, inflight):
+                    self._new_spare(slot)
+                    continue
+                if slot.spare is not None and slot.spare.poll() is None:
+                    slot.spare.kill()
+                slot.spare = None
+                if os.path.exists(slot.socket):
+                    os.unlink(slot.socket)
+                slot.proc = self._spawn(slot, slot.socket, previous=previous, culprit=inflight)
+                self._new_spare(slot)
 
     def stats(self) -> list[dict]:
-        """Each runner's accounting (asked over its socket), with its restarts."""
+        """Each card's accounting: its live runner's figures plus those of the runners that ended."""
         from .client import Client
 
         client = Client(json.loads(self.env_value()))
@@ -105,6 +156,11 @@ class Supervisor:
                 got = client._ask(slot.socket, {"op": "stats"}, 60.0)
             except Exception as exc:  # noqa: BLE001 - a runner that cannot answer: say so, keep the rest
                 got = {"device": slot.card or "cpu", "kind": slot.kind, "error": f"no accounting: {exc}"}
+            if "error" not in got:
+                _add(got, slot.total)
+                wall, busy = got.get("wall_s"), got.get("busy_s")
+                got["idle_s"] = max(0.0, wall - got["runner_s"])
+                got["busy_share"] = busy / wall if busy is not None and wall else None
             got["restarts"] = len(slot.deaths)
             got["deaths"] = slot.deaths[-5:]
             out.append(got)
@@ -115,12 +171,35 @@ class Supervisor:
     def stop(self) -> None:
         self.stopping = True
         for slot in self.slots:
-            if slot.proc is not None and slot.proc.poll() is None:
-                slot.proc.kill()
-                slot.proc.wait()
+            for proc in (slot.proc, slot.spare):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
         if os.environ.get(ENV) == self.env_value():
             del os.environ[ENV]
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+SUMMED = ("wall_s", "runner_s", "busy_s", "busy_traced_s", "busy_estimated_s")
+
+
+def _add(into: dict, more: dict) -> None:
+    """Add a runner's figures (``more``) to ``into``: times and request counts."""
+    for k in SUMMED:
+        if more.get(k) is not None:
+            into[k] = (into.get(k) or 0.0) + more[k]
+    if more.get("requests"):
+        req = into.setdefault("requests", {})
+        for k, n in more["requests"].items():
+            req[k] = req.get(k, 0) + n
+
+
+def _load(path: str) -> dict:
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return {}
 
 
 def _read(path: str) -> str:

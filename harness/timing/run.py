@@ -67,7 +67,7 @@ def time_many(runs: list, *, device_kind: str = "cuda", device_index: int = 0, d
               lock_dir: str | None = None, exclusive: bool = True, device_time: bool = True, warmup: int = 3,
               rounds: int = 15, min_round_s: float = 2e-2, max_total_s: float = 5.0, cupti=None,
               gpu_key: dict | None = None, tracer=None, target_ci: float | None = None,
-              min_rounds: int | None = None) -> list[dict]:
+              min_rounds: int | None = None, device_rounds: int | None = None) -> list[dict]:
     """:func:`time_run` for several workloads on one device, with the lock taken once and one CUPTI
     tracing session for all of them (a unit of the op suites times its cases together: CUPTI's
     start, flush and stop, and the lock's hand-over, are paid once).  One dict per run, as
@@ -75,7 +75,9 @@ def time_many(runs: list, *, device_kind: str = "cuda", device_index: int = 0, d
 
     ``tracer``: a CUPTI tracing session the caller keeps open (a GPU runner opens one for its life);
     it is paused for the latency pass.  ``target_ci``/``min_rounds``: adaptive rounds (see
-    :func:`harness.timing.latency.measure`): ``rounds`` is then the most taken."""
+    :func:`harness.timing.latency.measure`): ``rounds`` is then the most taken (``device_rounds`` in
+    the device pass, where given: device time settles where the host's latency, on a busy machine,
+    may not)."""
     adapt = {"target_ci": target_ci} if target_ci is not None else {}
     if min_rounds is not None:
         adapt["min_rounds"] = min_rounds
@@ -100,7 +102,7 @@ def time_many(runs: list, *, device_kind: str = "cuda", device_index: int = 0, d
 
     def _trace(pairs):
         try:
-            return _device.measure_devices(pairs, rounds=rounds, max_total_s=max_total_s,
+            return _device.measure_devices(pairs, rounds=device_rounds or rounds, max_total_s=max_total_s,
                                            device_index=device_index, cupti=cupti, tracer=tracer, **adapt)
         except _device.DeviceTimeUnavailable as exc:
             return [exc] * len(pairs)
