@@ -28,6 +28,7 @@ _PROBE = (
     " 'compute_version': devs[0]['compute_version'] if devs else None, 'count': len(devs), 'devices': devs}))\n"
 )
 PINNED_ENV = "TRT_HARNESS_PINNED_GPU"
+PROBE_ENV = "TRT_HARNESS_GPU_PROBE"     # the controller's answer, for its workers (same visible devices)
 
 
 def _driver_missing() -> str | None:
@@ -44,6 +45,14 @@ def _driver_missing() -> str | None:
 
 @lru_cache(maxsize=1)
 def probe() -> dict:
+    shared = os.environ.get(PROBE_ENV)
+    if shared:      # asked once for the run (share_probe): no child process, no CUDA context here
+        try:
+            got = json.loads(shared)
+            if got.get("cvd") == os.environ.get("CUDA_VISIBLE_DEVICES"):
+                return got
+        except ValueError:
+            pass
     missing = _driver_missing()
     if missing:
         return {"exist": False, "count": 0, "error": missing}
@@ -58,6 +67,13 @@ def probe() -> dict:
         return json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return {"exist": False, "count": 0, "error": f"CUDA probe gave no answer: {proc.stdout[-200:]!r}"}
+
+
+def share_probe() -> None:
+    """Hand this process's answer to the processes it starts (xdist workers, their case workers, the
+    runners): each would otherwise ask in a child of its own, a Python, TVM and a CUDA context each.
+    Valid while ``CUDA_VISIBLE_DEVICES`` stays as it is (a pinned worker asks again)."""
+    os.environ[PROBE_ENV] = json.dumps({**probe(), "cvd": os.environ.get("CUDA_VISIBLE_DEVICES")})
 
 
 def unavailable_reason() -> str | None:

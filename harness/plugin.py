@@ -63,7 +63,9 @@ def pytest_configure(config):
     from . import gpu, profiles
     worker = _worker_id(config)
     workers = _xdist_workers(config)
-    if worker:
+    from .runner import spec as runner_spec
+
+    if worker and not runner_spec():   # with runners the workers only build: no GPU of their own
         gpu.pin(worker)
     profiles.use(settings.profile, cases=settings.cases)
     session = Session(settings, worker)
@@ -75,6 +77,7 @@ def pytest_configure(config):
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     if not worker:      # the controller starts the runners before any worker (they inherit where)
+        gpu.share_probe()
         try:
             session.start_runners()
         except HarnessError as exc:

@@ -58,3 +58,23 @@ def test_no_gpu_no_placement(monkeypatch):
     monkeypatch.setattr(gpu, "probe", lambda: {"exist": False, "count": 0, "error": "no CUDA driver"})
     monkeypatch.delenv(gpu.PINNED_ENV, raising=False)
     assert gpu.placement(["gw0", "gw1"]) == {} and gpu.pin("gw0") is None
+
+
+def test_the_controllers_probe_is_shared_while_the_visible_devices_stay(monkeypatch):
+    """Workers, case workers and runners take the controller's answer (no child Python, no CUDA
+    context each); a process whose CUDA_VISIBLE_DEVICES changed (a pinned worker) asks again."""
+    import json
+
+    from harness import gpu
+
+    told = {"exist": True, "count": 2, "name": "NVIDIA H100", "devices": [{"index": 0}, {"index": 1}]}
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setenv(gpu.PROBE_ENV, json.dumps({**told, "cvd": "0,1"}))
+    gpu.probe.cache_clear()
+    try:
+        assert gpu.probe()["count"] == 2 and gpu.probe()["name"] == "NVIDIA H100"
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+        gpu.probe.cache_clear()
+        assert gpu.probe().get("name") != "NVIDIA H100" or gpu.probe().get("count") != 2
+    finally:
+        gpu.probe.cache_clear()
