@@ -99,6 +99,19 @@ def pytest_unconfigure(config):
                 os.environ[key] = value
 
 
+@pytest.fixture(autouse=True)
+def _hypothesis_profile_kept():
+    """A test that runs the harness in this process (a pytester in-process run, profiles.use) loads
+    the harness's Hypothesis profile (ci: 10 examples) into it; settings made later in this xdist
+    worker (the harness's own at run time, any made in a test) would take it as their parent."""
+    from hypothesis import settings
+
+    name = settings.get_current_profile_name()
+    yield
+    if settings.get_current_profile_name() != name:
+        settings.load_profile(name)
+
+
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", default=False,
                      help="also run tests marked slow (over about 60 s)")
