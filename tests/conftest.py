@@ -7,37 +7,48 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)
 
 
+@pytest.fixture(scope="session")
+def _harness_imported():
+    """The modules an in-process run of the op suite uses, imported before any test's pytester
+    exists (a session fixture is set up first): pytester drops the modules imported after its
+    start when its test ends, and a class the next run pickles to its worker must be the one its
+    module names, not a copy that an older module object still refers to."""
+    import doubles  # noqa: F401
+    import harness.backends  # noqa: F401
+    import harness.engine  # noqa: F401
+    import harness.gpu  # noqa: F401
+    import harness.isolate  # noqa: F401
+    import harness.plan  # noqa: F401
+    import harness.plugin  # noqa: F401
+    import harness.profiles  # noqa: F401
+    import harness.replay  # noqa: F401
+    import harness.suite  # noqa: F401
+
+
 @pytest.fixture
-def harness_run(pytester):
-    """Run the generated op suite in a subprocess pytest, optionally with a test double installed.
+def harness_run(_harness_imported, pytester):
+    """Run the generated op suite in a pytest session of its own, in this process (pytester), with
+    a test double optionally installed for that run only; cases still run in the harness's isolated
+    worker, forked from this process.  (A child interpreter per run cost ~2 s of start-up each, and
+    these tests test no process boundary.)
 
     Returns (RunResult, records) where records are the results file's record lines."""
     import json
 
+    import doubles
+
     def run(*args, double=None):
-        pytester.makeconftest(f"""
-import importlib.metadata as _md
-import sys
-sys.path.insert(0, {TESTS!r})
-sys.path.insert(0, {ROOT!r})
-if not any(ep.value.startswith("harness.plugin") for ep in _md.entry_points(group="pytest11")):
-    pytest_plugins = ["harness.plugin"]
-
-import pytest
-
-@pytest.hookimpl(tryfirst=True)   # before the harness plugin reads its options
-def pytest_configure(config):
-    double = {double!r}
-    if double:
-        import doubles
-        from _pytest.monkeypatch import MonkeyPatch
-        doubles.install(double, MonkeyPatch())
-""")
         with open(os.path.join(ROOT, "suites", "ops", "test_ops.py")) as fh:
             pytester.makepyfile(test_ops=fh.read())
         results = str(pytester.path / "out" / "results.jsonl")
-        res = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--trt-results={results}", "--trt-report=",
-                                            *args)
+        mp = pytest.MonkeyPatch()
+        try:
+            if double:
+                doubles.install(double, mp)
+            res = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--trt-results={results}",
+                                               "--trt-report=", *args)
+        finally:
+            mp.undo()
         records = []
         if os.path.exists(results):
             with open(results) as fh:
@@ -46,7 +57,6 @@ def pytest_configure(config):
 
     pytester._monkeypatch.setenv("TRT_HARNESS_FORCE", "1")
     pytester._monkeypatch.setenv("XDG_CACHE_HOME", shared_cache() or str(pytester.path / ".cache"))
-    pytester._monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return run
 
 
