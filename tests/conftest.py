@@ -1,4 +1,5 @@
 import os
+import pathlib
 
 import pytest
 
@@ -33,31 +34,54 @@ def harness_run(_harness_imported, pytester):
     these tests test no process boundary.)
 
     Returns (RunResult, records) where records are the results file's record lines."""
+
+    def run(*args, double=None):
+        return _run_here(pytester, pytester.path / "out" / "results.jsonl", *args, double=double)
+
+    _here_env(pytester)
+    return run
+
+
+@pytest.fixture
+def suite_here(_harness_imported, pytester):
+    """doubles.run_suite's twin in this process (pytester), for tests of no process boundary:
+    ``run(workdir, *args, double=None)`` -> (exit code, output, records), the results in
+    workdir/out/results.jsonl."""
+
+    def run(workdir, *args, double=None):
+        res, records = _run_here(pytester, pathlib.Path(workdir) / "out" / "results.jsonl", "-q", *args,
+                                 double=double)
+        return int(res.ret), "\n".join(res.outlines + res.errlines), records
+
+    _here_env(pytester)
+    return run
+
+
+def _here_env(pytester) -> None:
+    pytester._monkeypatch.setenv("TRT_HARNESS_FORCE", "1")
+    pytester._monkeypatch.setenv("XDG_CACHE_HOME", shared_cache() or str(pytester.path / ".cache"))
+    with open(os.path.join(ROOT, "suites", "ops", "test_ops.py")) as fh:
+        pytester.makepyfile(test_ops=fh.read())
+
+
+def _run_here(pytester, results, *args, double=None):
     import json
 
     import doubles
 
-    def run(*args, double=None):
-        with open(os.path.join(ROOT, "suites", "ops", "test_ops.py")) as fh:
-            pytester.makepyfile(test_ops=fh.read())
-        results = str(pytester.path / "out" / "results.jsonl")
-        mp = pytest.MonkeyPatch()
-        try:
-            if double:
-                doubles.install(double, mp)
-            res = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--trt-results={results}",
-                                               "--trt-report=", *args)
-        finally:
-            mp.undo()
-        records = []
-        if os.path.exists(results):
-            with open(results) as fh:
-                records = [r for r in (json.loads(line) for line in fh if line.strip()) if r.get("kind") == "record"]
-        return res, records
-
-    pytester._monkeypatch.setenv("TRT_HARNESS_FORCE", "1")
-    pytester._monkeypatch.setenv("XDG_CACHE_HOME", shared_cache() or str(pytester.path / ".cache"))
-    return run
+    mp = pytest.MonkeyPatch()
+    try:
+        if double:
+            doubles.install(double, mp)
+        res = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--trt-results={results}", "--trt-report=",
+                                           "test_ops.py", *args)
+    finally:
+        mp.undo()
+    records = []
+    if os.path.exists(results):
+        with open(results) as fh:
+            records = [r for r in (json.loads(line) for line in fh if line.strip()) if r.get("kind") == "record"]
+    return res, records
 
 
 SHARED_CACHE_ENV = "TRT_HARNESS_TEST_CACHE"
