@@ -68,6 +68,7 @@ def _run_here(pytester, results, *args, double=None):
     import json
 
     import doubles
+    import harness.engine
 
     mp = pytest.MonkeyPatch()
     try:
@@ -77,6 +78,7 @@ def _run_here(pytester, results, *args, double=None):
                                            "test_ops.py", *args)
     finally:
         mp.undo()
+        harness.engine.clear()   # a run with --trt-isolate=off kept its cases' artefacts in this process
     records = []
     if os.path.exists(results):
         with open(results) as fh:
@@ -114,9 +116,35 @@ def pytest_configure(config):
         config._trt_test_bytecode = {k: os.environ.get(k) for k in BYTECODE_ENV}
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(config._trt_test_cache, "pycache")
+        _seed_bytecode(os.environ["PYTHONPYCACHEPREFIX"])
 
 
 BYTECODE_ENV = ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+
+
+def _seed_bytecode(prefix: str) -> None:
+    """Hard-link the compiled files of the standard library and the venv (`make` compiles them at
+    install) into the prefix, where an interpreter with a prefix looks for them: without them the
+    first interpreters (the xdist workers) compile all of TVM, NumPy and pytest again, ~2 s each.
+    A file that changes is replaced there, never written through the link."""
+    import sysconfig
+
+    site = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    roots = site | {sysconfig.get_paths()["stdlib"]}
+    try:
+        for root in roots:
+            for dirpath, dirnames, filenames in os.walk(root):
+                if dirpath == root and root not in site:   # the standard library, not what is installed beside it
+                    dirnames[:] = [d for d in dirnames if d != "site-packages"]
+                if os.path.basename(dirpath) != "__pycache__":
+                    continue
+                dest = os.path.join(prefix, os.path.dirname(dirpath).lstrip(os.sep))
+                os.makedirs(dest, exist_ok=True)
+                for name in filenames:
+                    if name.endswith(".pyc") and not os.path.exists(os.path.join(dest, name)):
+                        os.link(os.path.join(dirpath, name), os.path.join(dest, name))
+    except OSError:   # another file system, no links: the interpreters compile what they miss
+        pass
 
 
 def pytest_unconfigure(config):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+import doubles
+
 
 def test_crash_becomes_error_record_and_run_goes_on(tmp_path, suite_here):
     # the run in this process (the crash happens in its isolated worker, forked from it)
@@ -17,8 +19,10 @@ def test_crash_becomes_error_record_and_run_goes_on(tmp_path, suite_here):
     assert "unexpected result" in out and "crash" in out
 
 
-def test_off_keeps_running_in_process(tmp_path, suite_here):
-    rc, out, records = suite_here(tmp_path, "--trt-ops=nn.relu", "--trt-checks=offload", "--trt-isolate=off")
+def test_off_keeps_running_in_process(tmp_path):
+    # in a child: run in this process, its cases would leave their artefacts in this process's
+    # engine.WORKER, which every later isolated worker forked from it inherits
+    rc, out, records = doubles.run_suite(tmp_path, "--trt-ops=nn.relu", "--trt-checks=offload", "--trt-isolate=off")
     assert rc == 0, out[-2000:]
     assert records and all(r["outcome"] in ("pass", "xfail") for r in records)
 
