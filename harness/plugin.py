@@ -51,8 +51,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "trt_op(name): a generated operator suite test")
     if not _wants_harness(config):
         return
-    try:   # options first: a misspelt op fails in a second, before TVM is imported
+    try:   # options first: a misspelt op or a bad --trt-plan file fails in a second, before TVM is imported
         settings = settings_from(config.getoption)
+        given = _given_plan(settings)
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     try:
@@ -72,7 +73,7 @@ def pytest_configure(config):
     session.device = gpu.describe()
     session.parallel = bool(worker or workers)
     try:
-        _units(session)     # the plan first: the header carries its hash
+        _units(session, given)     # the plan first: the header carries its hash
         session.open(placement=gpu.placement(workers) if workers else {})
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -106,14 +107,25 @@ def _stop_on_sigterm(config) -> None:
     config.stash[_OLD_SIGTERM] = signal.signal(signal.SIGTERM, stop)
 
 
-def _units(session: Session) -> list:
+def _given_plan(settings):
+    """The --trt-plan file's plan (read before TVM is imported: a bad file is one line), or None."""
+    if not settings.plan_path:
+        return None
+    from . import replay
+
+    return replay.load_for_run(settings.plan_path)
+
+
+def _units(session: Session, given=None) -> list:
     if session.units is None:
-        session.units, session.plan_facts, session.not_run = _plan(session.settings, parallel=session.parallel)
+        session.units, session.plan_facts, session.not_run = _plan(session.settings, parallel=session.parallel,
+                                                                    given=given)
     return session.units
 
 
-def _plan(settings, *, parallel: bool):
-    """(units, the plan's facts for the header, ops of a replayed plan that the table lacks)."""
+def _plan(settings, *, parallel: bool, given=None):
+    """(units, the plan's facts for the header, ops of a replayed plan that the table lacks);
+    ``given``: the --trt-plan file's plan, if already read."""
     import hypothesis
 
     from . import plan, replay
@@ -121,7 +133,7 @@ def _plan(settings, *, parallel: bool):
 
     gone: list[str] = []
     if settings.plan_path:       # exactly the cases of an earlier run (or plan file)
-        given = replay.load_for_run(settings.plan_path)
+        given = given or replay.load_for_run(settings.plan_path)
         wanted = {op: cs for op, cs in given.cases.items() if not settings.ops or op in settings.ops}
         gone = [op for op in wanted if op not in BY_NAME]
         entries = [e for e in OPS if e.name in wanted]

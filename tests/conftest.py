@@ -1,4 +1,5 @@
 import os
+import pathlib
 
 import pytest
 
@@ -7,47 +8,82 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)
 
 
+@pytest.fixture(scope="session")
+def _harness_imported():
+    """The modules an in-process run of the op suite uses, imported before any test's pytester
+    exists (a session fixture is set up first): pytester drops the modules imported after its
+    start when its test ends, and a class the next run pickles to its worker must be the one its
+    module names, not a copy that an older module object still refers to."""
+    import doubles  # noqa: F401
+    import harness.backends  # noqa: F401
+    import harness.engine  # noqa: F401
+    import harness.gpu  # noqa: F401
+    import harness.isolate  # noqa: F401
+    import harness.plan  # noqa: F401
+    import harness.plugin  # noqa: F401
+    import harness.profiles  # noqa: F401
+    import harness.replay  # noqa: F401
+    import harness.suite  # noqa: F401
+
+
 @pytest.fixture
-def harness_run(pytester):
-    """Run the generated op suite in a subprocess pytest, optionally with a test double installed.
+def harness_run(_harness_imported, pytester):
+    """Run the generated op suite in a pytest session of its own, in this process (pytester), with
+    a test double optionally installed for that run only; cases still run in the harness's isolated
+    worker, forked from this process.  (A child interpreter per run cost ~2 s of start-up each, and
+    these tests test no process boundary.)
 
     Returns (RunResult, records) where records are the results file's record lines."""
-    import json
 
     def run(*args, double=None):
-        pytester.makeconftest(f"""
-import importlib.metadata as _md
-import sys
-sys.path.insert(0, {TESTS!r})
-sys.path.insert(0, {ROOT!r})
-if not any(ep.value.startswith("harness.plugin") for ep in _md.entry_points(group="pytest11")):
-    pytest_plugins = ["harness.plugin"]
+        return _run_here(pytester, pytester.path / "out" / "results.jsonl", *args, double=double)
 
-import pytest
+    _here_env(pytester)
+    return run
 
-@pytest.hookimpl(tryfirst=True)   # before the harness plugin reads its options
-def pytest_configure(config):
-    double = {double!r}
-    if double:
-        import doubles
-        from _pytest.monkeypatch import MonkeyPatch
-        doubles.install(double, MonkeyPatch())
-""")
-        with open(os.path.join(ROOT, "suites", "ops", "test_ops.py")) as fh:
-            pytester.makepyfile(test_ops=fh.read())
-        results = str(pytester.path / "out" / "results.jsonl")
-        res = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--trt-results={results}", "--trt-report=",
-                                            *args)
-        records = []
-        if os.path.exists(results):
-            with open(results) as fh:
-                records = [r for r in (json.loads(line) for line in fh if line.strip()) if r.get("kind") == "record"]
-        return res, records
 
+@pytest.fixture
+def suite_here(_harness_imported, pytester):
+    """doubles.run_suite's twin in this process (pytester), for tests of no process boundary:
+    ``run(workdir, *args, double=None)`` -> (exit code, output, records), the results in
+    workdir/out/results.jsonl."""
+
+    def run(workdir, *args, double=None):
+        res, records = _run_here(pytester, pathlib.Path(workdir) / "out" / "results.jsonl", "-q", *args,
+                                 double=double)
+        return int(res.ret), "\n".join(res.outlines + res.errlines), records
+
+    _here_env(pytester)
+    return run
+
+
+def _here_env(pytester) -> None:
     pytester._monkeypatch.setenv("TRT_HARNESS_FORCE", "1")
     pytester._monkeypatch.setenv("XDG_CACHE_HOME", shared_cache() or str(pytester.path / ".cache"))
-    pytester._monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return run
+    with open(os.path.join(ROOT, "suites", "ops", "test_ops.py")) as fh:
+        pytester.makepyfile(test_ops=fh.read())
+
+
+def _run_here(pytester, results, *args, double=None):
+    import json
+
+    import doubles
+    import harness.engine
+
+    mp = pytest.MonkeyPatch()
+    try:
+        if double:
+            doubles.install(double, mp)
+        res = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--trt-results={results}", "--trt-report=",
+                                           "test_ops.py", *args)
+    finally:
+        mp.undo()
+        harness.engine.clear()   # a run with --trt-isolate=off kept its cases' artefacts in this process
+    records = []
+    if os.path.exists(results):
+        with open(results) as fh:
+            records = [r for r in (json.loads(line) for line in fh if line.strip()) if r.get("kind") == "record"]
+    return res, records
 
 
 SHARED_CACHE_ENV = "TRT_HARNESS_TEST_CACHE"
@@ -72,6 +108,43 @@ def pytest_configure(config):
     if not os.environ.get(SHARED_CACHE_ENV):
         os.environ[SHARED_CACHE_ENV] = tempfile.mkdtemp(prefix="trt-harness-tests-cache-")
         config._trt_test_cache = os.environ[SHARED_CACHE_ENV]
+        # The interpreters this session starts (xdist workers, child runs, CLI calls: dozens) share
+        # one bytecode cache in it, also where PYTHONDONTWRITEBYTECODE is set: else each compiles
+        # the harness again and pytest rewrites the asserts of every harness module (a pytest11
+        # plugin's package is rewritten), about 0.6 s of CPU per child.  Nothing is written beside
+        # the sources; this process's own setting is read at its start and does not change.
+        config._trt_test_bytecode = {k: os.environ.get(k) for k in BYTECODE_ENV}
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(config._trt_test_cache, "pycache")
+        _seed_bytecode(os.environ["PYTHONPYCACHEPREFIX"])
+
+
+BYTECODE_ENV = ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+
+
+def _seed_bytecode(prefix: str) -> None:
+    """Hard-link the compiled files of the standard library and the venv (`make` compiles them at
+    install) into the prefix, where an interpreter with a prefix looks for them: without them the
+    first interpreters (the xdist workers) compile all of TVM, NumPy and pytest again, ~2 s each.
+    A file that changes is replaced there, never written through the link."""
+    import sysconfig
+
+    site = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    roots = site | {sysconfig.get_paths()["stdlib"]}
+    try:
+        for root in roots:
+            for dirpath, dirnames, filenames in os.walk(root):
+                if dirpath == root and root not in site:   # the standard library, not what is installed beside it
+                    dirnames[:] = [d for d in dirnames if d != "site-packages"]
+                if os.path.basename(dirpath) != "__pycache__":
+                    continue
+                dest = os.path.join(prefix, os.path.dirname(dirpath).lstrip(os.sep))
+                os.makedirs(dest, exist_ok=True)
+                for name in filenames:
+                    if name.endswith(".pyc") and not os.path.exists(os.path.join(dest, name)):
+                        os.link(os.path.join(dirpath, name), os.path.join(dest, name))
+    except OSError:   # another file system, no links: the interpreters compile what they miss
+        pass
 
 
 def pytest_unconfigure(config):
@@ -81,6 +154,24 @@ def pytest_unconfigure(config):
     if path:
         shutil.rmtree(path, ignore_errors=True)
         os.environ.pop(SHARED_CACHE_ENV, None)
+        for key, value in config._trt_test_bytecode.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _hypothesis_profile_kept():
+    """A test that runs the harness in this process (a pytester in-process run, profiles.use) loads
+    the harness's Hypothesis profile (ci: 10 examples) into it; settings made later in this xdist
+    worker (the harness's own at run time, any made in a test) would take it as their parent."""
+    from hypothesis import settings
+
+    name = settings.get_current_profile_name()
+    yield
+    if settings.get_current_profile_name() != name:
+        settings.load_profile(name)
 
 
 def pytest_addoption(parser):

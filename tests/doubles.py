@@ -135,19 +135,19 @@ def install(name: str, monkeypatch) -> None:
     elif name == "hang-in-case":
         monkeypatch.setattr(program, "partition", _partition_hangs)
     elif name == "wrong-oracle":
-        entry = BY_NAME["nn.relu"]   # frozen: replaced for this (subprocess) run only
-        object.__setattr__(entry, "ref", wrong_relu_reference_off_by_half)
+        entry = BY_NAME["nn.relu"]   # frozen: its field replaced in place, undone with the monkeypatch
+        monkeypatch.setitem(vars(entry), "ref", wrong_relu_reference_off_by_half)
     elif name == "partition-drops-ops":
         monkeypatch.setattr(program, "partition", _partition_dropping_everything)
     elif name == "partition-corrupts-region":
         original = program.partition
         monkeypatch.setattr(program, "partition", lambda mod: _partition_then_corrupt_with(original, mod))
     elif name == "wrong-backend":
-        install_backend_double()
+        install_backend_double(monkeypatch)
     elif name == "gpu-oom-backend":
         from harness import backends
 
-        backends.BUILTIN["gpu-oom-llvm"] = _gpu_oom_backend_class()
+        monkeypatch.setitem(backends.BUILTIN, "gpu-oom-llvm", _gpu_oom_backend_class())
     elif name == "wrong-expected-rule":
         monkeypatch.setattr(rules, "decide", _decide_never)
     else:
@@ -262,10 +262,14 @@ def _gpu_oom_backend_class():
 
 
 def install_backend_double(monkeypatch=None) -> None:
-    """Register the wrong backend under its name, as a third-party entry point would."""
+    """Register the wrong backend under its name, as a third-party entry point would (undone with
+    ``monkeypatch``, if given)."""
     from harness import backends
 
-    backends.BUILTIN["wrong-by-one-llvm"] = _wrong_backend_class()
+    if monkeypatch is None:
+        backends.BUILTIN["wrong-by-one-llvm"] = _wrong_backend_class()
+    else:
+        monkeypatch.setitem(backends.BUILTIN, "wrong-by-one-llvm", _wrong_backend_class())
 
 
 def onnxruntime_wrong_on_its_first_call_only(model, inputs):

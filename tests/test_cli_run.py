@@ -95,6 +95,19 @@ def test_pytest_checks_the_options_before_importing_tvm(poisoned, tmp_path):
                       "are harness/table.py's (`trt-harness doctor` counts them)"]
 
 
+def test_a_bad_plan_file_is_found_before_importing_tvm(poisoned, tmp_path):
+    """--trt-plan is read with the options: a file that is no plan is one line, TVM never imported."""
+    (tmp_path / "bad.json").write_text("hello\n")
+    p = subprocess.run([sys.executable, "-m", "pytest", os.path.join(ROOT, "suites", "ops"), "-p", "no:cacheprovider",
+                        f"--trt-plan={tmp_path / 'bad.json'}", f"--trt-results={tmp_path / 'r.jsonl'}"], cwd=tmp_path,
+                       env=poisoned, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 4, (p.stdout[-500:], p.stderr[-800:])
+    assert "POISON" not in p.stdout + p.stderr
+    errors = [ln for ln in p.stderr.splitlines() if ln.startswith("ERROR:")]
+    assert len(errors) == 1 and errors[0].startswith("ERROR: --trt-plan: ") and "neither a results file nor a plan" \
+        in errors[0], p.stderr[-800:]
+
+
 def test_op_names_checked_early_are_the_tables():
     from harness.seed import seed_operators
     from harness.table import BY_NAME

@@ -6,9 +6,10 @@ import pytest
 import doubles
 
 
-def test_crash_becomes_error_record_and_run_goes_on(tmp_path):
-    rc, out, records = doubles.run_suite(tmp_path, "--trt-ops=nn.relu", "--trt-checks=offload,reference",
-                                         double="crash-in-case")
+def test_crash_becomes_error_record_and_run_goes_on(tmp_path, suite_here):
+    # the run in this process (the crash happens in its isolated worker, forked from it)
+    rc, out, records = suite_here(tmp_path, "--trt-ops=nn.relu", "--trt-checks=offload,reference",
+                                  double="crash-in-case")
     assert rc == 1, out[-2000:]
     off = [r for r in records if r["check"] == "offload"]
     assert off and all(r["outcome"] == "error" and r["error_kind"] == "crash" and "SIGSEGV" in r["reason"]
@@ -19,6 +20,8 @@ def test_crash_becomes_error_record_and_run_goes_on(tmp_path):
 
 
 def test_off_keeps_running_in_process(tmp_path):
+    # in a child: run in this process, its cases would leave their artefacts in this process's
+    # engine.WORKER, which every later isolated worker forked from it inherits
     rc, out, records = doubles.run_suite(tmp_path, "--trt-ops=nn.relu", "--trt-checks=offload", "--trt-isolate=off")
     assert rc == 0, out[-2000:]
     assert records and all(r["outcome"] in ("pass", "xfail") for r in records)

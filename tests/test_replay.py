@@ -50,8 +50,8 @@ def test_every_header_carries_the_plan_hash_and_a_plan_file_has_it_too(baseline,
     assert again.hash == plan.hash and again.cases == plan.cases
 
 
-def test_replay_runs_exactly_the_baselines_pairs_at_another_version(baseline, tmp_path):
-    rc, out, _ = doubles.run_suite(tmp_path, OPS, f"--trt-plan={baseline}", "--trt-version=8.6.1")
+def test_replay_runs_exactly_the_baselines_pairs_at_another_version(baseline, tmp_path, suite_here):
+    rc, out, _ = suite_here(tmp_path, OPS, f"--trt-plan={baseline}", "--trt-version=8.6.1")
     assert rc == 0, out[-3000:]
     current = str(tmp_path / "out" / "results.jsonl")
     assert pairs(current) == pairs(baseline)
@@ -63,27 +63,27 @@ def test_replay_runs_exactly_the_baselines_pairs_at_another_version(baseline, tm
     assert "missing" not in text and "extra" not in text
 
 
-def test_a_plan_runs_cases_hypothesis_would_not_draw(baseline, tmp_path):
+def test_a_plan_runs_cases_hypothesis_would_not_draw(baseline, tmp_path, suite_here):
     """The plan is the cases themselves: edit one into a case no profile draws, it runs as written."""
     plan = replay.from_run(load_results(baseline), baseline)
     odd = Case("nn.relu", "float32", ((7, 3, 2),), {}, (), 12345)
     plan.cases = {"nn.relu": [odd]}
     replay.write(plan, str(tmp_path / "odd.json"))
-    rc, out, recs = doubles.run_suite(tmp_path / "w", f"--trt-plan={tmp_path / 'odd.json'}")
+    rc, out, recs = suite_here(tmp_path / "w", f"--trt-plan={tmp_path / 'odd.json'}")
     assert rc == 0, out[-3000:]
     assert {(r["op"], r["case_id"]) for r in recs if not r["case_id"].endswith("-*")} == {("nn.relu", odd.case_id)}
     real = [r for r in recs if not r["case_id"].endswith("-*")]
     assert all(r["input_shapes"] == [[7, 3, 2]] and r["seed"] == 12345 for r in real) and len(real) == 3
 
 
-def test_plan_composes_with_ops_shards_and_resume(baseline, tmp_path):
+def test_plan_composes_with_ops_shards_and_resume(baseline, tmp_path, suite_here):
     full = pairs(baseline)
-    rc, out, _ = doubles.run_suite(tmp_path / "ops", f"--trt-plan={baseline}", "--trt-ops=nn.relu")
+    rc, out, _ = suite_here(tmp_path / "ops", f"--trt-plan={baseline}", "--trt-ops=nn.relu")
     assert rc == 0, out[-3000:]
     assert pairs(tmp_path / "ops" / "out" / "results.jsonl") == {p for p in full if p[0] == "nn.relu"}
     parts = []
     for k in (1, 2):
-        rc, out, _ = doubles.run_suite(tmp_path / f"s{k}", f"--trt-plan={baseline}", f"--trt-shard={k}/2")
+        rc, out, _ = suite_here(tmp_path / f"s{k}", f"--trt-plan={baseline}", f"--trt-shard={k}/2")
         assert rc == 0, out[-3000:]
         parts.append(str(tmp_path / f"s{k}" / "out" / "results.jsonl"))
     both = {p for p in pairs(parts[0]) & pairs(parts[1]) if not p[1].endswith("-*")}   # op-level skips: in each
@@ -100,7 +100,7 @@ def test_plan_composes_with_ops_shards_and_resume(baseline, tmp_path):
     os.makedirs(work / "out")
     with open(parts[0], "rb") as src, open(work / "out" / "results.jsonl", "wb") as dst:
         dst.write(src.read())
-    rc, out, _ = doubles.run_suite(work, f"--trt-plan={baseline}", "--trt-resume", "-rs")
+    rc, out, _ = suite_here(work, f"--trt-plan={baseline}", "--trt-resume", "-rs")
     assert rc == 0, out[-3000:]
     assert pairs(work / "out" / "results.jsonl") == full
     assert "SKIPPED" not in out and "counts are of the whole results file" in out
@@ -108,12 +108,12 @@ def test_plan_composes_with_ops_shards_and_resume(baseline, tmp_path):
     assert f"cases: {n_cases} " in out
 
 
-def test_a_plan_op_the_table_no_longer_has_is_reported_and_the_rest_runs(baseline, tmp_path):
+def test_a_plan_op_the_table_no_longer_has_is_reported_and_the_rest_runs(baseline, tmp_path, suite_here):
     plan = replay.from_run(load_results(baseline), baseline)
     gone = Case("nn.gone_op", "float32", ((2,),), {}, (), 0)
     plan.cases = {"nn.relu": plan.cases["nn.relu"], "nn.gone_op": [gone]}
     replay.write(plan, str(tmp_path / "p.json"))
-    rc, out, recs = doubles.run_suite(tmp_path / "w", f"--trt-plan={tmp_path / 'p.json'}", "-rs")
+    rc, out, recs = suite_here(tmp_path / "w", f"--trt-plan={tmp_path / 'p.json'}", "-rs")
     assert rc == 0, out[-3000:]
     assert "not run: nn.gone_op: the plan names it, but the support table has no such op" in out
     assert {r["op"] for r in recs} == {"nn.relu"} and len(recs) > 10
@@ -137,8 +137,8 @@ def test_a_bad_plan_is_one_line_and_exit_2(tmp_path, content, says):
     assert rc == 2 and says in err and len(err.strip().splitlines()) == 1 and out == ""
 
 
-def test_the_gate_refuses_runs_of_different_plans_unless_allowed(baseline, tmp_path):
-    rc, out, _ = doubles.run_suite(tmp_path, "--trt-ops=nn.relu,exp")
+def test_the_gate_refuses_runs_of_different_plans_unless_allowed(baseline, tmp_path, suite_here):
+    rc, out, _ = suite_here(tmp_path, "--trt-ops=nn.relu,exp")
     assert rc == 0, out[-3000:]
     other = str(tmp_path / "out" / "results.jsonl")
     rc, text, err = cli("gate", baseline, other)
@@ -153,8 +153,8 @@ def test_the_gate_refuses_runs_of_different_plans_unless_allowed(baseline, tmp_p
 
 
 # -- the real pair ----------------------------------------------------------------------------------
-def test_real_pair_gates_ok_with_expected_changes_and_an_injected_regression_fails(baseline, tmp_path):
-    rc, out, _ = doubles.run_suite(tmp_path, OPS, "--trt-version=8.6.1")
+def test_real_pair_gates_ok_with_expected_changes_and_an_injected_regression_fails(baseline, tmp_path, suite_here):
+    rc, out, _ = suite_here(tmp_path, OPS, "--trt-version=8.6.1")
     assert rc == 0, out[-3000:]
     current = str(tmp_path / "out" / "results.jsonl")
     for base, cur in ((baseline, current), (current, baseline)):

@@ -116,19 +116,18 @@ def test_the_example_report_links_a_reproducer_for_every_known_group():
     assert rows and all(re.search(r'<td class="mono"><a href="[^"]+\.py">', r) for r in rows)
 
 
-def test_a_known_departure_without_a_reproducer_gets_one_from_the_run(tmp_path):
+def test_a_known_departure_without_a_reproducer_gets_one_from_the_run(tmp_path, suite_here):
     """An expectation that names no reproducer: the run writes one for its first case, the report
     links it, and it shows the departure (exits 1)."""
     import subprocess
     import sys
 
-    import doubles
     from harness.reader import load_results
 
     mine = tmp_path / "mine.toml"
     mine.write_text('[[expect]]\nid = "relu-dtype-no-repro"\nops = ["nn.relu"]\ncheck = "offload"\nrule = "dtype"\n'
                     'verdict = "over-offload"\nreason = "int32/float64 relu is offloaded"\n')
-    rc, out, _ = doubles.run_suite(tmp_path, "--trt-ops=nn.relu", f"--trt-expectations={mine}")
+    rc, out, _ = suite_here(tmp_path, "--trt-ops=nn.relu", f"--trt-expectations={mine}")
     assert rc == 0, out[-3000:]
     results = tmp_path / "out" / "results.jsonl"
     known = [r for r in load_results(results).records if r.expectation == "relu-dtype-no-repro"]

@@ -46,7 +46,7 @@ def unsharded(tmp_path_factory):
     """One serial, unsharded run of OPS: the reference that the SIGKILL, xdist and CI-shard tests
     compare with (each drew the same plan and ran it alone before)."""
     work = tmp_path_factory.mktemp("unsharded")
-    rc, out, records = doubles.run_suite(work, OPS, "--trt-build-cache=off")
+    rc, out, records = doubles.run_suite(work, OPS)    # (its pairs do not depend on the build cache)
     assert rc == 0, out[-2000:]
     return work / "out" / "results.jsonl", records
 
@@ -107,12 +107,12 @@ def test_xdist_shards_merge_like_a_serial_run(tmp_path, capsys, unsharded):
     assert {r.worker for r in run.records} == {"gw0", "gw1"}
 
 
-def test_ci_shards_merge_into_the_unsharded_run(tmp_path, capsys, unsharded):
+def test_ci_shards_merge_into_the_unsharded_run(tmp_path, capsys, unsharded, suite_here):
     n = 3
     whole = unsharded[1]
     parts = []
-    for k in range(1, n + 1):
-        rc, out, recs = doubles.run_suite(tmp_path / f"shard{k}", OPS, f"--trt-shard={k}/{n}")
+    for k in range(1, n + 1):   # in this process: the shards' process boundary is not what is tested
+        rc, out, recs = suite_here(tmp_path / f"shard{k}", OPS, f"--trt-shard={k}/{n}")
         assert rc == 0, out[-2000:]
         parts.append(str(tmp_path / f"shard{k}" / "out" / "results.jsonl"))
     merged = str(tmp_path / "merged.jsonl")
