@@ -170,6 +170,23 @@ def _depthwise_ncw_one_output(case) -> bool:
     return out == 1
 
 
+@predicate("conv-transpose-dilated-uneven-pad-f64")
+def _conv_transpose_dilated_uneven_pad_f64(case) -> bool:
+    """conv2d_transpose in float64 with a dilation above 1 and padding that differs between the two
+    sides of an axis: TVM's CUDA build returns wrong values (3 of 20-36 elements, max rel error 1)
+    while TVM's LLVM build agrees with NumPy.  dlight's Reduction rule
+    (tvm/s_tir/dlight/gpu/reduction.py) schedules it, as it schedules the float32 twin that passes;
+    where the values go wrong is not settled (it needs a GPU), so the condition is fitted to, and
+    validated against, the H100 seed-4 runs (the case and its shrunk neighbour) only."""
+    if case.dtype != "float64":
+        return False
+    a = case.attrs
+    pad = [int(p) for p in a.get("padding", [0, 0])]
+    pad = pad * 2 if len(pad) == 2 else pad
+    uneven = len(pad) == 4 and (pad[0] != pad[2] or pad[1] != pad[3])
+    return uneven and any(int(d) > 1 for d in a.get("dilation", [1, 1]))
+
+
 @predicate("normalizes-over-several")
 def _normalizes_over_several(case) -> bool:
     """layer_norm over axes holding more than one element (over one element, x - mean is 0 and

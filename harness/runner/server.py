@@ -137,6 +137,11 @@ class Runner:
                 elif b > end:
                     self.busy_traced_ns += b - end
                     end = b
+        self.save()
+
+    def save(self) -> None:
+        """The figures so far, where the supervisor adds them up if this runner dies (after every
+        request: ~0.1 ms)."""
         if self.stats_path:
             import json
 
@@ -205,6 +210,8 @@ class Runner:
                 os._exit(0 if op == "stop" else 3)
             if self.jobs.empty() or served % 64 == 0:
                 self.account()
+            else:
+                self.save()
 
     def _accept(self, listener) -> None:
         while True:

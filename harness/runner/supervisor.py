@@ -3,9 +3,12 @@
 Lives in pytest's controller process (the single process without xdist).  One runner per visible
 GPU (``CUDA_VISIBLE_DEVICES`` set to its card; a runner is a fresh interpreter, so CUDA never meets
 fork()), or one CPU runner for ``--trt-runner all`` on a machine without a GPU.  A thread per runner
-waits for its process: when one ends without being asked to, the next starts on the same socket
-with ``--previous`` saying how the last ended and ``--culprit`` naming the request it was serving
-(from its ``inflight`` file).  A runner that cannot even start three times in a row is given up:
+waits for its process: when one ends without being asked to, its standby (a second runner per
+card, started and waiting on a socket of its own) is told how the last ended and which request it
+was serving (from its ``inflight`` file) and takes over the slot's socket; a new standby starts
+behind it.  (Without a standby, a fresh runner starts on the socket with ``--previous`` and
+``--culprit``.)  The card's accounting adds the figures each ended runner left (``.stats``, written
+after every request) to the live one's; its wall time is the supervisor's, from the first start.  A runner that cannot even start three times in a row is given up:
 its ``.failed`` file says why, and clients read it instead of waiting.
 """
 from __future__ import annotations
@@ -65,6 +68,9 @@ class Supervisor:
         return json.dumps({"key": self.key, "runners": runners, "timeout": self.timeout * 0.8, "dir": self.dir})
 
     def start(self) -> None:
+        import time
+
+        self.t0 = time.perf_counter()
         os.environ[ENV] = self.env_value()      # inherited by the xdist workers and their children
         for slot in self.slots:
             slot.proc = self._spawn(slot, slot.socket, previous="", culprit="")
@@ -157,8 +163,11 @@ class Supervisor:
             except Exception as exc:  # noqa: BLE001 - a runner that cannot answer: say so, keep the rest
                 got = {"device": slot.card or "cpu", "kind": slot.kind, "error": f"no accounting: {exc}"}
             if "error" not in got:
+                import time
+
                 _add(got, slot.total)
-                wall, busy = got.get("wall_s"), got.get("busy_s")
+                got["wall_s"] = wall = time.perf_counter() - self.t0   # the card's: from the first start
+                busy = got.get("busy_s")
                 got["idle_s"] = max(0.0, wall - got["runner_s"])
                 got["busy_share"] = busy / wall if busy is not None and wall else None
             got["restarts"] = len(slot.deaths)
