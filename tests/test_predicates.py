@@ -1,0 +1,48 @@
+"""The named case predicates of harness/predicates.py that tests/test_expectations.py leaves out,
+written for the mutants of predicates.py that survived it (docs/mutation-testing.md)."""
+from __future__ import annotations
+
+import pytest
+
+from harness.case import Case
+from harness.predicates import PREDICATES
+
+
+def _pool(shape, **attrs):
+    return Case("nn.adaptive_avg_pool2d", "float32", (shape,), attrs)
+
+
+@pytest.mark.parametrize("case,uneven", [
+    (_pool((1, 3, 4, 4), output_size=[2, 2]), False),
+    (_pool((1, 5, 4, 4), output_size=[2, 2]), False),             # the channels are no window
+    (_pool((1, 3, 5, 4), output_size=[2, 2]), True),              # H: windows of 2 and 3
+    (_pool((1, 3, 4, 6), output_size=[2, 4]), True),              # W only
+    (_pool((1, 3, 4, 6), output_size=None), False),               # None keeps the input size: windows of 1
+    (_pool((1, 3, 4, 6)), False),
+    (_pool((1, 4, 6, 3), output_size=[2, 3], layout="NHWC"), False),
+    (_pool((1, 4, 6, 3), output_size=[3, 3], layout="NHWC"), True),
+    (_pool((1, 4, 6, 4), output_size=[2, 4], layout="NHWC"), True),   # read as NCHW it would divide
+])
+def test_adaptive_uneven_windows(case, uneven):
+    assert PREDICATES["adaptive-uneven-windows"](case) is uneven
+
+
+def _mean(shape, **attrs):
+    return Case("mean", "float32", (shape,), attrs)
+
+
+@pytest.mark.parametrize("case,scalar", [
+    (_mean((2, 3), axis=None), True),
+    (_mean((2, 3), axis=None, keepdims=False), True),
+    (_mean((2, 3), axis=None, keepdims=True), False),
+    (_mean((2, 3), axis=[0, 1]), True),
+    (_mean((2, 3), axis=[-1, 0]), True),                 # negative axes name the same axes
+    (_mean((2, 3), axis=[0]), False),
+    (_mean((2, 3), axis=[1, -1]), False),                # two names of one axis: one axis left
+    (_mean((2,), axis=[0]), True),
+    (_mean((1,), axis=None), False),                     # one element: the scalar is no reduction
+    (_mean((1, 1), axis=[0, 1]), False),
+    (_mean((2, 1), axis=[0, 1]), True),
+])
+def test_reduce_to_scalar(case, scalar):
+    assert PREDICATES["reduce-to-scalar"](case) is scalar
