@@ -86,3 +86,21 @@ def test_depthwise_ncw_one_output_reads_every_attribute(case, hit):
 def test_normalizes_over_several_with_an_empty_axis(shape, axes, several):
     case = Case("nn.layer_norm", "float32", (shape,), {"axes": axes, "scale": False})
     assert PREDICATES["normalizes-over-several"](case) is several
+
+
+GEMV = ("cuda-gemv-normalize-no-reduction", "cuda-gemv-inner-reduction-tile", "cuda-gemv-cross-thread-reduction")
+
+
+@pytest.mark.parametrize("case,which", [
+    (Case("nn.batch_matmul", "float32", ((2, 1, 1), (2, 1, 2))), 0),          # AssertionError in normalize
+    (Case("nn.dense", "float64", ((8, 3, 5),), {"units": 1}, (("weight_t", (5, 1)),)), 1),   # AssertionError
+    (Case("nn.batch_matmul", "int32", ((3, 6, 4), (3, 4, 1))), 1),           # AttributeError, both in GEMV.apply
+    (Case("nn.conv1d", "float16", ((2, 3, 6),), {"strides": [2], "padding": [0], "dilation": [2], "groups": 3,
+                                                 "data_layout": "NWC", "kernel_layout": "WIO"},
+          (("weight", (2, 2, 6)),)), 2),                                   # ValueError: cross-thread reduction
+])
+def test_each_gemv_failure_is_one_predicate_only(case, which):
+    """Where the CUDA build stops decides which expectation a case is: the three predicates never
+    overlap (a predicate matching another's failure would credit it with that one's cases)."""
+    pytest.importorskip("tvm")
+    assert [PREDICATES[name](case) for name in GEMV] == [i == which for i in range(3)]
