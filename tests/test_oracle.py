@@ -199,3 +199,70 @@ def test_layouts_round_trip_and_pack():
     close(O.layout_transform(y, perm=[0, 2, 3, 1]), np.transpose(y, (0, 2, 3, 1)))
     assert O.split_padding([1], 2) == ([1, 1], [1, 1])
     assert O.split_padding([1, 2, 3, 4], 2) == ([1, 2], [3, 4])
+
+
+# -- written for the mutants of oracle.py that the tests above left alive (docs/mutation-testing.md) ----
+def test_softmax_of_large_values_does_not_overflow():
+    close(O.softmax(np.array([[1000.0, 0.0, -1000.0]]), axis=-1), [[1.0, 0.0, 0.0]])   # exp(x - max), not + max
+
+
+def test_conv_transpose_3d_with_distinct_sizes():
+    # 3 spatial axes of different sizes and channels unlike any of them: an axis read from the wrong
+    # index, or nsp taken as ndim // 2, changes the shape or the values
+    x = r(1, 2, 3, 4, 5)
+    w = r(2, 3, 2, 2, 3)
+    kw = dict(strides=[2, 1, 2], pads=[1, 0, 0, 0, 1, 1], output_padding=[1, 0, 0], dilations=[1, 2, 1])
+    close(O.conv_transpose(x, w, strides=kw["strides"], padding=kw["pads"], output_padding=kw["output_padding"],
+                           dilation=kw["dilations"], groups=1), onnx_ref("ConvTranspose", [x, w], **kw))
+
+
+@pytest.mark.parametrize("kind,cip", [("max", 0), ("avg", 0), ("avg", 1)])
+def test_pool_3d_with_distinct_sizes(kind, cip):
+    x = r(1, 2, 4, 5, 6)
+    kw = dict(kernel_shape=[2, 3, 2], strides=[1, 2, 2], pads=[1, 0, 0, 0, 1, 1], dilations=[1, 1, 2])
+    got = O.pool(x, kind, pool_size=kw["kernel_shape"], strides=kw["strides"], padding=kw["pads"],
+                 dilation=kw["dilations"], ceil_mode=False, count_include_pad=bool(cip))
+    close(got, onnx_ref("MaxPool", [x], **kw) if kind == "max" else
+          onnx_ref("AveragePool", [x], count_include_pad=cip, **kw))
+
+
+@pytest.mark.parametrize("size,k,s,d,pb,pa,ceil,out", [
+    (6, 3, 2, 1, 0, 0, False, 2), (6, 3, 2, 1, 0, 0, True, 3),    # ceil: a last window of 2
+    (5, 3, 2, 1, 0, 0, True, 2),                                   # divides: no extra window
+    (5, 3, 2, 1, 1, 0, True, 3),                                   # the last window starts at 4 < 5 + 1
+    (4, 2, 2, 1, 0, 1, True, 2),                                   # it would start at 4 = 4 + 0: dropped
+    (1, 1, 3, 1, 0, 2, True, 1),                                   # it would start at 3 > 1 + 0: dropped
+    (7, 2, 2, 3, 0, 0, True, 3),                                   # dilation 3: windows of extent 4
+    (2, 1, 3, 1, 1, 1, True, 1),                                   # it would start at 3 = 2 + 1: dropped
+    (3, 1, 3, 1, 1, 0, True, 2),                                   # it starts at 3 < 3 + 1: kept
+])
+def test_pool_out_size_in_ceil_mode(size, k, s, d, pb, pa, ceil, out):
+    assert O._pool_out_size(size, k, s, d, pb, pa, ceil) == out
+
+
+def test_ceil_mode_window_past_the_padded_extent_counts_what_is_inside():
+    x = np.arange(1.0, 7.0).reshape(1, 1, 6)             # 1..6, window 3, stride 2, ceil: [1 2 3] [3 4 5] [5 6]
+    kw = dict(pool_size=[3], strides=[2], padding=[0], dilation=[1], ceil_mode=True)
+    close(O.pool(x, "avg", count_include_pad=True, **kw), [[[2.0, 4.0, 5.5]]])
+    close(O.pool(x, "max", count_include_pad=True, **kw), [[[3.0, 5.0, 6.0]]])
+    x = np.arange(1.0, 6.0).reshape(1, 1, 5)             # 1..5, window 4, stride 3: [1 2 3 4] [4 5], 2 past the end
+    kw = dict(pool_size=[4], strides=[3], padding=[0], dilation=[1], ceil_mode=True)
+    close(O.pool(x, "avg", count_include_pad=True, **kw), [[[2.5, 4.5]]])
+    close(O.pool(x, "max", count_include_pad=False, **kw), [[[4.0, 5.0]]])
+    kw["padding"] = [0, 1]                               # [4 5 pad]: the padding counts, what lies past it not
+    close(O.pool(x, "avg", count_include_pad=True, **kw), [[[2.5, 3.0]]])
+
+
+def test_a_window_entirely_in_the_padding():
+    x = np.array([[[3.0, 5.0]]])                         # window 1 over padding 1 before: nothing inside
+    kw = dict(pool_size=[1], strides=[1], padding=[1, 0], dilation=[1], ceil_mode=False)
+    close(O.pool(x, "avg", count_include_pad=False, **kw), [[[0.0, 3.0, 5.0]]])
+    got = O.pool(x, "max", count_include_pad=False, **kw)
+    assert got[0, 0, 0] == -np.inf and got[0, 0, 1:].tolist() == [3.0, 5.0]
+
+
+def test_pad_mode_read_from_a_file_is_the_same_mode():
+    mode = "".join(["con", "stant"])                     # equal, not the same object (a plan read from JSON)
+    x = r(2, 3)
+    close(O.pad(x, pad_width=[1, 0, 0, 2], pad_mode=mode, pad_value=0.75),
+          np.pad(x, [(1, 0), (0, 2)], mode="constant", constant_values=0.75))

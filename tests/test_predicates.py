@@ -1,0 +1,106 @@
+"""The named case predicates of harness/predicates.py that tests/test_expectations.py leaves out,
+written for the mutants of predicates.py that survived it (docs/mutation-testing.md)."""
+from __future__ import annotations
+
+import pytest
+
+from harness.case import Case
+from harness.predicates import PREDICATES
+
+
+def _pool(shape, **attrs):
+    return Case("nn.adaptive_avg_pool2d", "float32", (shape,), attrs)
+
+
+@pytest.mark.parametrize("case,uneven", [
+    (_pool((1, 3, 4, 4), output_size=[2, 2]), False),
+    (_pool((1, 5, 4, 4), output_size=[2, 2]), False),             # the channels are no window
+    (_pool((1, 3, 5, 4), output_size=[2, 2]), True),              # H: windows of 2 and 3
+    (_pool((1, 3, 4, 6), output_size=[2, 4]), True),              # W only
+    (_pool((1, 3, 4, 6), output_size=None), False),               # None keeps the input size: windows of 1
+    (_pool((1, 3, 4, 6)), False),
+    (_pool((1, 4, 6, 3), output_size=[2, 3], layout="NHWC"), False),
+    (_pool((1, 4, 6, 3), output_size=[3, 3], layout="NHWC"), True),
+    (_pool((1, 4, 6, 4), output_size=[2, 4], layout="NHWC"), True),   # read as NCHW it would divide
+])
+def test_adaptive_uneven_windows(case, uneven):
+    assert PREDICATES["adaptive-uneven-windows"](case) is uneven
+
+
+def _mean(shape, **attrs):
+    return Case("mean", "float32", (shape,), attrs)
+
+
+@pytest.mark.parametrize("case,scalar", [
+    (_mean((2, 3), axis=None), True),
+    (_mean((2, 3), axis=None, keepdims=False), True),
+    (_mean((2, 3), axis=None, keepdims=True), False),
+    (_mean((2, 3), axis=[0, 1]), True),
+    (_mean((2, 3), axis=[-1, 0]), True),                 # negative axes name the same axes
+    (_mean((2, 3), axis=[0]), False),
+    (_mean((2, 3), axis=[1, -1]), False),                # two names of one axis: one axis left
+    (_mean((2, 3), axis=[0, -2]), False),
+    (_mean((2, 0), axis=None), False),                   # no element at all
+    (_mean((2,), axis=[0]), True),
+    (_mean((1,), axis=None), False),                     # one element: the scalar is no reduction
+    (_mean((1, 1), axis=[0, 1]), False),
+    (_mean((2, 1), axis=[0, 1]), True),
+])
+def test_reduce_to_scalar(case, scalar):
+    assert PREDICATES["reduce-to-scalar"](case) is scalar
+
+
+def _c1(x, w, attrs):
+    return Case("nn.conv1d", "float32", (x,), attrs, (("weight", w),))
+
+
+NCW = {"data_layout": "NCW", "kernel_layout": "OIW"}
+
+
+@pytest.mark.parametrize("case,hit", [
+    (_c1((2, 2, 2), (2, 1, 2), {**NCW, "groups": 2}), True),        # no padding, dilation, strides: their defaults
+    (_c1((2, 2, 3), (2, 1, 2), {**NCW, "groups": 2}), False),       # two output columns at stride 1 ...
+    (_c1((2, 2, 3), (2, 1, 2), {**NCW, "groups": 2, "strides": [2]}), True),   # ... one at stride 2
+    (_c1((2, 2, 2), (2, 1, 2), NCW), False),                        # no groups: 1
+    (_c1((2, 2, 2), (2, 1, 2), {"data_layout": "NWC", "kernel_layout": "OIW", "groups": 2}), False),
+    (_c1((2, 2, 2), (2, 1, 2), {"data_layout": "NCW", "kernel_layout": "WIO", "groups": 2}), False),
+    (_c1((2, 2, 2), (2, 1, 2), {"data_layout": "".join(["N", "CW"]), "kernel_layout": "".join(["O", "IW"]),
+                                "groups": 2}), True),               # equal strings, other objects (read from JSON)
+    (_c1((2, 1, 2), (1, 1, 2), {**NCW, "groups": 1}), False),       # one channel: groups 1 is no grouping
+    (_c1((2, 4, 2), (4, 2, 2), {**NCW, "groups": 2}), False),       # grouped, 2 channels a group
+    (_c1((2, 2, 2), (4, 1, 2), {**NCW, "groups": 2}), False),       # depthwise with a multiplier of 2
+    (_c1((0, 2, 2), (2, 1, 2), {**NCW, "groups": 2}), False),       # no batch
+    (_c1((2, 2, 1), (2, 1, 2), {**NCW, "groups": 2, "padding": [1, 0]}), True),
+    (_c1((2, 2, 1), (2, 1, 2), {**NCW, "groups": 2, "padding": [0, 1]}), True),
+    (_c1((2, 2, 2), (2, 1, 2), {**NCW, "groups": 2, "padding": [0, 1], "strides": [2]}), True),
+    (_c1((2, 2, 2), (2, 1, 2), {**NCW, "groups": 2, "padding": [1, 1], "strides": [2]}), False),
+    (_c1((2, 2, 2), (2, 1, 2), {**NCW, "groups": 2, "padding": [1]}), False),       # [1] pads both sides
+    (_c1((2, 2, 7), (2, 1, 3), {**NCW, "groups": 2, "dilation": [3]}), True),       # the kernel spans 7
+    (_c1((2, 2, 1), (2, 1, 2), {**NCW, "groups": 2}), False),       # the kernel is wider than the input
+])
+def test_depthwise_ncw_one_output_reads_every_attribute(case, hit):
+    assert PREDICATES["depthwise-ncw-one-output"](case) is hit
+
+
+@pytest.mark.parametrize("shape,axes,several", [((2, 0), [1], False), ((2, 3), [0, 1], True)])
+def test_normalizes_over_several_with_an_empty_axis(shape, axes, several):
+    case = Case("nn.layer_norm", "float32", (shape,), {"axes": axes, "scale": False})
+    assert PREDICATES["normalizes-over-several"](case) is several
+
+
+GEMV = ("cuda-gemv-normalize-no-reduction", "cuda-gemv-inner-reduction-tile", "cuda-gemv-cross-thread-reduction")
+
+
+@pytest.mark.parametrize("case,which", [
+    (Case("nn.batch_matmul", "float32", ((2, 1, 1), (2, 1, 2))), 0),          # AssertionError in normalize
+    (Case("nn.dense", "float64", ((8, 3, 5),), {"units": 1}, (("weight_t", (5, 1)),)), 1),   # AssertionError
+    (Case("nn.batch_matmul", "int32", ((3, 6, 4), (3, 4, 1))), 1),           # AttributeError, both in GEMV.apply
+    (Case("nn.conv1d", "float16", ((2, 3, 6),), {"strides": [2], "padding": [0], "dilation": [2], "groups": 3,
+                                                 "data_layout": "NWC", "kernel_layout": "WIO"},
+          (("weight", (2, 2, 6)),)), 2),                                   # ValueError: cross-thread reduction
+])
+def test_each_gemv_failure_is_one_predicate_only(case, which):
+    """Where the CUDA build stops decides which expectation a case is: the three predicates never
+    overlap (a predicate matching another's failure would credit it with that one's cases)."""
+    pytest.importorskip("tvm")
+    assert [PREDICATES[name](case) for name in GEMV] == [i == which for i in range(3)]
