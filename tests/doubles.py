@@ -90,8 +90,8 @@ def _perturbed_outputs(how):
     """A broken execution: the partitioned program's outputs on tvm-llvm, damaged by ``how``."""
     real = pipeline.execute
 
-    def execute(arts, needs, cache):
-        real(arts, needs, cache)
+    def execute(arts, needs, cache, **kwargs):
+        real(arts, needs, cache, **kwargs)
         for art in arts:
             got = art.outputs.get(("partitioned", "tvm-llvm"))
             if isinstance(got, list):
