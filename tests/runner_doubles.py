@@ -26,3 +26,15 @@ def segfault_on_first_exp(runner) -> None:
 
 def cannot_start(runner) -> None:
     raise RuntimeError("this runner double refuses to start")
+
+
+def block_until_released(runner) -> None:
+    """A run request whose key is ``block`` waits until the file ``$TRT_HARNESS_TEST_RELEASE``
+    exists (the test says when, an event; never released, it hangs)."""
+    import time
+
+    def fault(_runner, msg):
+        if msg.get("key") == "block":
+            while not os.path.exists(os.environ["TRT_HARNESS_TEST_RELEASE"]):
+                time.sleep(0.01)
+    runner.fault = fault

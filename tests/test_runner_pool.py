@@ -1,0 +1,93 @@
+"""Several runners and a runner that hangs (harness.runner), on CPU runners started directly.
+
+- work goes to the runner with the least backlog: while one runner holds a request, the next
+  request goes to the other (the multi-GPU path: one runner per card);
+- a request that gets no answer in its time kills the runner (``timeout``), the standby takes the
+  socket over, and the next request is served.
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from harness.runner import RunnerDied
+from harness.runner.client import Client
+from harness.runner.supervisor import Supervisor
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    import tvm
+
+    from harness import program
+    from harness.case import Case
+    from harness.table import BY_NAME
+
+    prog = program.build_case(BY_NAME["nn.relu"], Case("nn.relu", "float32", ((2, 3),)))
+    path = str(tmp_path_factory.mktemp("lib") / "relu.so")
+    tvm.compile(prog.mod, target="llvm").export_library(path)
+    return path, prog.inputs
+
+
+@pytest.fixture
+def pool(tmp_path, monkeypatch):
+    from conftest import ROOT, TESTS
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS, ROOT, os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("TRT_HARNESS_RUNNER_PRELOAD", "runner_doubles:block_until_released")
+    monkeypatch.setenv("TRT_HARNESS_TEST_RELEASE", str(tmp_path / "release"))
+    sup = Supervisor({"cpu": [None, None]}, timeout=60.0)
+    sup.start()
+    yield sup, tmp_path / "release"
+    (tmp_path / "release").touch()
+    sup.stop()
+
+
+def _run(client, library, key):
+    path, inputs = library
+    return client.request("cpu", {"op": "run", "backend": "tvm-llvm", "path": path, "entry": "main",
+                                  "inputs": inputs, "key": key})
+
+
+def test_work_goes_to_the_runner_with_the_least_backlog(pool, library):
+    import json
+
+    sup, release = pool
+    spec = json.loads(sup.env_value())
+    first, second = Client(spec), Client(spec)
+    a, b = spec["runners"]["cpu"]
+    held = {}
+    t = threading.Thread(target=lambda: held.update(got=_run(first, library, "block")))
+    t.start()                                            # goes to the first runner, and stays there
+    probe = Client(spec)
+    for _ in range(10**6):                               # until that runner has it queued (an event)
+        if probe._ask(a, {"op": "load"}, 30.0)["backlog_s"] > 0:
+            break
+    else:
+        pytest.fail("the first runner never queued the held request")
+    assert second.choose("cpu") == b
+    reply, _ = _run(second, library, "free")
+    assert reply["ok"] and reply["outputs"][0].shape == (2, 3)
+    release.touch()
+    t.join()
+    assert held["got"][0]["ok"]
+    stats = sup.stats()
+    assert [s["requests"].get("run", 0) for s in stats] == [1, 1]
+
+
+def test_a_request_that_hangs_kills_its_runner_and_the_standby_serves_the_next(pool, library):
+    import json
+
+    sup, _ = pool
+    client = Client(json.loads(sup.env_value()))
+    client.runners = {"cpu": client.runners["cpu"][:1]}  # one card
+    path, inputs = library
+    with pytest.raises(RunnerDied) as died:
+        client.request("cpu", {"op": "run", "backend": "tvm-llvm", "path": path, "entry": "main",
+                               "inputs": inputs, "key": "block"}, timeout=1.0)
+    assert died.value.kind == "timeout" and "gave no answer in 1 s" in str(died.value)
+    reply, _ = _run(client, library, "after")
+    assert reply["ok"]
+    assert "died of SIGKILL" in client.info[client.runners["cpu"][0]]["previous"]   # told by the standby
