@@ -186,6 +186,17 @@ def execute(arts: list[Artifacts], needs: dict[str, set], cache: BuildCache, *, 
             _run_built(built, member_of, backend, backend_name, dev, vms)
 
 
+def _take_build(art: Artifacts, slot: tuple, result) -> bool:
+    """Keep a build on its program's artefacts; False (and the failure as its output) when TVM
+    could not compile it."""
+    if isinstance(result, CompileFailure):
+        art.outputs[slot] = failure(f"{result} ({slot[0]} program)")
+        return False
+    art.built[slot] = result
+    art.stage_s["compile"] = art.stage_s.get("compile", 0.0) + result.build_s
+    return True
+
+
 def _run_remote(built, member_of, backend, backend_name, retry: bool = True) -> None:
     """Stage 4 on a runner (:mod:`harness.runner`): each build's library, its entry and inputs go to
     the least loaded runner of the backend's device kind, one request per program."""
@@ -195,11 +206,8 @@ def _run_remote(built, member_of, backend, backend_name, retry: bool = True) -> 
     for prefix, result in built.items():
         art, variant = member_of[prefix]
         slot = (variant, backend_name)
-        if isinstance(result, CompileFailure):
-            art.outputs[slot] = failure(f"{result} ({variant} program)")
+        if not _take_build(art, slot, result):
             continue
-        art.built[slot] = result
-        art.stage_s["compile"] = art.stage_s.get("compile", 0.0) + result.build_s
         t1 = time.perf_counter()
         try:
             reply, device = runners.request(backend.device_kind, {
@@ -238,11 +246,8 @@ def _run_built(built, member_of, backend, backend_name, dev, vms) -> None:
     for prefix, result in built.items():
         art, variant = member_of[prefix]
         slot = (variant, backend_name)
-        if isinstance(result, CompileFailure):
-            art.outputs[slot] = failure(f"{result} ({variant} program)")
+        if not _take_build(art, slot, result):
             continue
-        art.built[slot] = result
-        art.stage_s["compile"] = art.stage_s.get("compile", 0.0) + result.build_s
         t1 = time.perf_counter()
         try:
             vm = vms.get(id(result.executable))
