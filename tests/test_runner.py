@@ -41,14 +41,17 @@ def runs(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("runner")
     env = dict(os.environ, XDG_CACHE_HOME=shared_cache() or str(out / ".cache"))
+    procs = {}
+    for mode in ("all", "off"):       # side by side: each is a whole pytest with TVM
+        procs[mode] = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                        os.path.join(ROOT, "suites", "ops"), "--trt-ops=nn.relu,exp", *LLVM,
+                                        "--trt-timing=on", f"--trt-runner={mode}", f"--trt-results={out / mode}.jsonl",
+                                        "--trt-report="], cwd=out, env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True)
     got = {}
-    for mode in ("all", "off"):
-        results = out / f"{mode}.jsonl"
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                               os.path.join(ROOT, "suites", "ops"), "--trt-ops=nn.relu,exp", *LLVM,
-                               "--trt-timing=on", f"--trt-runner={mode}", f"--trt-results={results}",
-                               "--trt-report="], cwd=out, env=env, capture_output=True, text=True, timeout=600)
-        got[mode] = (proc, *_records(results))
+    for mode, proc in procs.items():
+        stdout, _ = proc.communicate(timeout=600)
+        got[mode] = (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, ""), *_records(f"{out / mode}.jsonl"))
     return got
 
 
