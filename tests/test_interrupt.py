@@ -42,9 +42,10 @@ def test_an_interrupted_run_says_how_to_finish_and_finishing_it_counts_the_whole
     m = re.fullmatch(r"interrupted: (\d+) of (\d+) \(case, check\) pairs done, kept in (\S+); finish with: (.+)", last)
     assert m, out[-2000:]
     done, planned = int(m.group(1)), int(m.group(2))
-    kept = {(r.case_id, r.check) for r in load_results(results).records if not r.case_id.endswith("-*")}
+    written = load_results(results).records      # the 12 waited for may hold an op-level skip record
+    kept = {(r.case_id, r.check) for r in written if not r.case_id.endswith("-*")}
     checks = 3 + (not NO_TENSORRT)
-    assert done == len(kept) and 12 <= done < planned == 40 * checks     # 4 ops x 10 cases x the checks that run
+    assert len(written) >= 12 and done == len(kept) and 0 < done < planned == 40 * checks   # 4 ops x 10 cases x checks
     command = shlex.split(m.group(4))
     assert command[-1] == "--trt-resume" and command[:-1] == argv
     finished = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=900)
