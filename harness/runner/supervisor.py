@@ -129,7 +129,7 @@ class Supervisor:
                     if os.path.exists(stale):
                         os.unlink(stale)
                 ready = "ready" in _read(slot.log)[-4000:]
-                where = f"the runner on {slot.card if slot.card is not None else 'the CPU'}"
+                where = f"the runner on {'cuda:' + slot.card if slot.card is not None else 'the CPU'}"
                 why = describe_exit(code).replace("the worker process", where)
                 slot.deaths.append(why)
                 slot.start_failures = 0 if ready or slot.started_ok else slot.start_failures + 1
