@@ -68,7 +68,9 @@ def _serve(conn, parent_end) -> None:
     if parent_end is not None:
         parent_end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
-    if os.environ.get("TRT_HARNESS_RUNNERS"):     # a builder (harness.runner): the runners come first
+    from .runner import ENV as RUNNERS_ENV
+
+    if os.environ.get(RUNNERS_ENV):               # a builder (harness.runner): the runners come first
         try:
             os.nice(BUILDER_NICENESS)
         except OSError:

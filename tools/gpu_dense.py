@@ -36,7 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from gpu_sweep import _cell, red_line  # noqa: E402
+from gpu_sweep import _cell, red_line, split_passthrough  # noqa: E402
 
 UNEXPLAINED = ("fail", "error")
 
@@ -183,11 +183,7 @@ def tabulate(results: str, exps_path: str | None, also: set[str], out_md: str, *
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra: list[str] = []
-    if "--" in argv:
-        i = argv.index("--")
-        argv, extra = argv[:i], argv[i + 1:]
+    argv, extra = split_passthrough(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", type=int, default=200, help="distinct cases per op [%(default)s]")
     p.add_argument("--seed", type=int, default=None, help="Hypothesis seed (default: drawn, recorded)")

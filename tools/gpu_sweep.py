@@ -80,12 +80,17 @@ def table(rows: list[dict], argv: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the tool's own arguments, those after ``--`` that go to pytest)."""
+    argv = list(argv)
+    if "--" not in argv:
+        return argv, []
+    i = argv.index("--")
+    return argv[:i], argv[i + 1:]
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra: list[str] = []
-    if "--" in argv:
-        i = argv.index("--")
-        argv, extra = argv[:i], argv[i + 1:]
+    argv, extra = split_passthrough(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", default="0-9")
     p.add_argument("--profile", default="dev", choices=("ci", "dev", "nightly"))
