@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -532,11 +531,14 @@ def test_no_shards(b, tmp_path):
 
 
 # -- fuzzing: every input is a Run or one InputError line --------------------------------------------
-_FUZZ_DIR = tempfile.mkdtemp(prefix="trt-reader-fuzz-")
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory):
+    """One file for every fuzzed input, in the session's temporary directory (nothing left in /tmp)."""
+    return str(tmp_path_factory.mktemp("reader-fuzz"))
 
 
-def _load_bytes(data: bytes):
-    p = os.path.join(_FUZZ_DIR, "f.jsonl")
+def _load_bytes(fuzz_dir: str, data: bytes):
+    p = os.path.join(fuzz_dir, "f.jsonl")
     with open(p, "wb") as fh:
         fh.write(data)
     try:
@@ -562,9 +564,9 @@ json_values = st.recursive(
 @settings(max_examples=40, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=200))
-def test_fuzz_arbitrary_bytes(build, data):
-    _load_bytes(data)
-    _load_bytes(_header_bytes(build) + data)
+def test_fuzz_arbitrary_bytes(build, fuzz_dir, data):
+    _load_bytes(fuzz_dir, data)
+    _load_bytes(fuzz_dir, _header_bytes(build) + data)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, database=None,
@@ -573,9 +575,9 @@ def test_fuzz_arbitrary_bytes(build, data):
                                                             optional={"op": json_values, "check": json_values,
                                                                       "run_id": json_values}), max_size=4),
        newline=st.booleans())
-def test_fuzz_arbitrary_json_lines(build, values, newline):
+def test_fuzz_arbitrary_json_lines(build, fuzz_dir, values, newline):
     text = _header_bytes(build) + "\n".join(json.dumps(v) for v in values).encode() + (b"\n" if newline else b"")
-    _load_bytes(text)
+    _load_bytes(fuzz_dir, text)
 
 
 # -- edges that mutation testing showed unguarded ----------------------------------------------------
