@@ -125,6 +125,15 @@ def check_reference(art: Artifacts, target: CheckTarget, opts: CheckOptions) -> 
     return on_gpu
 
 
+def blames_cuda(reason: str) -> bool:
+    """Whether a failure reason written by these checks blames TVM's CUDA build rather than its LLVM
+    build.  check_reference compares the CUDA build only once the LLVM build agreed, so a reason with
+    a "TVM CUDA vs" part is the CUDA build's even though it starts with the LLVM side's "within"."""
+    if "; TVM CUDA vs " in reason:
+        return True
+    return "TVM LLVM" not in reason and "tvm.compile(llvm)" not in reason
+
+
 def check_tensorrt(art: Artifacts, target: CheckTarget, opts: CheckOptions) -> CheckResult:
     from .backends import get_backend
 

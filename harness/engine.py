@@ -163,7 +163,7 @@ def write_reproducer(op: str, case: Case, check: str, outcome: str, reason: str,
     off = art.offload
     # A departure of TVM's CUDA build (the reference check's CUDA side, or tvm-cuda in the tensorrt
     # check) is reproduced on CUDA; one of its LLVM build on LLVM.
-    on_cuda = check in ("reference", "tensorrt") and "TVM LLVM" not in reason and (
+    on_cuda = check in ("reference", "tensorrt") and C.blames_cuda(reason) and (
         (check == "reference" and opts.cuda_reference) or (check == "tensorrt" and "tvm-cuda" in (opts.sut, opts.reference)))
     return repro.write(directory, stem=f"{case.case_id}-{check}", check="reference" if check == "tensorrt" else check,
                        outcome=outcome, reason=reason, program=program, oracle=oracle, tolerance=target.tolerance,

@@ -137,37 +137,85 @@ def _gemv_inner_tile(case) -> bool:
             and w[1:3] == ("s_tir/dlight/gpu/gemv.py", "apply"))
 
 
-@predicate("cuda-gemv-cross-thread-reduction")
-def _gemv_cross_thread(case) -> bool:
-    """The schedule of GEMV.apply (sch_outer_reduction: rfactor, then reverse_compute_at) is rejected
-    by LowerCrossThreadReduction (src/s_tir/transform/lower_cross_thread_reduction.cc:
+@predicate("cuda-reduction-cross-thread")
+def _reduction_cross_thread(case) -> bool:
+    """GEMV.apply declines the block and dlight's Reduction rule (tvm/s_tir/dlight/gpu/reduction.py)
+    schedules it with a cross-thread reduction that LowerCrossThreadReduction rejects (src/s_tir/transform/lower_cross_thread_reduction.cc:
     'Check failed: n_deepest_reduction_loops == reduction_loops.size() ... Cross-thread reduction
     requires all the reduction-related loops to be the deepest'), seen as 'Error in pass: _pipeline'."""
     w = cuda_build_error(case)
     return w is not None and w[0] == "ValueError" and "Cross-thread reduction requires" in w[4]
 
 
-@predicate("depthwise-ncw-one-output")
-def _depthwise_ncw_one_output(case) -> bool:
-    """conv1d NCW/OIW, depthwise (groups == in channels == out channels), one output column, batch
-    > 1 and a kernel wider than 1: TVM's CUDA build returns wrong values.  dlight's GEMV rule
-    (tvm/s_tir/dlight/gpu/gemv.py:GEMV.apply) schedules every such case of the H100 seeds (the
-    neighbours with two output columns or batch 1 go to Reduction or Fallback), but GEMV also
-    schedules 8 passing conv1d cases there (mostly batch 1), so the shape condition is fitted to,
-    and validated against, the four H100 seeds only (wrong values need a GPU)."""
-    a = case.attrs
-    if a.get("data_layout") != "NCW" or a.get("kernel_layout") != "OIW" or not case.weights:
+def cuda_gemv_reads(case):
+    """How dlight's GEMV rule sees the case's block in TVM's default CUDA pipeline, or None where the
+    rule does not schedule it through ``sch_inner_reduction`` over three iterators: ``(iterator
+    names [B, S, R], the iterators each read buffer's indices use)``.  It replays the rule's own
+    steps (tvm/s_tir/dlight/gpu/gemv.py:GEMV.apply: normalize_prim_func, try_inline_contiguous_spatial,
+    is_gemv, normalize) on the legalized, fused program, after the Matmul rule, which comes first in
+    the pipeline, declined the block.  No GPU needed.  Cached per case."""
+    key = ("gemv-reads", case.case_id, json_key(case))
+    if key in _CUDA_BUILDS:
+        return _CUDA_BUILDS[key]
+    import tvm
+    from tvm.relax.backend.cuda import pipeline as cuda_pipeline
+    from tvm.s_tir import dlight as dl
+    from tvm.s_tir.dlight import analysis as dla
+    from tvm.s_tir.dlight import base as dlb
+    from tvm.s_tir.dlight.gpu import gemv as dlg
+
+    from .program import build_case
+    from .table import BY_NAME
+
+    target = tvm.target.Target(CUDA_TARGET)
+    result = None
+    with target:
+        passes = cuda_pipeline.library_dispatch_passes(target) + cuda_pipeline.legalize_passes(target)[:-1]
+        mod = tvm.transform.Sequential(passes)(build_case(BY_NAME[case.op], case).mod)
+        for func in mod.functions.values():
+            if not isinstance(func, tvm.tirx.PrimFunc) or dl.gpu.Matmul().apply(func, target, False) is not None:
+                continue
+            sch = tvm.s_tir.Schedule(func)
+            infos = dlb.try_inline_contiguous_spatial(sch, dla.normalize_prim_func(sch))
+            if not infos or len(infos) > 2 or len(infos[0].iters) != 3 or dlg.is_gemv(sch, infos[0]) is None:
+                continue
+            try:
+                inner = dla.gemv.normalize(sch, infos[0])
+            except AssertionError:             # the build stops here (cuda-gemv-normalize-no-reduction)
+                continue
+            if not inner:
+                continue                       # outer reduction: another schedule
+            block = sch.get(infos[0].block_rv)        # normalized: spatial iterators merged, then reduction
+            spatial = [iv.var.name for iv in block.iter_vars if iv.iter_type == 0]      # IterVar.DataPar
+            reduce_ = [iv.var.name for iv in block.iter_vars if iv.iter_type == 2]      # IterVar.CommReduce
+            if len(spatial) != 2 or len(reduce_) != 1:
+                continue                       # [S, R] = [S, R] * [R]: no batch iterator to miss
+            names = spatial + reduce_
+            reads = []
+            for region in block.reads:
+                used = {v.name for rng in region.region for v in tvm.tirx.analysis.undefined_vars(rng.min)}
+                source = region.buffer if hasattr(region, "buffer") else region.source   # TVM 0.27: TensorRegion
+                reads.append((getattr(source, "name", str(source)), {v for v in names if v in used}))
+            result = (names, reads)
+            break
+    _CUDA_BUILDS[key] = result
+    return result
+
+
+@predicate("cuda-gemv-vector-without-batch")
+def _gemv_vector_without_batch(case) -> bool:
+    """dlight's GEMV rule schedules the block as ``[B, S, R] = [B, S, R] * [B, R]`` (its own comment,
+    tvm/s_tir/dlight/gpu/gemv.py:GEMV.apply), but the operand it takes for the vector is indexed by
+    the spatial iterator S and not by the batch iterator B (``[S, R]``): analysis/gemv.py:is_gemv only
+    asks that some read uses fewer iterators than the block.  sch_inner_reduction then loads that
+    operand as if it followed B, and TVM's CUDA build returns wrong values.  Reached by grouped
+    convolutions whose weight follows the output channel (S) but not the batch or output column (B)
+    and by batch_matmul whose second operand broadcasts over the leading batch axis."""
+    seen = cuda_gemv_reads(case)
+    if seen is None:
         return False
-    n, c, w = case.shapes[0]
-    o, _, k = case.weights[0][1]
-    groups = int(a.get("groups", 1))
-    if not (groups > 1 and groups == c == o and n > 1 and k > 1):
-        return False
-    pad = list(a.get("padding", [0]))
-    pad = pad * 2 if len(pad) == 1 else pad
-    dil, stride = int(a.get("dilation", [1])[0]), int(a.get("strides", [1])[0])
-    out = (w + pad[0] + pad[1] - dil * (k - 1) - 1) // stride + 1
-    return out == 1
+    (b, s, r), reads = seen
+    return any(s in used and b not in used for _, used in reads)
 
 
 @predicate("conv-transpose-dilated-uneven-pad-f64")

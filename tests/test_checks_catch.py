@@ -64,3 +64,23 @@ def test_tensorrt_check_skips_with_exact_reason_here(harness_run):
     skips = _outcomes(records, "tensorrt")
     assert skips and skips[0]["outcome"] == "skip" and reason in skips[0]["reason"]
     res.stdout.fnmatch_lines([f"*{reason[:60]}*"])
+
+
+def test_a_reproducer_runs_where_the_reference_check_blamed():
+    """The reference check compares TVM's CUDA build only after its LLVM build agreed, so its reason
+    starts with the LLVM side's "within" (H100 seeds 8 and 9: reproducers of wrong CUDA values were
+    written for llvm, where they showed nothing).  The build blamed is the one that departs."""
+    import numpy as np
+
+    from harness import checks as C
+    from harness.records import Tolerance
+
+    x, tol = [np.ones(4, "float32")], Tolerance(atol=1e-4, rtol=1e-4)
+    llvm_ok = C.numeric(x, x, tol, "TVM LLVM vs numpy-oracle")
+    llvm_bad = C.numeric([x[0] + 1], x, tol, "TVM LLVM vs numpy-oracle")
+    cuda_bad = C.numeric([x[0] + 1], x, tol, "TVM CUDA vs numpy-oracle")
+    assert llvm_ok.outcome == "pass" and cuda_bad.outcome == "fail"
+    assert C.blames_cuda(f"{llvm_ok.reason}; {cuda_bad.reason}")
+    assert not C.blames_cuda(llvm_bad.reason)
+    assert C.blames_cuda("TVM failed: tvm.compile(cuda) for tvm-cuda: ValueError: Error in pass: _pipeline")
+    assert not C.blames_cuda("TVM failed: tvm.compile(llvm) for tvm-llvm: ValueError: x")

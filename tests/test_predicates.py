@@ -50,45 +50,13 @@ def test_reduce_to_scalar(case, scalar):
     assert PREDICATES["reduce-to-scalar"](case) is scalar
 
 
-def _c1(x, w, attrs):
-    return Case("nn.conv1d", "float32", (x,), attrs, (("weight", w),))
-
-
-NCW = {"data_layout": "NCW", "kernel_layout": "OIW"}
-
-
-@pytest.mark.parametrize("case,hit", [
-    (_c1((2, 2, 2), (2, 1, 2), {**NCW, "groups": 2}), True),        # no padding, dilation, strides: their defaults
-    (_c1((2, 2, 3), (2, 1, 2), {**NCW, "groups": 2}), False),       # two output columns at stride 1 ...
-    (_c1((2, 2, 3), (2, 1, 2), {**NCW, "groups": 2, "strides": [2]}), True),   # ... one at stride 2
-    (_c1((2, 2, 2), (2, 1, 2), NCW), False),                        # no groups: 1
-    (_c1((2, 2, 2), (2, 1, 2), {"data_layout": "NWC", "kernel_layout": "OIW", "groups": 2}), False),
-    (_c1((2, 2, 2), (2, 1, 2), {"data_layout": "NCW", "kernel_layout": "WIO", "groups": 2}), False),
-    (_c1((2, 2, 2), (2, 1, 2), {"data_layout": "".join(["N", "CW"]), "kernel_layout": "".join(["O", "IW"]),
-                                "groups": 2}), True),               # equal strings, other objects (read from JSON)
-    (_c1((2, 1, 2), (1, 1, 2), {**NCW, "groups": 1}), False),       # one channel: groups 1 is no grouping
-    (_c1((2, 4, 2), (4, 2, 2), {**NCW, "groups": 2}), False),       # grouped, 2 channels a group
-    (_c1((2, 2, 2), (4, 1, 2), {**NCW, "groups": 2}), False),       # depthwise with a multiplier of 2
-    (_c1((0, 2, 2), (2, 1, 2), {**NCW, "groups": 2}), False),       # no batch
-    (_c1((2, 2, 1), (2, 1, 2), {**NCW, "groups": 2, "padding": [1, 0]}), True),
-    (_c1((2, 2, 1), (2, 1, 2), {**NCW, "groups": 2, "padding": [0, 1]}), True),
-    (_c1((2, 2, 2), (2, 1, 2), {**NCW, "groups": 2, "padding": [0, 1], "strides": [2]}), True),
-    (_c1((2, 2, 2), (2, 1, 2), {**NCW, "groups": 2, "padding": [1, 1], "strides": [2]}), False),
-    (_c1((2, 2, 2), (2, 1, 2), {**NCW, "groups": 2, "padding": [1]}), False),       # [1] pads both sides
-    (_c1((2, 2, 7), (2, 1, 3), {**NCW, "groups": 2, "dilation": [3]}), True),       # the kernel spans 7
-    (_c1((2, 2, 1), (2, 1, 2), {**NCW, "groups": 2}), False),       # the kernel is wider than the input
-])
-def test_depthwise_ncw_one_output_reads_every_attribute(case, hit):
-    assert PREDICATES["depthwise-ncw-one-output"](case) is hit
-
-
 @pytest.mark.parametrize("shape,axes,several", [((2, 0), [1], False), ((2, 3), [0, 1], True)])
 def test_normalizes_over_several_with_an_empty_axis(shape, axes, several):
     case = Case("nn.layer_norm", "float32", (shape,), {"axes": axes, "scale": False})
     assert PREDICATES["normalizes-over-several"](case) is several
 
 
-GEMV = ("cuda-gemv-normalize-no-reduction", "cuda-gemv-inner-reduction-tile", "cuda-gemv-cross-thread-reduction")
+GEMV = ("cuda-gemv-normalize-no-reduction", "cuda-gemv-inner-reduction-tile", "cuda-reduction-cross-thread")
 
 
 @pytest.mark.parametrize("case,which", [
