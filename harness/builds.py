@@ -141,7 +141,7 @@ class BuildCache:
 
 def _compile(backend, mod, cache: BuildCache):
     """(executable, from the cache?, its library on disk or None)."""
-    key = BuildCache.key(mod, backend.target) if cache.enabled else None
+    key = BuildCache.key(mod, backend.compile_target()) if cache.enabled else None   # the target used
     hit = cache.load(key) if key else None
     if hit is not None:
         return hit, True, cache._path(key)

@@ -2,7 +2,8 @@
 
 Asked in a short-lived child process: asking in-process would initialise CUDA in the pytest
 process, and CUDA does not survive fork() (the isolated case worker is forked from it).  The
-answer is cached for the process.
+answer is cached for the process.  It also gives the CUDA target TVM parses for device 0
+(:func:`cuda_target`), so the builders compile for the card without asking it.
 
 Pinning: on a host with several GPUs each pytest-xdist worker takes one, round robin over the
 visible devices (``gw0`` -> the first, ``gw1`` -> the second, ...), by setting
@@ -24,8 +25,13 @@ _PROBE = (
     "    d = tvm.cuda(i)\n"
     "    if not d.exist: break\n"
     "    devs.append({'index': i, 'name': d.device_name, 'compute_version': d.compute_version})\n"
+    "target = None\n"
+    "if devs:\n"
+    "    try: target = str(tvm.target.Target('cuda'))\n"      # parsed against device 0: its arch
+    "    except Exception: pass\n"
     "print(json.dumps({'exist': bool(devs), 'name': devs[0]['name'] if devs else None,"
-    " 'compute_version': devs[0]['compute_version'] if devs else None, 'count': len(devs), 'devices': devs}))\n"
+    " 'compute_version': devs[0]['compute_version'] if devs else None, 'count': len(devs), 'devices': devs,"
+    " 'cuda_target': target}))\n"
 )
 PINNED_ENV = "TRT_HARNESS_PINNED_GPU"
 PROBE_ENV = "TRT_HARNESS_GPU_PROBE"     # the controller's answer, for its workers (same visible devices)
@@ -74,6 +80,17 @@ def share_probe() -> None:
     runners): each would otherwise ask in a child of its own, a Python, TVM and a CUDA context each.
     Valid while ``CUDA_VISIBLE_DEVICES`` stays as it is (a pinned worker asks again)."""
     os.environ[PROBE_ENV] = json.dumps({**probe(), "cvd": os.environ.get("CUDA_VISIBLE_DEVICES")})
+
+
+def cuda_target() -> str | None:
+    """The CUDA target TVM parses on this machine for device 0, exactly as the probe's child process
+    got it (``str(tvm.target.Target("cuda"))``, e.g. arch sm_90 on an H100, sm_90a on a TVM that
+    adds the suffix): the one place the harness's CUDA builds take their target from
+    (:meth:`harness.backends.Backend.compile_target`).  Parsing "cuda" in a builder would ask
+    device 0 for its compute version, i.e. start CUDA (a context, GPU memory) there.  None where it
+    is not known: no GPU, or a probe answer without it."""
+    info = probe()
+    return (info.get("cuda_target") or None) if info.get("exist") else None
 
 
 def unavailable_reason() -> str | None:

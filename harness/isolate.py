@@ -93,6 +93,27 @@ def _serve(conn, parent_end) -> None:
                 return
 
 
+def auto_method() -> str:
+    """How the case worker starts (``TRT_HARNESS_ISOLATE_METHOD`` overrides).  No GPU: ``fork``.  A GPU
+    machine: ``forkserver`` (a fresh interpreter importing TVM, 2-3 s, at the first request and after
+    every crash), because CUDA does not survive fork() once the parent has touched it; except where
+    runners do every CUDA run (:func:`harness.runner.serves`) and the probe gave the CUDA target
+    (:func:`harness.gpu.cuda_target`).  Then the case workers only build, with that target (they never
+    parse "cuda" against device 0 nor run on it), and their parent, the pytest(-xdist) worker, never
+    touches CUDA either (not pinned, the probe answer shared, every GPU run on a runner), so ``fork``
+    is safe: the worker starts at once with TVM already imported."""
+    explicit = os.environ.get("TRT_HARNESS_ISOLATE_METHOD")
+    if explicit:
+        return explicit
+    from . import gpu, runner
+
+    if not gpu.probe().get("exist"):
+        return "fork"
+    if not os.environ.get(gpu.PROBE_ENV):   # outside pytest: the worker inherits the answer, asks no probe
+        gpu.share_probe()
+    return "fork" if runner.serves("cuda") and gpu.cuda_target() else "forkserver"
+
+
 class Isolator:
     """The parent's handle on the worker.  ``method``: fork (cheap) or forkserver (a fresh
     interpreter: CUDA does not survive fork() once the parent has touched it); ``None`` runs
@@ -101,10 +122,7 @@ class Isolator:
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, method: str | None = "auto") -> None:
         self.timeout = float(timeout)
         if method == "auto":
-            from . import gpu
-
-            method = os.environ.get("TRT_HARNESS_ISOLATE_METHOD") or (
-                "forkserver" if gpu.probe().get("exist") else "fork")
+            method = auto_method()
         self.method = method
         self._ctx = multiprocessing.get_context(method) if method else None
         self._proc = None

@@ -95,7 +95,8 @@ def cuda_build_error(case):
     prog = build_case(BY_NAME[case.op], case)
     where = None
     try:
-        tvm.compile(prog.mod, target=tvm.target.Target(CUDA_TARGET))
+        with tvm.target.Target(CUDA_TARGET) as target:   # NVRTC takes its arch from Target.current()
+            tvm.compile(prog.mod, target=target)           # (not from tvm.cuda(0): no CUDA here)
     except Exception as exc:  # noqa: BLE001 - the failure is the datum
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f"{os.sep}tvm{os.sep}" in f.filename]
         inner = frames[-1] if frames else None

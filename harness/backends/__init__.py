@@ -43,10 +43,27 @@ class Backend:
             return program.mod
         return P.strip_codegen(partitioned)
 
+    def compile_target(self) -> str:
+        """What ``tvm.compile`` targets, as a string (the build cache keys on it).  A CUDA build
+        takes the exact target TVM parsed for device 0 in the controller's GPU probe
+        (:func:`harness.gpu.cuda_target`), so no builder starts CUDA to parse "cuda"; where the
+        probe has none (no GPU), ``target`` as it is."""
+        if self.device_kind == "cuda" and self.target == "cuda":
+            from .. import gpu
+
+            return gpu.cuda_target() or self.target
+        return self.target
+
     def compile(self, mod):
         import tvm
 
-        return tvm.compile(mod, target=self.target)   # TVM's default pipeline (and GPU schedules)
+        target = self.compile_target()
+        if target == self.target:
+            return tvm.compile(mod, target=target)   # TVM's default pipeline (and GPU schedules)
+        # In the target's scope: TVM's NVRTC callback (tvm.support.nvcc) takes the arch from
+        # Target.current() and otherwise asks tvm.cuda(0), which starts CUDA.
+        with tvm.target.Target(target) as scoped:
+            return tvm.compile(mod, target=scoped)
 
     def run(self, vm, inputs: list, device, entry: str = "main") -> list:
         """Run ``entry`` of a loaded build on ``inputs``; a flat list of NumPy outputs."""
