@@ -184,3 +184,34 @@ reason = "a wrong expectation"
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"NOT OK ({others} XPASS, 0 unexplained)" in proc.stdout
     assert run.env["hypothesis_cases"] == 3 and "--trt-cases 3" in text
+
+
+def test_a_signal_to_the_sweep_reaches_its_run_and_is_waited_for(tmp_path):
+    """A `timeout` around `make gpu-sweep` once left seed 9's pytest running after the tool had gone
+    (it shared the card with the next run).  The tool passes the signal on and waits for the child."""
+    import signal
+    import threading
+
+    from gpu_sweep import run_child
+
+    ready, got = tmp_path / "ready", tmp_path / "got-term"
+    child = (f"import signal, sys, pathlib\n"
+             f"def stop(s, f):\n    pathlib.Path({str(got)!r}).write_text(str(s)); sys.exit(143)\n"
+             f"signal.signal(signal.SIGTERM, stop)\n"
+             f"pathlib.Path({str(ready)!r}).write_text('1')\n"
+             f"while True:\n    signal.pause()\n")
+    sent = threading.Event()
+
+    def stop_the_tool():        # once the child is up (an event: its file), signal this process
+        while not ready.exists():
+            threading.Event().wait(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+        sent.set()
+
+    before = signal.getsignal(signal.SIGTERM)
+    threading.Thread(target=stop_the_tool, daemon=True).start()
+    with open(tmp_path / "log", "wb") as log:
+        rc, stopped = run_child([sys.executable, "-c", child], log)
+    assert sent.is_set() and stopped and rc == 143
+    assert got.read_text() == str(int(signal.SIGTERM))
+    assert signal.getsignal(signal.SIGTERM) == before        # the tool's own handler is back

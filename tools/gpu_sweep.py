@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -80,6 +81,33 @@ def table(rows: list[dict], argv: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+def run_child(cmd: list[str], log) -> tuple[int, bool]:
+    """Run one pytest as a child in a session of its own; a SIGTERM or SIGINT to this tool (a
+    ``timeout``, a Ctrl-C) is passed on to it once and waited for, so the harness keeps its records
+    and prints its resume command, and no run outlives the tool to share the card with the next
+    one; a second signal kills the child's whole process group.  (exit status, whether stopped)"""
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    got: list[int] = []
+
+    def forward(signum, frame):
+        got.append(signum)
+        try:
+            if len(got) == 1:
+                proc.send_signal(signum)
+            else:
+                os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        rc = proc.wait()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    return rc, bool(got)
+
+
 def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
     """(the tool's own arguments, those after ``--`` that go to pytest)."""
     argv = list(argv)
@@ -109,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                "--trt-repro-dir", os.path.join(a.out, f"repro-{seed}")]
         t0 = time.monotonic()
         with open(os.path.join(a.out, f"seed-{seed}.log"), "wb") as log:
-            rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+            rc, stopped = run_child(cmd, log)
         wall = time.monotonic() - t0
         try:
             cases, by_check, red = summarise(results)
@@ -120,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seed {seed}: exit {rc}, {cases} cases, {len(red)} red, {wall:.0f} s", flush=True)
         with open(os.path.join(a.out, "sweep.md"), "w") as f:    # after every seed: a cut sweep keeps its rows
             f.write(table(rows, args))
+        if stopped:
+            print(f"stopped during seed {seed}: its records so far are in {results} (finish it with "
+                  f"--trt-resume, as its log says); the seeds after it did not run", flush=True)
+            return 130
     print(f"table: {os.path.join(a.out, 'sweep.md')}")
     return 0 if all(r["rc"] == 0 for r in rows) else 1
 
