@@ -3,21 +3,26 @@
 finishes the file, and its summary counts the whole file and calls no finished op skipped.  One
 chain of runs: SIGINT stops a fresh run, SIGTERM stops the resumed one, the third run finishes.
 
-The signal is sent once the results file holds N records (an event, not a timer)."""
+The signal is sent while the run is held at a known point: a test double (doubles.py,
+``held-partition``) makes the partitioning of one op's cases wait while a file exists, and says
+so (an event, not a timer; waiting for N records instead raced the end of a run that takes a
+second), so every run is surely still going when it is stopped, with the ops before it done."""
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import signal
 import subprocess
+import time
 
 import pytest
 
 import doubles
 from harness.reader import load_results
-from test_resilience import _raw_records, _wait_for_records
 
 OPS = "--trt-ops=nn.relu,exp,sigmoid,nn.conv2d"
+NOTHING_HAPPENED_S = 600     # only a machine that does nothing at all for this long fails a wait
 
 
 def _no_tensorrt() -> bool:
@@ -29,22 +34,40 @@ def _no_tensorrt() -> bool:
 NO_TENSORRT = _no_tensorrt()
 
 
-def _interrupt(argv, work, env, results, after, signum):
-    """Run ``argv``, send ``signum`` once the results file holds ``after`` records; returns (the pairs
+def _wait_for(path, proc) -> bool:
+    """Block until ``path`` exists (False if the process ended first)."""
+    deadline = time.monotonic() + NOTHING_HAPPENED_S
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.01)
+    raise AssertionError(f"no {path} after {NOTHING_HAPPENED_S} s: the run made no progress")
+
+
+def _interrupt(argv, work, env, results, hold_op, signum):
+    """Run ``argv`` held at ``hold_op``'s partitioning, send it ``signum`` there; returns (the pairs
     its last line says are done, the pairs planned, the command it says finishes the file, the
     case pairs written)."""
+    hold = work / f"hold-{hold_op}"
+    hold.touch()
+    env = dict(env, TRT_TEST_DOUBLE="held-partition", TRT_TEST_HOLD_OP=hold_op, TRT_TEST_HOLD=str(hold))
     proc = subprocess.Popen(argv, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    reached = _wait_for_records(results, after, proc)
-    proc.send_signal(signum)      # the pytest process only, as a terminal's Ctrl-C reaches the foreground job
+    try:
+        reached = _wait_for(f"{hold}.held", proc)
+        proc.send_signal(signum)      # the pytest process only, as a terminal's Ctrl-C reaches the foreground job
+    finally:
+        hold.unlink()                 # the worker may finish its request and end (the run is stopped)
     out, _ = proc.communicate(timeout=600)
-    assert reached, "the run ended before it could be interrupted:\n" + out[-2000:]
-    assert proc.returncode == pytest.ExitCode.INTERRUPTED
+    assert reached, f"the run ended before it reached {hold_op}:\n" + out[-2000:]
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out[-2000:]
     last = out.strip().splitlines()[-1]
     m = re.fullmatch(r"interrupted: (\d+) of (\d+) \(case, check\) pairs done, kept in (\S+); finish with: (.+)", last)
     assert m, out[-2000:]
-    written = load_results(results).records      # the records waited for may hold an op-level skip record
+    written = load_results(results).records      # op-level skip records too
     kept = {(r.case_id, r.check) for r in written if not r.case_id.endswith("-*")}
-    assert len(_raw_records(results)) >= after and int(m.group(1)) == len(kept)
+    assert int(m.group(1)) == len(kept) and hold_op not in {r.op for r in written if not r.case_id.endswith("-*")}
     return int(m.group(1)), int(m.group(2)), shlex.split(m.group(4)), kept
 
 
@@ -52,14 +75,13 @@ def test_an_interrupted_run_says_how_to_finish_and_finishing_it_counts_the_whole
     """Ctrl-C (SIGINT) stops the run; the command it prints is started and stopped in turn, by SIGTERM;
     the command that one prints (the same) finishes the file."""
     work = tmp_path / "w"
-    argv, env, results = doubles.suite_command(work, OPS, "--trt-build-cache=off", "-rs")
+    argv, env, results = doubles.suite_command(work, OPS, "-rs")
     checks = 3 + (not NO_TENSORRT)
-    done, planned, command, kept = _interrupt(argv, work, env, results, 12, signal.SIGINT)
+    done, planned, command, kept = _interrupt(argv, work, env, results, "sigmoid", signal.SIGINT)
     assert 0 < done < planned == 40 * checks   # 4 ops x 10 cases x checks
     assert command[-1] == "--trt-resume" and command[:-1] == argv
 
-    more = len(_raw_records(results)) + 12             # the resumed run, stopped once it added 12
-    done2, planned2, command2, kept2 = _interrupt(command, work, env, results, more, signal.SIGTERM)
+    done2, planned2, command2, kept2 = _interrupt(command, work, env, results, "exp", signal.SIGTERM)
     assert kept < kept2 and done < done2 < planned2 == planned
     assert command2 == command                          # no second --trt-resume
 
