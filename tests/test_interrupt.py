@@ -53,7 +53,13 @@ def _interrupt(argv, work, env, results, hold_op, signum):
     hold = work / f"hold-{hold_op}"
     hold.touch()
     env = dict(env, TRT_TEST_DOUBLE="held-partition", TRT_TEST_HOLD_OP=hold_op, TRT_TEST_HOLD=str(hold))
-    proc = subprocess.Popen(argv, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # SIGINT at its default in the child, as a shell starts a foreground job: a session started in
+    # the background by a script (`make test &`) ignores SIGINT, and a child would inherit that.
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(argv, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    finally:
+        signal.signal(signal.SIGINT, old)
     try:
         reached = _wait_for(f"{hold}.held", proc)
         proc.send_signal(signum)      # the pytest process only, as a terminal's Ctrl-C reaches the foreground job
