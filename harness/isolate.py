@@ -16,6 +16,7 @@ import importlib
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -24,6 +25,10 @@ from typing import Any
 DEFAULT_TIMEOUT = 120.0
 #: builders yield the CPU to the GPU runners: a runner's launches and its latency rounds wait for no build
 BUILDER_NICENESS = 10
+#: Held around each fork of a worker and each process a thread of this process starts beside one
+#: (harness.runner.supervisor): a worker forked while another thread's Popen waits for its child's
+#: exec keeps that Popen's error pipe open, and the Popen waits for the worker to end.
+SPAWN_LOCK = threading.Lock()
 
 
 @dataclass
@@ -137,7 +142,8 @@ class Isolator:
         parent, child = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(target=_serve, args=(child, parent if self.method == "fork" else None),
                                  daemon=True, name="trt-harness-worker")
-        proc.start()
+        with SPAWN_LOCK:
+            proc.start()
         child.close()
         self._proc, self._conn = proc, parent
 

@@ -86,6 +86,24 @@ def _partition_hangs(mod):
     time.sleep(3600)
 
 
+def _partition_held(mod):
+    """The real partitioner, except that a program of the op named by $TRT_TEST_HOLD_OP waits while
+    the file $TRT_TEST_HOLD exists, having said so in $TRT_TEST_HOLD.held: a run held at a known
+    point, for a test to act on it (an event, never a timer).  Runs in the isolated worker."""
+    import os
+    import time
+
+    from harness.offload import all_calls, op_name
+
+    op, path = os.environ.get("TRT_TEST_HOLD_OP"), os.environ.get("TRT_TEST_HOLD", "")
+    if op and os.path.exists(path) and any(op_name(c) == BY_NAME[op].tvm_op for c in all_calls(mod)):
+        with open(path + ".held", "w") as fh:
+            fh.write(str(os.getpid()))
+        while os.path.exists(path):
+            time.sleep(0.01)
+    return _REAL_PARTITION(mod)
+
+
 def _perturbed_outputs(how):
     """A broken execution: the partitioned program's outputs on tvm-llvm, damaged by ``how``."""
     real = pipeline.execute
@@ -134,6 +152,8 @@ def install(name: str, monkeypatch) -> None:
         monkeypatch.setattr(program, "partition", _partition_segfaults)
     elif name == "hang-in-case":
         monkeypatch.setattr(program, "partition", _partition_hangs)
+    elif name == "held-partition":
+        monkeypatch.setattr(program, "partition", _partition_held)
     elif name == "wrong-oracle":
         entry = BY_NAME["nn.relu"]   # frozen: its field replaced in place, undone with the monkeypatch
         monkeypatch.setitem(vars(entry), "ref", wrong_relu_reference_off_by_half)

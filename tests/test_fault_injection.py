@@ -97,7 +97,7 @@ def _slowdown(tmp_path):
             "seen": f"gate exit {rc}", "rc": rc, "caught": rc == 1, "secs": 0.0, "out": ""}
 
 
-def test_every_injected_fault_is_caught(pytester, tmp_path, capsys, monkeypatch):
+def test_every_injected_fault_is_caught(_harness_imported, pytester, tmp_path, capsys, monkeypatch):
     from conftest import ROOT, shared_cache
 
     with open(os.path.join(ROOT, "suites", "ops", "test_ops.py")) as fh:

@@ -33,16 +33,24 @@ def library(tmp_path_factory):
 
 @pytest.fixture
 def pool(tmp_path, monkeypatch):
+    """``pool(cards, standby)`` -> (supervisor, release file): CPU runners, only those the test uses
+    (each is an interpreter importing TVM, ~1.3 s of CPU)."""
     from conftest import ROOT, TESTS
 
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS, ROOT, os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("TRT_HARNESS_RUNNER_PRELOAD", "runner_doubles:block_until_released")
     monkeypatch.setenv("TRT_HARNESS_TEST_RELEASE", str(tmp_path / "release"))
-    sup = Supervisor({"cpu": [None, None]}, timeout=60.0)
-    sup.start()
-    yield sup, tmp_path / "release"
+    started = []
+
+    def start(cards: int, standby: bool):
+        sup = Supervisor({"cpu": [None] * cards}, timeout=60.0, standby=standby)
+        started.append(sup)
+        sup.start()
+        return sup, tmp_path / "release"
+    yield start
     (tmp_path / "release").touch()
-    sup.stop()
+    for sup in started:
+        sup.stop()
 
 
 def _run(client, library, key):
@@ -54,7 +62,7 @@ def _run(client, library, key):
 def test_work_goes_to_the_runner_with_the_least_backlog(pool, library):
     import json
 
-    sup, release = pool
+    sup, release = pool(2, standby=False)               # two cards; no runner dies here
     spec = json.loads(sup.env_value())
     first, second = Client(spec), Client(spec)
     a, b = spec["runners"]["cpu"]
@@ -80,9 +88,8 @@ def test_work_goes_to_the_runner_with_the_least_backlog(pool, library):
 def test_a_request_that_hangs_kills_its_runner_and_the_standby_serves_the_next(pool, library):
     import json
 
-    sup, _ = pool
+    sup, _ = pool(1, standby=True)                       # one card, and its standby
     client = Client(json.loads(sup.env_value()))
-    client.runners = {"cpu": client.runners["cpu"][:1]}  # one card
     path, inputs = library
     with pytest.raises(RunnerDied) as died:
         client.request("cpu", {"op": "run", "backend": "tvm-llvm", "path": path, "entry": "main",

@@ -34,7 +34,7 @@ import json
 import os
 
 ENV = "TRT_HARNESS_RUNNERS"           # {"key": hex authkey, "runners": {device kind: [socket, ...]}}
-PRELOAD_ENV = "TRT_HARNESS_RUNNER_PRELOAD"   # "module:function" called with the Runner at its start
+PRELOAD_ENV = "TRT_HARNESS_RUNNER_PRELOAD"   # "module:function" called with the Runner before its device opens
 MODES = ("auto", "all", "off")
 
 

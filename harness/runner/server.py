@@ -34,10 +34,8 @@ LIBS_KEPT = 64
 
 class Runner:
     def __init__(self, kind: str, index: int = 0, previous: str = "") -> None:
-        import tvm
-
+        """The runner's bookkeeping; :meth:`open` imports TVM and opens the device."""
         self.kind, self.index, self.previous = kind, index, previous
-        self.dev = tvm.cuda(index) if kind == "cuda" else tvm.cpu()
         self.jobs: queue.Queue = queue.Queue()
         self.libs: collections.OrderedDict = collections.OrderedDict()
         self.started = time.perf_counter()
@@ -46,13 +44,20 @@ class Runner:
         self.pending_s = 0.0
         self.per_item = {"run": 2e-3, "time": 0.3}        # running estimate of seconds per item
         self.tracer, self.cupti_reason = None, None
-        self.name = self.dev.device_name if kind == "cuda" and self.dev.exist else ("cpu" if kind != "cuda" else None)
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-        self.describe = f"cuda:{visible or index} {self.name}" if kind == "cuda" else "cpu"
         self.fault = None                                 # a test double's hook (PRELOAD), else None
         self.inflight_path: str | None = None
         self.stats_path: str | None = None
         self.culprit = ""                                 # the request the previous runner died under
+
+    def open(self) -> None:
+        """TVM's import (seconds) and the device: after anything that can refuse the start cheaply."""
+        import tvm
+
+        kind, index = self.kind, self.index
+        self.dev = tvm.cuda(index) if kind == "cuda" else tvm.cpu()
+        self.name = self.dev.device_name if kind == "cuda" and self.dev.exist else ("cpu" if kind != "cuda" else None)
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        self.describe = f"cuda:{visible or index} {self.name}" if kind == "cuda" else "cpu"
         if kind == "cuda":
             self._open_cupti()
 
@@ -264,10 +269,11 @@ def main(argv=None) -> int:
     runner.culprit, runner.inflight_path, runner.stats_path = a.culprit, home + ".inflight", home + ".stats"
     from . import PRELOAD_ENV
 
-    if os.environ.get(PRELOAD_ENV):
+    if os.environ.get(PRELOAD_ENV):        # before TVM's import: a preload that fails, fails in a blink
         from ..isolate import resolve
 
         resolve(os.environ[PRELOAD_ENV])(runner)
+    runner.open()
     if os.path.exists(a.socket):
         os.unlink(a.socket)
     listener = Listener(a.socket, family="AF_UNIX", authkey=key)

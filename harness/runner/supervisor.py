@@ -23,7 +23,7 @@ import tempfile
 import threading
 
 from . import ENV
-from ..isolate import describe_exit
+from ..isolate import SPAWN_LOCK, describe_exit
 
 MAX_RESTARTS = 200
 START_FAILURES = 3
@@ -84,7 +84,7 @@ class Supervisor:
             env["CUDA_VISIBLE_DEVICES"] = slot.card
         cmd = [sys.executable, "-m", "harness.runner.server", "--socket", socket, "--home", slot.socket,
                "--kind", slot.kind, "--previous", previous, "--culprit", culprit]
-        with open(slot.log, "ab") as log:
+        with open(slot.log, "ab") as log, SPAWN_LOCK:     # no worker forked meanwhile (harness.isolate)
             return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
 
