@@ -34,23 +34,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VALUE_DEPARTURES = {"cuda-gemv-vector-without-batch", "cuda-conv2d-transpose-dilated-uneven-pad-f64"}
 
 
-#: an H100's target (the sweep's GPU); TVM's default GPU pipeline picks dlight rules by target
-H100 = {"kind": "cuda", "arch": "sm_90", "max_shared_memory_per_block": 49152, "max_threads_per_block": 1024,
-        "thread_warp_size": 32}
+def build_fails(entry, case) -> str | None:
+    """Where the case's CUDA build stops, in one line, or None when it builds: the predicates' own
+    build (harness.predicates.cuda_build_error, an H100's sm_90 target, no GPU needed)."""
+    from harness.predicates import cuda_build_error
 
-
-def build_fails(entry, case, target=None) -> str | None:
-    import tvm
-
-    from harness.program import build_case
-
-    prog = build_case(entry, case)
-    try:
-        tvm.compile(prog.mod, target=tvm.target.Target(target or H100))
-    except Exception as exc:  # noqa: BLE001 - every failure of the build is the datum
-        msg = str(exc).strip().splitlines()
-        return f"{type(exc).__name__}: {msg[-1][:120] if msg else ''}"
-    return None
+    where = cuda_build_error(case)
+    if where is None:
+        return None
+    kind, path, func, line, check = where
+    return f"{kind} at {path}:{func}:{line}" + (f": {check[:120]}" if check else "")
 
 
 def judge_gpu_results(paths, ops) -> int:
