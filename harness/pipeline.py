@@ -261,25 +261,30 @@ def _run_built(built, member_of, backend, backend_name, dev, vms) -> None:
         art._timed("run", t1)
 
 
-def timer(art: Artifacts, variant: str, backend_name: str):
-    """``run(n)``: call the build n times back to back, then synchronise with the device once."""
+def looped(vm, entry: str, inputs: list, dev):
+    """``run(n)``: call ``entry`` of a loaded build n times back to back, then synchronise with the
+    device once (what every timing calls, here and in a GPU runner)."""
     import tvm
-    from tvm import relax
 
-    from .backends import get_backend
-
-    backend = get_backend(backend_name)
-    built = art.built[(variant, backend_name)]
-    dev = backend.device()
-    vm = relax.VirtualMachine(built.executable, dev)
-    args = [tvm.runtime.tensor(x, dev) for x in art.program.inputs]
-    fn = vm[built.entry]
+    args = [tvm.runtime.tensor(x, dev) for x in inputs]
+    fn = vm[entry]
 
     def run(n: int = 1):
         for _ in range(n):
             fn(*args)
         dev.sync()
     return run
+
+
+def timer(art: Artifacts, variant: str, backend_name: str):
+    """:func:`looped` over the build of ``(variant, backend_name)`` on its own device."""
+    from tvm import relax
+
+    from .backends import get_backend
+
+    built = art.built[(variant, backend_name)]
+    dev = get_backend(backend_name).device()
+    return looped(relax.VirtualMachine(built.executable, dev), built.entry, art.program.inputs, dev)
 
 
 def time_builds(items: list, **options) -> None:

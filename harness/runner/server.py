@@ -117,16 +117,9 @@ class Runner:
         return {"ok": True, "timings": got}
 
     def _timer(self, vm, entry: str, inputs: list):
-        import tvm
+        from ..pipeline import looped
 
-        args = [tvm.runtime.tensor(x, self.dev) for x in inputs]
-        fn, dev = vm[entry], self.dev
-
-        def run(n: int = 1):
-            for _ in range(n):
-                fn(*args)
-            dev.sync()
-        return run
+        return looped(vm, entry, inputs, self.dev)
 
     def account(self) -> None:
         """Fold CUPTI's records so far into the busy time (intervals merged: overlapping work on
