@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import checks as C
+from . import trace
 from .builds import BuildCache
 from .case import Case
 from .checks import CheckOptions, CheckResult, CheckTarget
@@ -111,15 +112,18 @@ def run_unit(req: UnitRequest) -> list[Computed]:
     opts = req.opts
     if req.timing is not None:
         opts = CheckOptions(**{**opts.__dict__, "timed": True})
-    arts = {c.case_id: WORKER.artifacts(entry, c, opts) for c in req.cases}
+    with trace.span("programs"):
+        arts = {c.case_id: WORKER.artifacts(entry, c, opts) for c in req.cases}
     needs = {cid: set().union(*(C.needs(k, opts) for k in req.checks.get(cid, ()))) for cid in arts}
-    for cid, art in arts.items():
-        if any(C.partitions(k, opts) for k in req.checks.get(cid, ())):
-            partition(art, trt_version=opts.trt_version, implicit_batch=opts.implicit_batch)
+    with trace.span("partition"):
+        for cid, art in arts.items():
+            if any(C.partitions(k, opts) for k in req.checks.get(cid, ())):
+                partition(art, trt_version=opts.trt_version, implicit_batch=opts.implicit_batch)
     execute(list(arts.values()), needs, WORKER.cache(req.cache_dir), retry=not req.expect_crash)
     if req.timing is not None:      # the builds the tensorrt check compares, timed together
-        time_builds([(arts[cid], v, b) for cid in arts if "tensorrt" in req.checks.get(cid, ())
-                     for v, b in C.needs("tensorrt", opts)], **req.timing)
+        with trace.span("timing"):
+            time_builds([(arts[cid], v, b) for cid in arts if "tensorrt" in req.checks.get(cid, ())
+                         for v, b in C.needs("tensorrt", opts)], **req.timing)
         for case in req.cases:      # each timing placed on its card's roofline
             art = arts[case.case_id]
             for key, t in art.timings.items():

@@ -63,7 +63,10 @@ def probe() -> dict:
     if missing:
         return {"exist": False, "count": 0, "error": missing}
     try:
-        proc = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120)
+        from . import trace
+
+        with trace.span("gpu probe child"):
+            proc = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {"exist": False, "count": 0, "error": f"CUDA probe failed: {exc}"}
     if proc.returncode != 0:

@@ -73,6 +73,9 @@ def _serve(conn, parent_end) -> None:
     if parent_end is not None:
         parent_end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
+    from . import trace
+
+    trace.name("case worker")
     from .runner import ENV as RUNNERS_ENV
 
     if os.environ.get(RUNNERS_ENV):               # a builder (harness.runner): the runners come first

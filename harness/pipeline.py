@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import trace
 from .builds import BuildCache, Built, CompileFailure, compile_many, one_line
 from .errors import EnvironmentProblem
 from .program import Program
@@ -174,16 +175,18 @@ def execute(arts: list[Artifacts], needs: dict[str, set], cache: BuildCache, *, 
                 art.outputs[slot] = exc if isinstance(exc, StageFailure) else StageFailure(str(exc))
             except Exception as exc:
                 art.outputs[slot] = StageFailure(f"lower the {variant} module for {backend_name}: {one_line(exc)}")
-        built = compile_many(backend, modules, cache, stage=f"tvm.compile({backend.target})")
+        with trace.span("compile", backend=backend_name, programs=len(modules)):
+            built = compile_many(backend, modules, cache, stage=f"tvm.compile({backend.target})")
         from . import runner
 
-        if runner.serves(backend.device_kind):     # this device's runner does the runs
-            _run_remote(built, member_of, backend, backend_name, retry)
-            continue
-        vms: dict[int, object] = {}
-        dev = backend.device() if built else None
-        with _gpu_use(backend):
-            _run_built(built, member_of, backend, backend_name, dev, vms)
+        with trace.span("runs", backend=backend_name, remote=runner.serves(backend.device_kind)):
+            if runner.serves(backend.device_kind):     # this device's runner does the runs
+                _run_remote(built, member_of, backend, backend_name, retry)
+                continue
+            vms: dict[int, object] = {}
+            dev = backend.device() if built else None
+            with _gpu_use(backend):
+                _run_built(built, member_of, backend, backend_name, dev, vms)
 
 
 def _take_build(art: Artifacts, slot: tuple, result) -> bool:

@@ -56,13 +56,17 @@ def pytest_configure(config):
         given = _given_plan(settings)
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
+    from . import trace
+
+    worker = _worker_id(config)
+    trace.name(worker or "pytest controller")
     try:
-        import tvm  # noqa: F401
+        with trace.span("import tvm"):
+            import tvm  # noqa: F401
     except Exception as exc:
         raise pytest.UsageError(f"TVM is not importable ({type(exc).__name__}: {exc}); "
                                 "install it with: pip install apache-tvm") from None
     from . import gpu, profiles
-    worker = _worker_id(config)
     workers = _xdist_workers(config)
     from .runner import spec as runner_spec
 
@@ -70,21 +74,25 @@ def pytest_configure(config):
         gpu.pin(worker)
     profiles.use(settings.profile, cases=settings.cases)
     session = Session(settings, worker)
-    session.device = gpu.describe()
+    with trace.span("gpu probe"):
+        session.device = gpu.describe()
     session.parallel = bool(worker or workers)
     try:
-        _units(session, given)     # the plan first: the header carries its hash
+        with trace.span("plan"):
+            _units(session, given)     # the plan first: the header carries its hash
         session.open(placement=gpu.placement(workers) if workers else {})
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     if not worker:      # the controller starts the runners before any worker (they inherit where)
         gpu.share_probe()
         try:
-            session.start_runners()
+            with trace.span("start runners"):
+                session.start_runners()
         except HarnessError as exc:
             raise pytest.UsageError(str(exc)) from None
     if not workers:     # the xdist controller runs no tests: it needs no case worker
-        session.start_worker()
+        with trace.span("start case worker"):
+            session.start_worker()
     config.stash[STATE] = session
     if not worker:
         _stop_on_sigterm(config)

@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from . import engine
+from . import engine, trace
 from .checks import CheckOptions, CheckResult
 from .expectations import Judgement, Subject, judge
 from .records import Record, op_level_id
@@ -162,7 +162,8 @@ def _compute(session: Session, entry, cases: list, todo: dict, opts: CheckOption
     n = sum(len(v) for v in req.checks.values())
     if n == 0:
         return {}
-    answer = session.isolator.call("harness.engine:run_unit", req, timeout=s.timeout * len(cases))
+    with trace.span("unit", op=entry.name, cases=len(cases)):
+        answer = session.isolator.call("harness.engine:run_unit", req, timeout=s.timeout * len(cases))
     if answer.ok:
         out = {(c.case_id, c.check): c for c in answer.value}
         if any(c.result.error_kind == "device" for c in answer.value):

@@ -46,7 +46,8 @@ def runs(tmp_path_factory):
         procs[mode] = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                         os.path.join(ROOT, "suites", "ops"), "--trt-ops=nn.relu,exp", *LLVM,
                                         "--trt-timing=on", f"--trt-runner={mode}", f"--trt-results={out / mode}.jsonl",
-                                        "--trt-report="], cwd=out, env=env, stdout=subprocess.PIPE,
+                                        "--trt-report="], cwd=out, stdout=subprocess.PIPE,
+                                       env=dict(env, TRT_HARNESS_TRACE=str(out / "all.trace")) if mode == "all" else env,
                                        stderr=subprocess.STDOUT, text=True)
     got = {}
     for mode, proc in procs.items():
@@ -60,6 +61,27 @@ def test_a_run_through_the_runner_records_what_a_run_without_it_does(runs):
     assert p_all.returncode == p_off.returncode == 0, p_all.stdout[-2000:] + p_off.stdout[-2000:]
     assert len(rec_all) == len(rec_off) > 40
     assert _outcomes(rec_all) == _outcomes(rec_off)
+
+
+def test_a_traced_run_times_every_process_and_phase_of_the_run(runs):
+    """TRT_HARNESS_TRACE: the controller, its case worker and the runner each appear, with the
+    phases of start-up and one ``unit`` span per unit the run computed."""
+    from harness import trace
+
+    p_all, header, records = runs["all"]
+    path = os.path.join(os.path.dirname(p_all.args[-2].split("=", 1)[1]), "all.trace")
+    events = trace.read(path)
+    names = {e["args"]["name"].split(" (")[0] for e in events if e.get("ph") == "M"}
+    assert {"pytest controller", "case worker", "runner cpu"} <= names, names
+    spans = [e for e in events if e.get("ph") == "X"]
+    kinds = {e["name"] for e in spans}
+    assert {"process start", "import tvm", "plan", "start runners", "runner open", "unit", "compile", "runs",
+            "runner run", "timing"} <= kinds, kinds
+    units = {(e["args"]["op"]) for e in spans if e["name"] == "unit"}
+    assert units == {r["op"] for r in records}
+    assert all(e["dur"] >= 0 for e in spans)
+    summary = "\n".join(trace.summary(events))
+    assert "runner cpu" in summary and "import tvm" in summary
 
 
 def test_the_header_and_summary_carry_the_runners_accounting(runs):

@@ -29,6 +29,8 @@ import sys
 import threading
 import time
 
+from .. import trace
+
 LIBS_KEPT = 64
 
 
@@ -182,12 +184,13 @@ class Runner:
                     fh.write(str(msg.get("id", "")))
             t0 = time.perf_counter()
             try:
-                if op == "run":
-                    reply = self.run(msg)
-                elif op == "time":
-                    reply = self.time(msg)
-                else:
-                    reply = self.stats() if op == "stats" else {"ok": True}
+                with trace.span(f"runner {op}", items=len(msg.get("items", ())), queued=self.jobs.qsize()):
+                    if op == "run":
+                        reply = self.run(msg)
+                    elif op == "time":
+                        reply = self.time(msg)
+                    else:
+                        reply = self.stats() if op == "stats" else {"ok": True}
             except Exception:  # a bug of the harness: said in full, the runner keeps serving
                 import traceback
 
@@ -266,7 +269,9 @@ def main(argv=None) -> int:
         from ..isolate import resolve
 
         resolve(os.environ[PRELOAD_ENV])(runner)
-    runner.open()
+    trace.name(f"runner {a.kind}")
+    with trace.span("runner open"):
+        runner.open()
     if os.path.exists(a.socket):
         os.unlink(a.socket)
     listener = Listener(a.socket, family="AF_UNIX", authkey=key)

@@ -1,0 +1,44 @@
+"""harness.trace: the run's timeline (a real traced run is in test_runner.py)."""
+from __future__ import annotations
+
+import json
+
+from harness import trace
+
+
+def test_nothing_is_written_without_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv(trace.ENV, raising=False)
+    with trace.span("unit", op="exp"):
+        trace.name("x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spans_and_names_are_one_line_each_and_a_cut_line_is_skipped(tmp_path, monkeypatch):
+    path = tmp_path / "t.trace"
+    monkeypatch.setenv(trace.ENV, str(path))
+    monkeypatch.setattr(trace, "_named", set())
+    trace.name("gw0")
+    with trace.span("unit", op="exp"):
+        pass
+    with open(path, "a") as f:
+        f.write('{"ph":"X","name":"unit","ts":1')       # a process killed mid-line
+    events = trace.read(str(path))
+    assert [e["ph"] for e in events] == ["M", "X", "X"]    # the name, its start-up span, the unit
+    assert events[1]["name"] == "process start" and events[1]["dur"] >= 0
+    assert events[2]["args"] == {"op": "exp"}
+    lines = trace.summary(events)
+    assert any(line.startswith("gw0") for line in lines)
+    assert any(line.startswith("unit ") for line in lines)
+
+
+def test_the_command_writes_the_timeline_and_says_a_missing_file_in_one_line(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "t.trace"
+    monkeypatch.setenv(trace.ENV, str(path))
+    with trace.span("compile", backend="tvm-llvm"):
+        pass
+    assert trace.main([str(path)]) == 0
+    with open(f"{path}.json") as f:
+        assert [e["name"] for e in json.load(f)["traceEvents"]] == ["compile"]
+    assert trace.main([str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read the trace" in err
