@@ -49,33 +49,63 @@ def _driver_missing() -> str | None:
     return None
 
 
-@lru_cache(maxsize=1)
-def probe() -> dict:
+_started: subprocess.Popen | None = None
+
+
+def _shared() -> dict | None:
+    """The controller's answer (share_probe), where this process sees the same devices."""
     shared = os.environ.get(PROBE_ENV)
-    if shared:      # asked once for the run (share_probe): no child process, no CUDA context here
+    if shared:
         try:
             got = json.loads(shared)
             if got.get("cvd") == os.environ.get("CUDA_VISIBLE_DEVICES"):
                 return got
         except ValueError:
             pass
+    return None
+
+
+def start_probe() -> None:
+    """Start asking now, answer later (:func:`probe` waits): the child imports TVM and starts CUDA
+    (seconds on a GPU machine) while this process imports TVM and draws the plan."""
+    global _started
+    if _started is None and not _shared() and not _driver_missing() and probe.cache_info().currsize == 0:
+        try:
+            _started = subprocess.Popen([sys.executable, "-c", _PROBE], stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        except OSError:
+            _started = None
+
+
+@lru_cache(maxsize=1)
+def probe() -> dict:
+    got = _shared()
+    if got:         # asked once for the run (share_probe): no child process, no CUDA context here
+        return got
     missing = _driver_missing()
     if missing:
         return {"exist": False, "count": 0, "error": missing}
-    try:
-        from . import trace
+    global _started
+    from . import trace
 
-        with trace.span("gpu probe child"):
-            proc = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"exist": False, "count": 0, "error": f"CUDA probe failed: {exc}"}
+    with trace.span("gpu probe child"):
+        try:
+            proc, _started = _started or subprocess.Popen([sys.executable, "-c", _PROBE], stdout=subprocess.PIPE,
+                                                          stderr=subprocess.PIPE, text=True), None
+            stdout, stderr = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            proc.communicate()
+            return {"exist": False, "count": 0, "error": f"CUDA probe failed: {exc}"}
+        except OSError as exc:
+            return {"exist": False, "count": 0, "error": f"CUDA probe failed: {exc}"}
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        last = (stderr.strip().splitlines() or ["no output"])[-1]
         return {"exist": False, "count": 0, "error": f"TVM cannot query CUDA: {last[:200]}"}
     try:
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        return json.loads(stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        return {"exist": False, "count": 0, "error": f"CUDA probe gave no answer: {proc.stdout[-200:]!r}"}
+        return {"exist": False, "count": 0, "error": f"CUDA probe gave no answer: {stdout[-200:]!r}"}
 
 
 def share_probe() -> None:

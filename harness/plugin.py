@@ -56,17 +56,18 @@ def pytest_configure(config):
         given = _given_plan(settings)
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
-    from . import trace
+    from . import gpu, trace
 
     worker = _worker_id(config)
     trace.name(worker or "pytest controller")
+    gpu.start_probe()      # a GPU machine's probe (TVM and CUDA in a child) beside TVM's import and the plan
     try:
         with trace.span("import tvm"):
             import tvm  # noqa: F401
     except Exception as exc:
         raise pytest.UsageError(f"TVM is not importable ({type(exc).__name__}: {exc}); "
                                 "install it with: pip install apache-tvm") from None
-    from . import gpu, profiles
+    from . import profiles
     workers = _xdist_workers(config)
     from .runner import spec as runner_spec
 

@@ -135,3 +135,21 @@ def test_the_case_workers_start_method(monkeypatch, exist, cuda_target, runners,
         iso.close()
     monkeypatch.setenv("TRT_HARNESS_ISOLATE_METHOD", "spawn")      # said outright, it wins
     assert isolate.auto_method() == "spawn"
+
+
+@pytest.mark.parametrize("script, expect", [
+    ("import json; print(json.dumps({'exist': True, 'count': 1, 'name': 'stand-in', 'devices': []}))", "stand-in"),
+    ("import sys; sys.exit('CUDA_ERROR_NO_DEVICE')", "TVM cannot query CUDA: CUDA_ERROR_NO_DEVICE"),
+])
+def test_the_probe_started_early_gives_the_answer_later(monkeypatch, script, expect):
+    """The controller starts its probe child before TVM's import (gpu.start_probe) and reads it when
+    asked; here the child is a stand-in script (this machine has no CUDA driver)."""
+    monkeypatch.setattr(gpu, "_driver_missing", lambda: None)
+    monkeypatch.setattr(gpu, "_PROBE", script)
+    monkeypatch.delenv(gpu.PROBE_ENV, raising=False)
+    monkeypatch.setattr(gpu, "_started", None)
+    gpu.start_probe()
+    assert gpu._started is not None
+    got = gpu.probe()
+    assert gpu._started is None
+    assert expect in (got.get("name") or got.get("error")), got
