@@ -123,6 +123,27 @@ def summary(events: list[dict]) -> list[str]:
         t[3] = min(t[3], e["ts"])
     for key, (n, total, longest, first) in sorted(totals.items(), key=lambda kv: -kv[1][1]):
         lines.append(f"{key[:40]:40} {n:6d} {total:9.2f} {longest:10.2f} {(first - t0) / 1e6:12.2f}")
+    return lines + [""] + load(spans, t0)
+
+
+#: The span names whose overlap with a window the load table adds up: who is busy when.
+LOAD = (("starting", ("process start", "import tvm", "runner open")), ("runner busy", ("runner run", "runner time")), ("compiling", ("compile",)),
+        ("waiting on runs", ("runs",)), ("timing", ("timing",)), ("units", ("unit",)))
+
+
+def load(spans: list[dict], t0: float, windows: int = 12) -> list[str]:
+    """Per window of the run: how many processes were in each kind of span, on average (the runner
+    at 1.00 is busy all the window; 16 builders compiling at once give 16.00)."""
+    end = max(e["ts"] + e["dur"] for e in spans)
+    width = max((end - t0) / windows, 1.0)
+    lines = ["window s      " + "".join(f"{label:>16}" for label, _ in LOAD)]
+    for w in range(windows):
+        a, b = t0 + w * width, t0 + (w + 1) * width
+        row = []
+        for _, names in LOAD:
+            busy = sum(max(0.0, min(b, e["ts"] + e["dur"]) - max(a, e["ts"])) for e in spans if e["name"] in names)
+            row.append(f"{busy / width:16.2f}")
+        lines.append(f"{(a - t0) / 1e6:6.1f}-{(b - t0) / 1e6:<6.1f} " + "".join(row))
     return lines
 
 

@@ -29,6 +29,18 @@ def test_spans_and_names_are_one_line_each_and_a_cut_line_is_skipped(tmp_path, m
     lines = trace.summary(events)
     assert any(line.startswith("gw0") for line in lines)
     assert any(line.startswith("unit ") for line in lines)
+    head = lines.index(next(line for line in lines if line.startswith("window s")))
+    assert len(lines) - head - 1 == 12                      # the load table: 12 windows of the run
+    assert lines[head].endswith("units")
+    assert max(float(line.split()[-1]) for line in lines[head + 1:]) > 0
+
+
+def test_the_load_table_adds_up_who_is_busy_in_each_window():
+    spans = [{"name": "runner run", "ts": 0.0, "dur": 12e6}, {"name": "compile", "ts": 0.0, "dur": 6e6},
+             {"name": "compile", "ts": 0.0, "dur": 6e6}]
+    rows = [line.split() for line in trace.load(spans, 0.0, windows=2)[1:]]
+    # window 0-6 s: the runner busy all of it, two builders compiling; 6-12 s: the runner alone
+    assert [(r[2], r[3]) for r in rows] == [("1.00", "2.00"), ("1.00", "0.00")]
 
 
 def test_the_command_writes_the_timeline_and_says_a_missing_file_in_one_line(tmp_path, monkeypatch, capsys):
