@@ -80,8 +80,9 @@ class Runner:
             import tvm
             from tvm import relax
 
-            lib = tvm.runtime.load_module(path)
-            got = self.libs[path] = relax.VirtualMachine(lib, self.dev)
+            with trace.span("runner load"):
+                lib = tvm.runtime.load_module(path)
+                got = self.libs[path] = relax.VirtualMachine(lib, self.dev)
             while len(self.libs) > LIBS_KEPT:
                 self.libs.popitem(last=False)
         self.libs.move_to_end(path)
