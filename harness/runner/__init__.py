@@ -55,9 +55,53 @@ def serves(device_kind: str) -> bool:
     return bool(s and s["runners"].get(device_kind))
 
 
+LOST_EXIT = 75     # a run cut short by lost cards (sysexits' EX_TEMPFAIL: finish it later, --trt-resume)
+
+
 class RunnerDied(Exception):
     """The runner did not answer: it died (``kind`` "crash") or ran past its time ("timeout")."""
 
     def __init__(self, reason: str, kind: str = "crash") -> None:
         super().__init__(reason)
         self.kind = kind
+
+
+class CardLost(RunnerDied):
+    """Every runner of a device kind lost its card: the request cannot run in this run."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, "lost")
+
+
+def card_label(name: str, pci: str | None) -> str:
+    """How a card is named to the user: ``cuda:1 (PCI 0000:3b:00.0)`` (its ``CUDA_VISIBLE_DEVICES``
+    entry, and its PCI bus id where the driver said it)."""
+    return f"{name} (PCI {pci})" if pci else name
+
+
+def mark_lost(socket: str, card: str, why: str) -> None:
+    """Give the card of the runner slot at ``socket`` up for the rest of the run (atomically)."""
+    tmp = f"{socket}.lost.{os.getpid()}"
+    with open(tmp, "w") as fh:
+        json.dump({"card": card, "why": " ".join(why.split())[:300]}, fh)
+    os.replace(tmp, socket + ".lost")
+
+
+def lost(socket: str) -> dict | None:
+    """{"card", "why"} where the slot at ``socket`` lost its card, else None."""
+    try:
+        with open(socket + ".lost") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def stranded(runners: dict) -> str | None:
+    """Where some device kind of ``runners`` (kind -> sockets) has no live runner left: which cards
+    were lost and why (the first one's), else None."""
+    for kind, sockets in runners.items():
+        gone = [lost(s) for s in sockets]
+        if sockets and all(gone):
+            cards = ", ".join(g["card"] for g in gone)
+            return f"{'card' if len(gone) == 1 else 'cards'} {cards} lost ({gone[0]['why']}); no {kind} runner left"
+    return None
