@@ -321,7 +321,7 @@ def gpu_use_line(u: dict) -> str:
     req = u.get("requests") or {}
     work = f"{req.get('run', 0)} runs, {req.get('time', 0)} timing requests, {u.get('restarts', 0)} restarts"
     if u.get("lost"):
-        return f"runner {u['device']}: {u['lost']}: no runner for it after that; {work} before"
+        return f"{u['lost']}: no runner for it after that; {work} before"
     if u.get("busy_s") is None:
         return (f"runner {u['device']}: busy time unknown ({u.get('busy_unavailable')}); runner {u['runner_s']:.1f} s, "
                 f"idle {u['idle_s']:.1f} s of {u['wall_s']:.1f} s; {work}")

@@ -61,7 +61,7 @@ def test_a_lost_card_moves_its_work_then_the_run_stops_in_one_line_and_its_resum
     (lost,) = [u for u in _headers(results)[-1]["gpu_use"] if u.get("lost")]
     (alive,) = [u for u in _headers(results)[-1]["gpu_use"] if not u.get("lost")]
     assert lost["requests"]["run"] == 1 and alive["requests"]["run"] == 3          # the other three went there
-    assert f"runner {lost['device']}: card {lost['device']} lost (" in out
+    assert f"\ncard {lost['device']} lost (RuntimeError: CUDA_ERROR_NO_DEVICE: " in out and "0 restarts before" in out
 
 
 def test_only_errors_that_say_the_card_is_gone_lose_it():
