@@ -17,6 +17,7 @@ import os
 import shlex
 import sys
 
+from harness.reader import load_results
 from harness.runner import LOST_EXIT
 
 CASES = 6            # nn.relu, chunks of 2: three units of the reference check, one run request per case
@@ -49,11 +50,13 @@ def test_a_lost_card_moves_its_work_then_the_run_stops_in_one_line_and_its_resum
     assert (f"; no cpu runner left: 4 of 6 (case, check) pairs left without a record, 2 done kept in {results}; "
             f"finish them with: {shlex.join(command)} --trt-resume") in line
     assert len(records) == 2 and all(r["outcome"] == "pass" for r in records), out[-3000:]     # the first unit's
+    assert len(load_results(str(results)).records) == 2                      # a valid file, as written
     (use,) = _headers(results)[-1]["gpu_use"]
     assert use["lost"].startswith("card cpu:0 lost (") and use["requests"]["run"] == 2, use
 
-    for k, v in {"TRT_HARNESS_CPU_RUNNERS": "2", "TRT_HARNESS_TEST_LOSE_AFTER": "1", "TRT_HARNESS_TEST_LOSE_CARDS": "2"}.items():
-        monkeypatch.setenv(k, v)                                  # two cards now, and one of them is lost
+    for k, v in {"TRT_HARNESS_CPU_RUNNERS": "2", "TRT_HARNESS_TEST_LOSE_AFTER": "1", "TRT_HARNESS_TEST_LOSE_CARDS": "2",
+                 "TRT_HARNESS_RUNNER_STANDBY": "0"}.items():     # two cards now (no standby: a start less each),
+        monkeypatch.setenv(k, v)                                  # and one of them is lost
     rc, out, records = suite_here(tmp_path, *shlex.split(line.split("finish them with: ", 1)[1])[1:])
     assert rc == 0, out[-3000:]
     pairs = [(r["case_id"], r["check"]) for r in records]

@@ -33,6 +33,7 @@ from ..isolate import SPAWN_LOCK, describe_exit
 MAX_RESTARTS = 200
 START_FAILURES = 3
 CPU_RUNNERS_ENV = "TRT_HARNESS_CPU_RUNNERS"   # --trt-runner all: how many CPU runners (1; tests use 2 as two cards)
+STANDBY_ENV = "TRT_HARNESS_RUNNER_STANDBY"   # "0": no standby per card (a death costs a start; tests save one per card)
 
 
 class Slot:
