@@ -7,8 +7,9 @@ Every subcommand's arguments are defined here; the shared ``--trt-*`` options co
 on stderr and exit 2; anything else is a bug of the harness: one line, the traceback in a file,
 exit 3.  Commands that judge something exit 0 (clean) or 1 (a regression or new departure).
 ``run`` passes pytest's status through, except that pytest's usage error (4: a bad option or
-expectations file) and "no tests collected" (5) become 2, and an interrupted run (Ctrl-C, SIGTERM)
-exits 130.
+expectations file) and "no tests collected" (5) become 2, an interrupted run (Ctrl-C, SIGTERM)
+exits 130, and a run stopped because every card of a kind was lost exits 75 (as pytest does:
+:data:`harness.runner.LOST_EXIT`).
 """
 from __future__ import annotations
 
@@ -207,7 +208,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run a suite (ops, runtime, models, fuzz, bench) with pytest; extra args go to pytest",
                        allow_abbrev=False, description="Run a suite with pytest.  Arguments not listed here go to "
                        "pytest (`pytest --help`), e.g. -n 4 (xdist workers) or -k EXPR.  Exit codes: pytest's "
-                       "(0 clean or only known departures, 1 a new departure), 2 bad input.")
+                       "(0 clean or only known departures, 1 a new departure), 2 bad input, 75 stopped: every card "
+                       "of a kind lost (the last line says how to finish it), 130 interrupted.")
     s.add_argument("--suite", default="ops", help="suite folder under suites/, or a path [%(default)s]")
     s.add_argument("--junitxml", default=os.path.join("reports", "junit.xml"), help="JUnit XML [%(default)s]")
     for title, group in (("what is targeted", O.TARGET), ("where programs run", O.EXECUTION),

@@ -59,6 +59,14 @@ class Computed:
     device: str | None = None             # the runner's device where a runner ran it (harness.runner)
 
 
+@dataclass(frozen=True)
+class Lost:
+    """The unit's runs found no runner left (:class:`harness.runner.CardLost`): nothing of it is
+    computed, and its pairs get no record."""
+
+    reason: str
+
+
 class _Worker:
     """State that lives as long as the worker process."""
 
@@ -104,8 +112,17 @@ def target_for(entry, case: Case) -> CheckTarget:
                        main_op=entry.tvm_op)
 
 
-def run_unit(req: UnitRequest) -> list[Computed]:
+def run_unit(req: UnitRequest) -> list[Computed] | Lost:
     """Every requested check of every case of the unit; builds batched per backend."""
+    from .runner import CardLost
+
+    try:
+        return _run_unit(req)
+    except CardLost as exc:
+        return Lost(str(exc))
+
+
+def _run_unit(req: UnitRequest) -> list[Computed]:
     from .table import BY_NAME
 
     entry = BY_NAME[req.op]

@@ -46,19 +46,29 @@ class DeviceFailure(StageFailure):
     check becomes an ``error`` record of kind ``device`` and the worker is restarted."""
 
 
-# CUDA's errors that say the device, not the program, failed (driver and runtime API spellings).
-DEVICE_ERRORS = ("out of memory", "CUDA_ERROR_OUT_OF_MEMORY", "cudaErrorMemoryAllocation",
-                 "no CUDA-capable device", "cudaErrorNoDevice", "CUDA_ERROR_NO_DEVICE",
-                 "cudaErrorDevicesUnavailable", "CUDA_ERROR_DEVICE_UNAVAILABLE",
-                 "CUDA_ERROR_DEVICE_NOT_LICENSED", "fallen off the bus",
-                 "cudaErrorECCUncorrectable", "CUDA_ERROR_ECC_UNCORRECTABLE",
-                 "cudaErrorHardwareStackError", "CUDA_ERROR_HARDWARE_STACK_ERROR")
+# CUDA's errors that say the card itself is gone for this run (a runner gives its card up on them:
+# harness.runner), and all those that say the device, not the program, failed (driver and runtime
+# API spellings; out of memory and a hardware stack error leave the card usable by a fresh context).
+CARD_GONE = ("no CUDA-capable device", "cudaErrorNoDevice", "CUDA_ERROR_NO_DEVICE",
+             "cudaErrorDevicesUnavailable", "CUDA_ERROR_DEVICE_UNAVAILABLE", "fallen off the bus",
+             "cudaErrorECCUncorrectable", "CUDA_ERROR_ECC_UNCORRECTABLE")
+DEVICE_ERRORS = ("out of memory", "CUDA_ERROR_OUT_OF_MEMORY", "cudaErrorMemoryAllocation", *CARD_GONE,
+                 "CUDA_ERROR_DEVICE_NOT_LICENSED", "cudaErrorHardwareStackError", "CUDA_ERROR_HARDWARE_STACK_ERROR")
+
+
+def _says(reason: str, errors: tuple) -> bool:
+    low = reason.lower()
+    return any(e.lower() in low for e in errors)
 
 
 def failure(reason: str) -> StageFailure:
     """A stage's failure: :class:`DeviceFailure` when ``reason`` is one of CUDA's device errors."""
-    low = reason.lower()
-    return (DeviceFailure if any(e.lower() in low for e in DEVICE_ERRORS) else StageFailure)(reason)
+    return (DeviceFailure if _says(reason, DEVICE_ERRORS) else StageFailure)(reason)
+
+
+def card_gone(reason: str) -> bool:
+    """Whether ``reason`` says the card itself is gone (:data:`CARD_GONE`)."""
+    return _says(reason, CARD_GONE)
 
 
 @dataclass
@@ -203,7 +213,7 @@ def _take_build(art: Artifacts, slot: tuple, result) -> bool:
 def _run_remote(built, member_of, backend, backend_name, retry: bool = True) -> None:
     """Stage 4 on a runner (:mod:`harness.runner`): each build's library, its entry and inputs go to
     the least loaded runner of the backend's device kind, one request per program."""
-    from .runner import RunnerDied, client
+    from .runner import CardLost, RunnerDied, client
 
     runners = client.get()
     for prefix, result in built.items():
@@ -216,6 +226,8 @@ def _run_remote(built, member_of, backend, backend_name, retry: bool = True) -> 
             reply, device = runners.request(backend.device_kind, {
                 "op": "run", "backend": backend_name, "path": runners.path_of(result), "entry": result.entry,
                 "inputs": art.program.inputs, "key": art.key}, retry=retry)
+        except CardLost:
+            raise                                   # no runner left: the pair gets no record (harness.runner)
         except RunnerDied as exc:
             art.outputs[slot] = RunnerFailure(f"run {variant} on {backend_name}: {exc}", exc.kind)
         else:
@@ -328,7 +340,7 @@ def _time_remote(backend, backend_name: str, members: list, options: dict) -> li
 
     if not runner.serves(backend.device_kind):
         return None
-    from .runner import RunnerDied, client
+    from .runner import CardLost, RunnerDied, client
 
     runners = client.get()
     items = [(runners.path_of(art.built[(variant, backend_name)]), art.built[(variant, backend_name)].entry,
@@ -336,6 +348,8 @@ def _time_remote(backend, backend_name: str, members: list, options: dict) -> li
     try:
         reply, _ = runners.request(backend.device_kind, {"op": "time", "backend": backend_name, "items": items,
                                                          "options": options})
+    except CardLost:
+        raise
     except RunnerDied as exc:
         why = f"not timed: the runner died while timing this unit ({exc})"
         return [{"method": f"latency ({why})", "latency": None, "device": None, "exclusive": False,

@@ -189,20 +189,26 @@ def pytest_sessionfinish(session, exitstatus):
     state.close()
     if not _worker_id(config):
         state.finish()
+        if state.stranded:     # a device kind lost all its cards: the run is unfinished (harness.runner)
+            from .runner import LOST_EXIT
+
+            session.exitstatus = LOST_EXIT
 
 
 def pytest_unconfigure(config):
-    """An interrupted run ends with one line: the pairs done, and the exact command that finishes it."""
+    """An interrupted run, or one stopped by lost cards, ends with one line: the pairs done or left,
+    and the exact command that finishes it (:mod:`harness.stopped`)."""
     import signal
 
     if _OLD_SIGTERM in config.stash:
         signal.signal(signal.SIGTERM, config.stash[_OLD_SIGTERM])
     if STATE in config.stash:
         config.stash[STATE].stop_runners()     # a run that ended before its finish: no orphan runner
-    if STATE in config.stash and not _worker_id(config) and config.stash[STATE].interrupted:
-        from .suite import resume_line
+    state = config.stash[STATE] if STATE in config.stash and not _worker_id(config) else None
+    if state is not None and (state.stranded or state.interrupted):
+        from .stopped import card_lost_line, resume_line
 
-        print(resume_line(config.stash[STATE]), flush=True)
+        print(card_lost_line(state) if state.stranded else resume_line(state), flush=True)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

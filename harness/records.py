@@ -178,6 +178,7 @@ class GpuUse(_Base):
     restarts: int = 0
     deaths: list[str] = []
     error: str | None = None
+    lost: str | None = None                 # its card was lost (harness.runner): which and why; no runner after
     pid: int | None = None
 
 

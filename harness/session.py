@@ -134,6 +134,7 @@ class Session:
     gpu_use_error: str | None = None
     supervisor: object | None = None                      # the runners (harness.runner), controller only
     gpu_use: list = field(default_factory=list)           # their accounting, at the end
+    stranded: str | None = None                           # a device kind left without a runner: which cards, why
 
     # -- life cycle -------------------------------------------------------------------------
     def open(self, *, placement: dict | None = None, argv: list | None = None, suite: str = "ops") -> None:
@@ -172,13 +173,14 @@ class Session:
             return
         kinds = S.plan(s.runner, gpu_info=gpu.probe())
         if kinds:
-            self.supervisor = S.Supervisor(kinds, timeout=s.timeout)
+            self.supervisor = S.Supervisor(kinds, timeout=s.timeout, standby=os.environ.get(S.STANDBY_ENV) != "0")
             self.supervisor.start()
 
     def stop_runners(self) -> None:
         if self.supervisor is None:
             return
         try:
+            self.stranded = self.supervisor.stranded()
             self.gpu_use = self.supervisor.stats()
         finally:
             self.supervisor.stop()
@@ -318,6 +320,8 @@ def gpu_use_line(u: dict) -> str:
         return f"runner {u.get('device')}: {u['error']}"
     req = u.get("requests") or {}
     work = f"{req.get('run', 0)} runs, {req.get('time', 0)} timing requests, {u.get('restarts', 0)} restarts"
+    if u.get("lost"):
+        return f"{u['lost']}: no runner for it after that; {work} before"
     if u.get("busy_s") is None:
         return (f"runner {u['device']}: busy time unknown ({u.get('busy_unavailable')}); runner {u['runner_s']:.1f} s, "
                 f"idle {u['idle_s']:.1f} s of {u['wall_s']:.1f} s; {work}")

@@ -33,6 +33,7 @@ class UnitReport:
     skipped: str | None = None
     ran: int = 0
     done_before: int = 0                              # pairs an earlier part of a resumed run recorded
+    lost: str | None = None                           # no runner left (harness.runner): the run stops here
 
 
 def check_options(session: Session) -> CheckOptions:
@@ -80,32 +81,6 @@ def tensorrt_skip_reason(session: Session) -> str | None:
         if reason:
             return f"backend {name} cannot run here: {reason}"
     return None
-
-
-def resume_line(session: Session) -> str:
-    """What an interrupted run says last: how many (case, check) pairs are done, and the exact
-    command that finishes it (the same arguments, with --trt-resume)."""
-    import os
-    import shlex
-    import sys
-
-    from .reader import load_results
-    from .replay import is_case_record
-
-    s = session.settings
-    try:
-        done = len({(r.case_id, r.check) for r in load_results(s.results_path).records if is_case_record(r)})
-    except Exception:   # noqa: BLE001 - nothing readable yet: none done
-        done = 0
-    checks = [c for c in s.checks if c != "tensorrt" or tensorrt_skip_reason(session) is None]
-    planned = sum(len(u.cases) for u in session.units or ()) * len(checks)
-    prog = os.path.basename(sys.argv[0]) if sys.argv else "pytest"
-    prog = [sys.executable, "-m", "pytest"] if prog in ("__main__.py", "") else [prog]
-    args = list(sys.argv[1:])
-    if "--trt-resume" not in args:
-        args.append("--trt-resume")
-    return (f"interrupted: {done} of {planned} (case, check) pairs done, kept in {s.results_path}; finish with: "
-            f"{shlex.join(prog + args)}")
 
 
 def make_record(session: Session, entry, case, check: str, result: CheckResult, judged: Judgement, *,
@@ -164,6 +139,10 @@ def _compute(session: Session, entry, cases: list, todo: dict, opts: CheckOption
         return {}
     with trace.span("unit", op=entry.name, cases=len(cases)):
         answer = session.isolator.call("harness.engine:run_unit", req, timeout=s.timeout * len(cases))
+    if answer.ok and isinstance(answer.value, engine.Lost):
+        from .runner import CardLost
+
+        raise CardLost(answer.value.reason)
     if answer.ok:
         out = {(c.case_id, c.check): c for c in answer.value}
         if any(c.result.error_kind == "device" for c in answer.value):
@@ -193,7 +172,18 @@ def _known_crash(session: Session, entry, case, check: str, opts: CheckOptions):
 
 
 def run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
-    """Every selected check of every case of ``unit``: compute, judge, record, shrink, reproduce."""
+    """Every selected check of every case of ``unit``: compute, judge, record, shrink, reproduce.
+    Where a device kind has no runner left (lost cards), nothing of the unit is recorded."""
+    from .runner import CardLost, spec, stranded
+
+    try:
+        why = stranded((spec() or {}).get("runners") or {})
+        return UnitReport(lost=why) if why else _run_unit(session, unit, nodeid)
+    except CardLost as exc:
+        return UnitReport(lost=str(exc))
+
+
+def _run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
     from .table import BY_NAME
 
     report = UnitReport()

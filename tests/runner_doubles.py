@@ -38,3 +38,44 @@ def block_until_released(runner) -> None:
             while not os.path.exists(os.environ["TRT_HARNESS_TEST_RELEASE"]):
                 time.sleep(0.01)
     runner.fault = fault
+
+
+LOSE_AFTER_ENV = "TRT_HARNESS_TEST_LOSE_AFTER"     # run requests a runner serves before its card is lost
+LOSE_CARDS_ENV = "TRT_HARNESS_TEST_LOSE_CARDS"     # how many cards are lost, over this run and later ones
+
+
+def card_lost_after_n(runner) -> None:
+    """A card goes away after ``$TRT_HARNESS_TEST_LOSE_AFTER`` run requests of its runner: that
+    runner's next run request fails as CUDA says so.  At most ``$TRT_HARNESS_TEST_LOSE_CARDS``
+    cards (default 1) are lost over the runs that share ``$TRT_HARNESS_TEST_RUNNER_FAULT_FILE``: each
+    loss claims ``FILE.0``, ``FILE.1``, ... (a later run, e.g. its ``--trt-resume``, sees the claims
+    of the earlier)."""
+    path, after = os.environ[FILE_ENV], int(os.environ[LOSE_AFTER_ENV])
+    cards = int(os.environ.get(LOSE_CARDS_ENV) or 1)
+    served = [0]
+
+    def claim() -> bool:
+        for i in range(cards):
+            try:
+                os.close(os.open(f"{path}.{i}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return True
+            except FileExistsError:
+                continue
+        return False
+
+    def fault(_runner, msg):
+        served[0] += 1
+        if served[0] == after + 1 and not claim():
+            served[0] = -10**9                           # as many cards as asked were lost: not this one
+        if served[0] > after:
+            raise RuntimeError("CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected (a test double)")
+    runner.fault = fault
+
+
+def starts_once(runner) -> None:
+    """The first runner of the run starts; every later one refuses (its card went away after the
+    start): the one that claims ``$TRT_HARNESS_TEST_RUNNER_FAULT_FILE`` is the first."""
+    try:
+        os.close(os.open(os.environ[FILE_ENV], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        raise RuntimeError("this runner double cannot start again") from None

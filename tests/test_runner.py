@@ -157,6 +157,7 @@ def test_a_runner_that_cannot_start_is_said_in_one_line(tmp_path):
     assert records and all(r["outcome"] == "error" for r in records), proc.stdout[-2000:]
     assert all("could not be started" in r["reason"] and "refuses to start" in r["reason"] for r in records)
     assert all("; 3 ends)" in r["reason"] and "\n" not in r["reason"] for r in records)   # given up after 3 starts
+    assert all(r["reason"].endswith("; the case was not run") and " again" not in r["reason"] for r in records)
 
 
 # -- the stopping rule, on numbers ------------------------------------------------------------------

@@ -4,6 +4,9 @@ A request that was being served when its runner died is retried once in the fres
 supervisor starts; if that one dies under it too, :class:`harness.runner.RunnerDied` names the case
 as the killer.  A request that was only queued when another case killed the runner is sent again
 without counting (the runner's ``inflight`` file names the request it was serving when it died).
+A request whose card is lost (answered ``lost``, or cut off by the end of a runner whose card is
+lost) goes to another live runner of its kind, without counting; where none is left it raises
+:class:`harness.runner.CardLost` (see :mod:`harness.runner`).
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import signal
 import time
 import uuid
 
-from . import RunnerDied, spec
+from . import CardLost, RunnerDied, lost, spec, stranded
 
 CONNECT_S = 120.0          # how long a client waits for a (re)started runner to answer
 BYSTANDER_RETRIES = 8      # re-sends of a request that other cases' crashes cut off
@@ -35,10 +38,13 @@ class Client:
 
         t0, delay = time.monotonic(), 0.01
         while True:
+            gone = lost(path)
+            if gone:
+                raise CardLost(f"card {gone['card']} lost ({gone['why']})")
             failed = path + ".failed"
             if os.path.exists(failed):
                 with open(failed) as fh:
-                    raise RunnerDied(fh.read().strip())
+                    raise RunnerDied(fh.read().strip(), "unstarted")
             try:
                 conn = Connect(path, family="AF_UNIX", authkey=self.key)
                 conn.send({"op": "hello"})
@@ -82,14 +88,19 @@ class Client:
         """(why the runner ended, whether it was serving request ``mine``), from its successor."""
         try:
             self._connect(path)
+        except CardLost:
+            raise
         except RunnerDied as exc:
             return f"the runner died and no new one started: {exc}", True
         info = self.info[path]
         return info.get("previous") or "the runner ended", info.get("culprit") == mine
 
     def choose(self, kind: str) -> str:
-        """The runner of ``kind`` with the least backlog (estimated seconds of queued work)."""
-        paths = self.runners[kind]
+        """The live runner of ``kind`` with the least backlog (estimated seconds of queued work);
+        CardLost where every card of ``kind`` is lost."""
+        paths = [p for p in self.runners[kind] if not lost(p)]
+        if not paths:
+            raise CardLost(stranded({kind: self.runners[kind]}) or f"no {kind} runner left")
         if len(paths) == 1:
             return paths[0]
         loads = []
@@ -103,18 +114,33 @@ class Client:
     def request(self, kind: str, msg: dict, timeout: float | None = None, *, retry: bool = True) -> tuple[dict, str]:
         """(answer, the runner's device) for a ``run`` or ``time`` request; RunnerDied when the request
         killed a runner twice (once where ``retry`` is False: a known crash being confirmed) or ran
-        past ``timeout``."""
+        past ``timeout``; CardLost when no card of ``kind`` is left to run it."""
         timeout = self.timeout if timeout is None else timeout
         path = self.choose(kind)
         tries = bystander = 0
+        why = ""
         while True:
             mine = f"{os.getpid()}-{next(self.ids)}"
             try:
-                return self._ask(path, {**msg, "id": mine}, timeout), self.info[path]["device"]
+                reply = self._ask(path, {**msg, "id": mine}, timeout)
+                if not reply.get("lost"):
+                    return reply, self.info[path]["device"]
+                path = self.choose(kind)          # the card went away under it: another card runs it
+                continue
+            except CardLost:
+                path = self.choose(kind)
+                continue
             except RunnerDied as exc:
                 if exc.kind == "timeout":       # a hang is not retried: it would only hang again
                     raise
-                why, culprit = self._after_death(path, mine)
+                if exc.kind == "unstarted":     # no runner of the card can start: nothing runs it again
+                    raise RunnerDied(f"{why}; no runner could start to run it again" if tries else
+                                     f"{exc}; the case was not run", "crash") from None
+                try:
+                    why, culprit = self._after_death(path, mine)
+                except CardLost:                # its card is gone: another card's runner takes it
+                    path = self.choose(kind)
+                    continue
                 if culprit:
                     tries += 1
                     if not retry:

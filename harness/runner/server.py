@@ -9,7 +9,10 @@ one at a time from one queue, in arrival order:
 ``run``    load the exported library (kept loaded, LRU), run ``entry`` on the inputs through the
            backend's own ``run``; the outputs, or TVM's one-line error.  A CUDA error that says the
            device failed (:data:`harness.pipeline.DEVICE_ERRORS`) is answered, then the runner exits
-           so the supervisor starts a fresh one with a clean context.
+           so the supervisor starts a fresh one with a clean context; one that says the card is
+           gone (:data:`harness.pipeline.CARD_GONE`, in a run or a timing) gives the card up first
+           (:func:`harness.runner.mark_lost`) and is answered ``lost``: the client sends the
+           request to another card.
 ``time``   :func:`harness.timing.time_many` on several libraries, with the runner's own CUPTI
            session (opened once for its life, paused for the latency passes) and adaptive rounds.
 ``stats``  the accounting: wall time since ready, time serving requests (runner time), idle time,
@@ -50,6 +53,8 @@ class Runner:
         self.inflight_path: str | None = None
         self.stats_path: str | None = None
         self.culprit = ""                                 # the request the previous runner died under
+        self.home: str | None = None                      # the slot's socket (its .lost file beside it)
+        self.card, self.pci = kind, None                  # the card's name (the supervisor's) and PCI bus id
 
     def open(self) -> None:
         """TVM's import (seconds) and the device: after anything that can refuse the start cheaply."""
@@ -61,6 +66,9 @@ class Runner:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
         self.describe = f"cuda:{visible or index} {self.name}" if kind == "cuda" else "cpu"
         if kind == "cuda":
+            if not self.dev.exist:
+                raise RuntimeError(f"no CUDA-capable device is visible (CUDA_VISIBLE_DEVICES={visible!r})")
+            self.pci = _pci_bus_id()
             self._open_cupti()
 
     def _open_cupti(self) -> None:
@@ -93,9 +101,9 @@ class Runner:
         from ..builds import one_line
         from ..pipeline import failure, DeviceFailure
 
-        if self.fault is not None:
-            self.fault(self, msg)
         try:
+            if self.fault is not None:
+                self.fault(self, msg)
             vm = self._vm(msg["path"])
             outputs = get_backend(msg["backend"]).run(vm, msg["inputs"], self.dev, entry=msg["entry"])
         except Exception as exc:  # TVM raising on the program: its one line goes back
@@ -192,10 +200,9 @@ class Runner:
                         reply = self.time(msg)
                     else:
                         reply = self.stats() if op == "stats" else {"ok": True}
-            except Exception:  # a bug of the harness: said in full, the runner keeps serving
-                import traceback
-
-                reply = {"ok": False, "bug": traceback.format_exc()}
+            except Exception as exc:  # a bug of the harness: said in full, the runner keeps serving
+                reply = self._raised(exc)
+            reply = self._gone(reply)
             took = time.perf_counter() - t0
             self.serve_s += took
             self.pending_s = max(0.0, self.pending_s - est)
@@ -214,6 +221,31 @@ class Runner:
                 self.account()
             else:
                 self.save()
+
+    @staticmethod
+    def _raised(exc: Exception) -> dict:
+        """The answer to a request that raised: the card gone under it (a timing), else a bug."""
+        import traceback
+
+        from ..builds import one_line
+        from ..pipeline import card_gone
+
+        text = one_line(exc)
+        return {"ok": False, "error": text, "exit": True} if card_gone(text) else {
+            "ok": False, "bug": traceback.format_exc()}
+
+    def _gone(self, reply: dict) -> dict:
+        """An answer that says the card is gone: the card given up before the answer goes (so no
+        client sees this runner end first), and the answer marked ``lost``."""
+        from ..pipeline import card_gone
+
+        if not self.home or reply.get("ok") is not False or not reply.get("exit") or not card_gone(
+                reply.get("error", "")):
+            return reply
+        from . import card_label, mark_lost
+
+        mark_lost(self.home, card_label(self.card, self.pci), reply["error"])
+        return {**reply, "lost": True}
 
     def _accept(self, listener) -> None:
         while True:
@@ -252,6 +284,7 @@ def main(argv=None) -> int:
     p.add_argument("--previous", default="", help="why the runner before this one ended")
     p.add_argument("--culprit", default="", help="the request it was serving then")
     p.add_argument("--home", default=None, help="the slot's socket (its inflight and stats files are beside it)")
+    p.add_argument("--card", default=None, help="the card's name for the user (cuda:N, N its CUDA_VISIBLE_DEVICES entry)")
     a = p.parse_args(argv)
     try:   # end with the process that started it (a killed pytest leaves no runner behind)
         import ctypes
@@ -264,6 +297,7 @@ def main(argv=None) -> int:
     runner = Runner(a.kind, 0, a.previous)
     home = a.home or a.socket
     runner.culprit, runner.inflight_path, runner.stats_path = a.culprit, home + ".inflight", home + ".stats"
+    runner.home, runner.card = home, a.card or a.kind
     from . import PRELOAD_ENV
 
     if os.environ.get(PRELOAD_ENV):        # before TVM's import: a preload that fails, fails in a blink
@@ -276,10 +310,24 @@ def main(argv=None) -> int:
     if os.path.exists(a.socket):
         os.unlink(a.socket)
     listener = Listener(a.socket, family="AF_UNIX", authkey=key)
-    print(f"ready {runner.describe}", flush=True)
+    print(f"ready pid={os.getpid()} {runner.describe}" + (f" pci={runner.pci}" if runner.pci else ""), flush=True)
     runner.started = time.perf_counter()
     runner.serve_forever(listener)
     return 0
+
+
+def _pci_bus_id() -> str | None:
+    """The PCI bus id of this process's ``cuda:0`` (the driver API; the context is open already)."""
+    import ctypes
+
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+        dev, buf = ctypes.c_int(), ctypes.create_string_buffer(32)
+        if cuda.cuInit(0) or cuda.cuDeviceGet(ctypes.byref(dev), 0) or cuda.cuDeviceGetPCIBusId(buf, 32, dev):
+            return None
+        return buf.value.decode() or None
+    except (OSError, AttributeError, UnicodeDecodeError):
+        return None
 
 
 if __name__ == "__main__":

@@ -8,13 +8,18 @@ card, started and waiting on a socket of its own) is told how the last ended and
 was serving (from its ``inflight`` file) and takes over the slot's socket; a new standby starts
 behind it.  (Without a standby, a fresh runner starts on the socket with ``--previous`` and
 ``--culprit``.)  The card's accounting adds the figures each ended runner left (``.stats``, written
-after every request) to the live one's; its wall time is the supervisor's, from the first start.  A runner that cannot even start three times in a row is given up:
-its ``.failed`` file says why, and clients read it instead of waiting.
+after every request) to the live one's; its wall time is the supervisor's, from the first start.
+A runner that cannot even start ``START_FAILURES`` times in a row is given up: where no runner of
+the card ever started, its ``.failed`` file says why, and clients read it instead of waiting; where
+one had, the card is lost (:func:`harness.runner.mark_lost`; the runner gives it up itself on an
+error that says the card is gone).  A lost card's slot is not restarted, and its standby is ended.
+(A runner is ready once it prints ``ready pid=N``: each start is judged by its own line of the log.)
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -22,16 +27,19 @@ import sys
 import tempfile
 import threading
 
-from . import ENV
+from . import ENV, card_label, lost, mark_lost, stranded
 from ..isolate import SPAWN_LOCK, describe_exit
 
 MAX_RESTARTS = 200
 START_FAILURES = 3
+CPU_RUNNERS_ENV = "TRT_HARNESS_CPU_RUNNERS"   # --trt-runner all: how many CPU runners (1; tests use 2 as two cards)
+STANDBY_ENV = "TRT_HARNESS_RUNNER_STANDBY"   # "0": no standby per card (a death costs a start; tests save one per card)
 
 
 class Slot:
-    def __init__(self, kind: str, card: str | None, socket: str) -> None:
+    def __init__(self, kind: str, card: str | None, socket: str, index: int = 0) -> None:
         self.kind, self.card, self.socket = kind, card, socket
+        self.name = f"cuda:{card}" if card is not None else f"{kind}:{index}"    # the card, to the user
         self.proc: subprocess.Popen | None = None
         self.spare: subprocess.Popen | None = None       # a standby, started and waiting on its own socket
         self.spares = 0
@@ -56,7 +64,7 @@ class Supervisor:
         self.key = secrets.token_hex(16)
         self.timeout = timeout
         self.standby = standby
-        self.slots = [Slot(kind, card, os.path.join(self.dir, f"{kind}{i}.sock"))
+        self.slots = [Slot(kind, card, os.path.join(self.dir, f"{kind}{i}.sock"), i)
                       for kind, cards in kinds.items() for i, card in enumerate(cards)]
         self.stopping = False
         self._lock = threading.Lock()
@@ -83,7 +91,7 @@ class Supervisor:
         if slot.card is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot.card
         cmd = [sys.executable, "-m", "harness.runner.server", "--socket", socket, "--home", slot.socket,
-               "--kind", slot.kind, "--previous", previous, "--culprit", culprit]
+               "--kind", slot.kind, "--card", slot.name, "--previous", previous, "--culprit", culprit]
         with open(slot.log, "ab") as log, SPAWN_LOCK:     # no worker forked meanwhile (harness.isolate)
             return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
@@ -128,14 +136,22 @@ class Supervisor:
                 for stale in (slot.socket + ".inflight", slot.socket + ".stats"):
                     if os.path.exists(stale):
                         os.unlink(stale)
-                ready = "ready" in _read(slot.log)[-4000:]
+                log = _read(slot.log)
+                ready = f"ready pid={slot.proc.pid} " in log
                 where = f"the runner on {'cuda:' + slot.card if slot.card is not None else 'the CPU'}"
                 why = describe_exit(code).replace("the worker process", where)
                 slot.deaths.append(why)
-                slot.start_failures = 0 if ready or slot.started_ok else slot.start_failures + 1
+                slot.start_failures = 0 if ready else slot.start_failures + 1
                 slot.started_ok = slot.started_ok or ready
+                tail = " ".join(log.strip().splitlines()[-1:])[:300]
+                if slot.started_ok and slot.start_failures >= START_FAILURES and not lost(slot.socket):
+                    pci = re.findall(r"^ready pid=\d+ .* pci=(\S+)$", log, re.M)
+                    mark_lost(slot.socket, card_label(slot.name, pci[-1] if pci else None),
+                              f"runners for it could not start any more ({why}; {START_FAILURES} tries): {tail}")
+                if lost(slot.socket):             # the card is gone: no runner for it again
+                    self._end_spare(slot)
+                    return
                 if slot.start_failures >= START_FAILURES or len(slot.deaths) > MAX_RESTARTS:
-                    tail = " ".join(_read(slot.log).strip().splitlines()[-1:])[:300]
                     with open(slot.socket + ".failed", "w") as fh:
                         fh.write(f"{where} could not be started ({why}; {len(slot.deaths)} ends): {tail}")
                     return
@@ -143,13 +159,21 @@ class Supervisor:
                 if self._adopt(slot, previous, inflight):
                     self._new_spare(slot)
                     continue
-                if slot.spare is not None and slot.spare.poll() is None:
-                    slot.spare.kill()
-                slot.spare = None
+                self._end_spare(slot)
                 if os.path.exists(slot.socket):
                     os.unlink(slot.socket)
                 slot.proc = self._spawn(slot, slot.socket, previous=previous, culprit=inflight)
                 self._new_spare(slot)
+
+    @staticmethod
+    def _end_spare(slot: Slot) -> None:
+        if slot.spare is not None and slot.spare.poll() is None:
+            slot.spare.kill()
+        slot.spare = None
+
+    def stranded(self) -> str | None:
+        """Which cards were lost where a device kind has no runner left (harness.runner.stranded)."""
+        return stranded(json.loads(self.env_value())["runners"])
 
     def stats(self) -> list[dict]:
         """Each card's accounting: its live runner's figures plus those of the runners that ended."""
@@ -158,10 +182,13 @@ class Supervisor:
         client = Client(json.loads(self.env_value()))
         out = []
         for slot in self.slots:
+            gone = lost(slot.socket)
             try:
-                got = client._ask(slot.socket, {"op": "stats"}, 60.0)
+                got = {"device": slot.name, "kind": slot.kind, "runner_s": 0.0,      # the ended runners' figures
+                       "lost": f"card {gone['card']} lost ({gone['why']})"} if gone else client._ask(
+                    slot.socket, {"op": "stats"}, 60.0)
             except Exception as exc:  # noqa: BLE001 - a runner that cannot answer: say so, keep the rest
-                got = {"device": slot.card or "cpu", "kind": slot.kind, "error": f"no accounting: {exc}"}
+                got = {"device": slot.name, "kind": slot.kind, "error": f"no accounting: {exc}"}
             if "error" not in got:
                 import time
 
@@ -170,7 +197,7 @@ class Supervisor:
                 busy = got.get("busy_s")
                 got["idle_s"] = max(0.0, wall - got["runner_s"])
                 got["busy_share"] = busy / wall if busy is not None and wall else None
-            got["restarts"] = len(slot.deaths)
+            got["restarts"] = len(slot.deaths) - (1 if gone else 0)     # a lost card's last end had none after it
             got["deaths"] = slot.deaths[-5:]
             out.append(got)
         for path in list(client.conns):
@@ -221,7 +248,8 @@ def _read(path: str) -> str:
 
 def plan(mode: str, *, gpu_info: dict) -> dict:
     """Which runners a run gets: device kind -> cards.  ``auto``: one per visible GPU (none on a CPU
-    machine); ``all``: the same, plus one CPU runner; ``off``: none."""
+    machine); ``all``: the same, plus one CPU runner (``$TRT_HARNESS_CPU_RUNNERS`` of them: how the
+    harness's tests have two cards of one kind); ``off``: none."""
     if mode == "off":
         return {}
     kinds: dict = {}
@@ -231,5 +259,5 @@ def plan(mode: str, *, gpu_info: dict) -> dict:
             str(d["index"]) for d in gpu_info.get("devices", [])]
         kinds["cuda"] = visible or ["0"]
     if mode == "all":
-        kinds["cpu"] = [None]
+        kinds["cpu"] = [None] * max(1, int(os.environ.get(CPU_RUNNERS_ENV) or 1))
     return kinds
