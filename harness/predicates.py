@@ -48,16 +48,6 @@ def _axis_none(case) -> bool:
     return case.attrs.get("axis", case.attrs.get("axes", 0)) is None
 
 
-@predicate("adaptive-uneven-windows")
-def _adaptive_uneven(case) -> bool:
-    """adaptive pooling whose output size does not divide the input size (windows of two sizes)."""
-    layout = case.attrs.get("layout", "NCHW")
-    shape = case.shapes[0]
-    sizes = [shape[layout.index("H")], shape[layout.index("W")]]
-    out = case.attrs.get("output_size") or sizes
-    return any(n % o for n, o in zip(sizes, out))
-
-
 @predicate("reduce-to-scalar")
 def _reduce_to_scalar(case) -> bool:
     """A reduction over every axis without keepdims, of more than one element: a rank-0 result."""
@@ -110,6 +100,42 @@ def cuda_build_error(case):
 
 def json_key(case) -> str:
     return f"{case.dtype}|{case.shapes}|{case.attrs_key}|{case.weights}"
+
+
+def cuda_unscheduled(case) -> tuple:
+    """The PrimFuncs of the case's program that no dlight rule schedules in TVM's default CUDA
+    pipeline (tvm/relax/backend/cuda/pipeline.py:legalize_passes, dl.ApplyDefaultSchedule with
+    Matmul, GEMV, Reduction, GeneralReduction and Fallback): ApplyDefaultSchedule.transform_module
+    (tvm/s_tir/dlight/base/transform.py) leaves a function every rule declines as it was, without
+    ``tirx.is_scheduled`` and without a thread binding.  No GPU needed.  Cached per case."""
+    key = ("unscheduled", case.case_id, json_key(case))
+    if key in _CUDA_BUILDS:
+        return _CUDA_BUILDS[key]
+    import tvm
+    from tvm.relax.backend.cuda import pipeline as cuda_pipeline
+
+    from .program import build_case
+    from .table import BY_NAME
+
+    target = tvm.target.Target(CUDA_TARGET)
+    with target:
+        passes = cuda_pipeline.library_dispatch_passes(target) + cuda_pipeline.legalize_passes(target)
+        mod = tvm.transform.Sequential(passes)(build_case(BY_NAME[case.op], case).mod)
+    names = tuple(sorted(gv.name_hint for gv, f in mod.functions.items()
+                         if isinstance(f, tvm.tirx.PrimFunc) and "tirx.is_scheduled" not in f.attrs))
+    _CUDA_BUILDS[key] = names
+    return names
+
+
+@predicate("cuda-unscheduled-runs-on-host")
+def _cuda_unscheduled(case) -> bool:
+    """Every dlight rule declines one of the program's PrimFuncs (:func:`cuda_unscheduled`), e.g. the
+    nested, variable-extent reduction topi's adaptive pooling makes where the windows have two
+    sizes (Fallback's normalize_prim_func returns None on it).  Nothing later binds its loops to
+    threads, and tvm/s_tir/pipeline.py's VerifyMemory lets it through, so tvm.compile(target=
+    "cuda") makes it host code (an LLVM module, no CUDA kernel) that reads and writes the CUDA
+    tensors' device pointers: the process dies of SIGSEGV."""
+    return bool(cuda_unscheduled(case))
 
 
 # dlight's GEMV rule (tvm/s_tir/dlight/gpu/gemv.py, GEMV.apply) takes every reduction block that
