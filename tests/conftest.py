@@ -87,6 +87,26 @@ def _run_here(pytester, results, *args, double=None):
     return res, records
 
 
+def tracked_reports(suffix: str) -> list[str]:
+    """The files under reports/ ending in ``suffix`` that the repository tracks (git ls-files), as
+    absolute paths, sorted: what `make suites` writes there is ignored by git and must not change
+    which tests a working copy collects.  Without git (an unpacked archive): the files of the
+    folders under reports/ that .gitignore keeps, the same set."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", ROOT, "ls-files", "-z", "--", "reports"], capture_output=True,
+                             check=True, timeout=60).stdout.decode()
+        names = [n for n in out.split("\0") if n]
+    except (OSError, subprocess.SubprocessError):
+        with open(os.path.join(ROOT, ".gitignore"), encoding="utf-8") as fh:
+            kept = [line.strip()[len("!/"):] for line in fh if line.strip().startswith("!/reports/")
+                    and line.strip().endswith("/")]
+        names = [os.path.relpath(os.path.join(d, f), ROOT) for k in kept
+                 for d, _, files in os.walk(os.path.join(ROOT, k)) for f in files]
+    return sorted(os.path.join(ROOT, n) for n in names if n.endswith(suffix))
+
+
 SHARED_CACHE_ENV = "TRT_HARNESS_TEST_CACHE"
 
 
