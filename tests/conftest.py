@@ -58,6 +58,38 @@ def suite_here(_harness_imported, pytester):
     return run
 
 
+@pytest.fixture(scope="module")
+def suite_here_once(_harness_imported, request, tmp_path_factory):
+    """suite_here for a module fixture (one run that several tests read): ``run(workdir, *args)`` ->
+    (exit code, output, records), in this process; the pytester it runs in is undone before it
+    returns."""
+
+    def run(workdir, *args, double=None):
+        ends = []
+        mp = pytest.MonkeyPatch()
+        try:
+            here = pytest.Pytester(_OneRunRequest(request, ends), tmp_path_factory, mp, _ispytest=True)
+            _here_env(here)
+            res, records = _run_here(here, pathlib.Path(workdir) / "out" / "results.jsonl", "-q", *args,
+                                     double=double)
+        finally:
+            for end in reversed(ends):
+                end()
+            mp.undo()
+        return int(res.ret), "\n".join(res.outlines + res.errlines), records
+
+    return run
+
+
+class _OneRunRequest:
+    """A module fixture's request as a pytester of one run sees it: its clean-ups are the run's."""
+
+    function = None
+
+    def __init__(self, request, ends: list) -> None:
+        self.node, self.config, self.addfinalizer = request.node, request.config, ends.append
+
+
 def _here_env(pytester) -> None:
     pytester._monkeypatch.setenv("TRT_HARNESS_FORCE", "1")
     pytester._monkeypatch.setenv("XDG_CACHE_HOME", shared_cache() or str(pytester.path / ".cache"))

@@ -42,11 +42,12 @@ def _raw_records(path):
 
 
 @pytest.fixture(scope="module")
-def unsharded(tmp_path_factory):
+def unsharded(tmp_path_factory, suite_here_once):
     """One serial, unsharded run of OPS: the reference that the SIGKILL, xdist and CI-shard tests
-    compare with (each drew the same plan and ran it alone before)."""
+    compare with (each drew the same plan and ran it alone before).  In this process: the runs it is
+    compared with cross the process boundary, it need not."""
     work = tmp_path_factory.mktemp("unsharded")
-    rc, out, records = doubles.run_suite(work, OPS)    # (its pairs do not depend on the build cache)
+    rc, out, records = suite_here_once(work, OPS)    # (its pairs do not depend on the build cache)
     assert rc == 0, out[-2000:]
     return work / "out" / "results.jsonl", records
 
