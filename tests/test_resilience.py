@@ -93,12 +93,13 @@ def test_sigkill_leaves_loadable_file_and_resume_finishes(tmp_path, capsys, unsh
     assert len(raw) == len(set(raw)), "resume redid finished (case, check) pairs"
 
 
-def test_xdist_shards_merge_like_a_serial_run(tmp_path, capsys, unsharded):
+def test_xdist_shards_merge_like_a_serial_run(tmp_path, capsys, unsharded, suite_here):
     """The ops' cases are drawn op by op, so a run of some of OPS has exactly the serial run's pairs of
-    those ops: the xdist run leaves out nn.conv2d, whose builds would only make it slower."""
+    those ops: the xdist run leaves out nn.conv2d, whose builds would only make it slower.  Its
+    controller runs in this process (its two workers are processes, as always)."""
     ops = ["nn.relu", "exp", "sigmoid"]
     serial = [r for r in unsharded[1] if r["op"] in ops]
-    rc2, out2, par = doubles.run_suite(tmp_path / "xdist", "--trt-ops=" + ",".join(ops), "-n", "2")
+    rc2, out2, par = suite_here(tmp_path / "xdist", "--trt-ops=" + ",".join(ops), "-n", "2")
     assert rc2 == 0, out2[-2000:]
     s, p = [(r["case_id"], r["check"]) for r in serial], [(r["case_id"], r["check"]) for r in par]
     with capsys.disabled():
