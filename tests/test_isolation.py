@@ -5,8 +5,9 @@ import pytest
 
 
 def test_crash_becomes_error_record_and_run_goes_on(tmp_path, suite_here):
-    # the run in this process (the crash happens in its isolated worker, forked from it)
-    rc, out, records = suite_here(tmp_path, "--trt-ops=nn.relu", "--trt-checks=offload,reference",
+    # the run in this process (the crash happens in its isolated worker, forked from it); three cases
+    # (each a crash and a fresh worker) show it as well as the profile's ten
+    rc, out, records = suite_here(tmp_path, "--trt-ops=nn.relu", "--trt-checks=offload,reference", "--trt-cases=3",
                                   double="crash-in-case")
     assert rc == 1, out[-2000:]
     off = [r for r in records if r["check"] == "offload"]
