@@ -51,7 +51,8 @@ def runs(tmp_path_factory, suite_here_once):
         rc, text, _ = suite_here_once(out / "off", *args, "--trt-runner=off")
     finally:
         stdout, _ = proc.communicate(timeout=600)
-    return {"all": (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, ""), *_records(f"{out / 'all'}.jsonl")),
+    return {"all": (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, ""),
+                    *_records(f"{out / 'all'}.jsonl")),
             "off": (subprocess.CompletedProcess(["(in this process)"], rc, text, ""),
                     *_records(out / "off" / "out" / "results.jsonl"))}
 
@@ -117,7 +118,8 @@ def test_a_runner_that_cannot_start_is_said_in_one_line(tmp_path, monkeypatch, s
     results = tmp_path / "out" / "results.jsonl"
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS, ROOT, os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("TRT_HARNESS_RUNNER_PRELOAD", "runner_doubles:cannot_start")
-    _, out, _ = suite_here(tmp_path, "--trt-ops=nn.relu", "--trt-checks=reference", "--trt-runner=all", "--trt-chunk=50")
+    _, out, _ = suite_here(tmp_path, "--trt-ops=nn.relu", "--trt-checks=reference", "--trt-runner=all",
+                           "--trt-chunk=50")
     _, records = _records(results)
     assert records and all(r["outcome"] == "error" for r in records), out[-2000:]
     assert all("could not be started" in r["reason"] and "refuses to start" in r["reason"] for r in records)
