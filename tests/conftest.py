@@ -58,6 +58,38 @@ def suite_here(_harness_imported, pytester):
     return run
 
 
+@pytest.fixture(scope="module")
+def suite_here_once(_harness_imported, request, tmp_path_factory):
+    """suite_here for a module fixture (one run that several tests read): ``run(workdir, *args)`` ->
+    (exit code, output, records), in this process; the pytester it runs in is undone before it
+    returns."""
+
+    def run(workdir, *args, double=None):
+        ends = []
+        mp = pytest.MonkeyPatch()
+        try:
+            here = pytest.Pytester(_OneRunRequest(request, ends), tmp_path_factory, mp, _ispytest=True)
+            _here_env(here)
+            res, records = _run_here(here, pathlib.Path(workdir) / "out" / "results.jsonl", "-q", *args,
+                                     double=double)
+        finally:
+            for end in reversed(ends):
+                end()
+            mp.undo()
+        return int(res.ret), "\n".join(res.outlines + res.errlines), records
+
+    return run
+
+
+class _OneRunRequest:
+    """A module fixture's request as a pytester of one run sees it: its clean-ups are the run's."""
+
+    function = None
+
+    def __init__(self, request, ends: list) -> None:
+        self.node, self.config, self.addfinalizer = request.node, request.config, ends.append
+
+
 def _here_env(pytester) -> None:
     pytester._monkeypatch.setenv("TRT_HARNESS_FORCE", "1")
     pytester._monkeypatch.setenv("XDG_CACHE_HOME", shared_cache() or str(pytester.path / ".cache"))
@@ -85,6 +117,26 @@ def _run_here(pytester, results, *args, double=None):
         with open(results) as fh:
             records = [r for r in (json.loads(line) for line in fh if line.strip()) if r.get("kind") == "record"]
     return res, records
+
+
+def tracked_reports(suffix: str) -> list[str]:
+    """The files under reports/ ending in ``suffix`` that the repository tracks (git ls-files), as
+    absolute paths, sorted: what `make suites` writes there is ignored by git and must not change
+    which tests a working copy collects.  Without git (an unpacked archive): the files of the
+    folders under reports/ that .gitignore keeps, the same set."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", ROOT, "ls-files", "-z", "--", "reports"], capture_output=True,
+                             check=True, timeout=60).stdout.decode()
+        names = [n for n in out.split("\0") if n]
+    except (OSError, subprocess.SubprocessError):
+        with open(os.path.join(ROOT, ".gitignore"), encoding="utf-8") as fh:
+            kept = [line.strip()[len("!/"):] for line in fh if line.strip().startswith("!/reports/")
+                    and line.strip().endswith("/")]
+        names = [os.path.relpath(os.path.join(d, f), ROOT) for k in kept
+                 for d, _, files in os.walk(os.path.join(ROOT, k)) for f in files]
+    return sorted(os.path.join(ROOT, n) for n in names if n.endswith(suffix))
 
 
 SHARED_CACHE_ENV = "TRT_HARNESS_TEST_CACHE"

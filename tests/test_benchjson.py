@@ -3,7 +3,6 @@ a figure `pytest-benchmark compare` shows is left out with a note, and `pytest-b
 reads the output of every checked-in results file."""
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
@@ -11,6 +10,7 @@ import sys
 
 import pytest
 
+from conftest import tracked_reports
 from harness import benchjson
 from harness.cli import main
 from harness.records import Stats
@@ -20,9 +20,10 @@ COMPARE = os.path.join(os.path.dirname(sys.executable), "pytest-benchmark")
 
 
 def checked_in_results() -> list[str]:
-    """Every results file under reports/ (a file whose first line is a results header)."""
+    """Every checked-in results file under reports/ (a tracked file whose first line is a results
+    header; not what `make suites` writes there)."""
     out = []
-    for path in sorted(glob.glob(os.path.join(ROOT, "reports", "**", "*.jsonl"), recursive=True)):
+    for path in tracked_reports(".jsonl"):
         with open(path, "rb") as fh:
             first = fh.readline()
         if b'"schema":"tvm-trt-harness.results"' in first and b'"kind":"header"' in first:

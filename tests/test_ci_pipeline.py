@@ -1,7 +1,8 @@
 """The CI pipeline to copy (docs/ci/): the workflows call docs/ci/steps.sh in one order, actionlint
 accepts the GitHub workflow, and the steps run on this machine as the CI runs them: three shards
-(CPU, three ops) side by side, merge, gate, report, baseline; then again, gated against the
-baseline the first run stored."""
+(CPU, three ops) side by side, merge, gate, report, baseline; then again, as a pull request's run
+in two shards (a matrix may change between runs: the gate compares the merged results), gated
+against the baseline the first run stored."""
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ STEPS = os.path.join(CI, "steps.sh")
 ORDER = ["install", "shard", "install", "merge", "gate", "report", "baseline"]
 OPS = "nn.relu,add,split"
 N = 3
+N_PR = 2        # the pull request's run: one interpreter with TVM fewer than three shards
 
 
 def steps_called(path: str) -> list[str]:
@@ -95,16 +97,16 @@ def _step(out, *args, cwd):
                           timeout=600)
 
 
-def _pipeline(out, cwd) -> dict:
+def _pipeline(out, cwd, n=N) -> dict:
     """The steps after `install` (this environment is installed), as the workflow orders them; the
     shards run side by side like the matrix's jobs.  Returns step -> (exit code, seconds, output)."""
     done = {}
     t0 = time.monotonic()
-    shards = [subprocess.Popen(["bash", STEPS, "shard", str(k), str(N)], cwd=cwd, env=_env(out),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for k in range(1, N + 1)]
+    shards = [subprocess.Popen(["bash", STEPS, "shard", str(k), str(n)], cwd=cwd, env=_env(out),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for k in range(1, n + 1)]
     for k, p in enumerate(shards, 1):
         text = p.communicate(timeout=600)[0]
-        done[f"shard {k}/{N}"] = (p.returncode, time.monotonic() - t0, text)
+        done[f"shard {k}/{n}"] = (p.returncode, time.monotonic() - t0, text)
     for step in ORDER[3:]:
         t = time.monotonic()
         p = _step(out, step, cwd=cwd)
@@ -132,22 +134,25 @@ def test_the_pipeline_runs_here_with_three_shards(tmp_path, capsys):
     pr_run.mkdir()
     (pr_run / "ci-out" / "baseline").mkdir(parents=True)
     shutil.copy(out / "new-baseline" / "results.jsonl", pr_run / "ci-out" / "baseline" / "results.jsonl")
-    second = _pipeline(pr_run / "ci-out", cwd=pr_run)
-    assert all(r[0] == 0 for r in second.values()), {s: r[0] for s, r in second.items()}
+    second = _pipeline(pr_run / "ci-out", cwd=pr_run, n=N_PR)
+    assert {s: r[0] for s, r in second.items()} == {**{f"shard {k}/{N_PR}": 0 for k in range(1, N_PR + 1)}, "merge": 0,
+                                                     "gate": 0, "report": 0, "baseline": 0}, second
     out2 = pr_run / "ci-out"
+    assert set(load_results(out2 / "results.jsonl").index()) == set(merged.index())
     verdict = json.loads((out2 / "gate.json").read_text())
     assert verdict["regressed"] is False and verdict["matched_cases"] == len(merged.records)
     assert (out2 / "gate.txt").read_text().startswith("gate: OK")
     assert "baseline" in (out2 / "report" / "index.html").read_text().lower()
 
-    # the baseline is stored only when every shard passed; a missing shard stops the merge
-    (out2 / "shards" / f"shard-2-of-{N}.rc").write_text("1\n")
-    refused = _step(out2, "baseline", cwd=pr_run)
+    # the baseline is stored only when every shard passed; a missing shard stops the merge (on the
+    # default branch's three shards)
+    (out / "shards" / f"shard-2-of-{N}.rc").write_text("1\n")
+    refused = _step(out, "baseline", cwd=main_run)
     assert refused.returncode == 1 and "baseline not stored: shard 2 of 3 did not pass (exit 1)" in refused.stderr
-    os.remove(out2 / "shards" / f"shard-3-of-{N}.jsonl")
-    missing = _step(out2, "merge", cwd=pr_run)
+    os.remove(out / "shards" / f"shard-3-of-{N}.jsonl")
+    missing = _step(out, "merge", cwd=main_run)
     assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
-        f"steps.sh: shard 3 of 3 is missing from {out2 / 'shards'}: its job did not finish"]
+        f"steps.sh: shard 3 of 3 is missing from {out / 'shards'}: its job did not finish"]
     with capsys.disabled():
         for name, run in (("default branch", first), ("pull request", second)):
             print(f"\nCI pipeline here ({name}): " + ", ".join(f"{s} exit {r[0]} ({r[1]:.1f} s)" for s, r in run.items()))

@@ -65,13 +65,15 @@ def files(tmp_path_factory, pytestconfig):
 @pytest.fixture(scope="module")
 def pytest_files(tmp_path_factory):
     """A pytest-benchmark JSON file (pretty-printed, as pytest-benchmark writes it) and a JUnit XML
-    file, from a real pytest run in a child process."""
+    file, from a real pytest run in a child process (without the harness's plugin, which would
+    import TVM for nothing: these are pytest's and pytest-benchmark's files)."""
     import subprocess
     import sys
 
     d = tmp_path_factory.mktemp("pytest-files")
     (d / "test_bench.py").write_text(BENCH_TEST)
-    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(d / "test_bench.py"),
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:tvm_trt_harness",
+                        str(d / "test_bench.py"),
                         f"--rootdir={d}", f"--benchmark-json={d / 'bench.json'}", f"--junitxml={d / 'junit.xml'}"],
                        cwd=d, capture_output=True, text=True, timeout=300,
                        env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")})  # not an xdist worker

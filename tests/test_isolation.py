@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-import doubles
-
 
 def test_crash_becomes_error_record_and_run_goes_on(tmp_path, suite_here):
-    # the run in this process (the crash happens in its isolated worker, forked from it)
-    rc, out, records = suite_here(tmp_path, "--trt-ops=nn.relu", "--trt-checks=offload,reference",
+    # the run in this process (the crash happens in its isolated worker, forked from it); three cases
+    # (each a crash and a fresh worker) show it as well as the profile's ten
+    rc, out, records = suite_here(tmp_path, "--trt-ops=nn.relu", "--trt-checks=offload,reference", "--trt-cases=3",
                                   double="crash-in-case")
     assert rc == 1, out[-2000:]
     off = [r for r in records if r["check"] == "offload"]
@@ -19,10 +18,10 @@ def test_crash_becomes_error_record_and_run_goes_on(tmp_path, suite_here):
     assert "unexpected result" in out and "crash" in out
 
 
-def test_off_keeps_running_in_process(tmp_path):
-    # in a child: run in this process, its cases would leave their artefacts in this process's
-    # engine.WORKER, which every later isolated worker forked from it inherits
-    rc, out, records = doubles.run_suite(tmp_path, "--trt-ops=nn.relu", "--trt-checks=offload", "--trt-isolate=off")
+def test_off_keeps_running_in_process(tmp_path, suite_here):
+    # in this process: the cases leave their artefacts in its engine.WORKER, which suite_here clears
+    # after the run (else every later isolated worker forked from it would inherit them)
+    rc, out, records = suite_here(tmp_path, "--trt-ops=nn.relu", "--trt-checks=offload", "--trt-isolate=off")
     assert rc == 0, out[-2000:]
     assert records and all(r["outcome"] in ("pass", "xfail") for r in records)
 

@@ -5,13 +5,13 @@ leads with regressions, then improvements, then expected changes grouped by expe
 checked-in report links a file that does not exist."""
 from __future__ import annotations
 
-import glob
 import os
 import re
 from urllib.parse import unquote
 
 import pytest
 
+from conftest import tracked_reports
 from harness import report
 from harness.backends import get_backend
 from harness.gate import Gate
@@ -96,7 +96,7 @@ def test_the_gate_leads_with_regressions_then_improvements_then_expected_changes
     assert "1 regression against the baseline (1 expected change)" in headline(html)
 
 
-@pytest.mark.parametrize("page", sorted(glob.glob(os.path.join(ROOT, "reports", "**", "*.html"), recursive=True)),
+@pytest.mark.parametrize("page", tracked_reports(".html"),
                          ids=lambda p: os.path.relpath(p, ROOT))
 def test_no_checked_in_report_links_a_file_that_does_not_exist(page):
     with open(page, encoding="utf-8") as fh:

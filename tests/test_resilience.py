@@ -42,11 +42,12 @@ def _raw_records(path):
 
 
 @pytest.fixture(scope="module")
-def unsharded(tmp_path_factory):
+def unsharded(tmp_path_factory, suite_here_once):
     """One serial, unsharded run of OPS: the reference that the SIGKILL, xdist and CI-shard tests
-    compare with (each drew the same plan and ran it alone before)."""
+    compare with (each drew the same plan and ran it alone before).  In this process: the runs it is
+    compared with cross the process boundary, it need not."""
     work = tmp_path_factory.mktemp("unsharded")
-    rc, out, records = doubles.run_suite(work, OPS)    # (its pairs do not depend on the build cache)
+    rc, out, records = suite_here_once(work, OPS)    # (its pairs do not depend on the build cache)
     assert rc == 0, out[-2000:]
     return work / "out" / "results.jsonl", records
 
@@ -65,10 +66,13 @@ def _wait_for_records(path, n, proc):
 
 def test_sigkill_leaves_loadable_file_and_resume_finishes(tmp_path, capsys, unsharded):
     work = tmp_path / "w"
-    argv, env, results = doubles.suite_command(work, OPS, "--trt-build-cache=off")
+    # The killed run builds everything (no build cache): it is surely still running when its 20th
+    # record appears.  The resume may use the cache: the pairs do not depend on it.
+    argv, env, results = doubles.suite_command(work, OPS)
+    killed_argv = argv + ["--trt-build-cache=off"]
     want = set(_pairs(load_results(str(unsharded[0])).records))
 
-    proc = subprocess.Popen(argv, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen(killed_argv, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     kill_after = 20           # records: the run is well under way, and far from done
     reached = _wait_for_records(results, kill_after, proc)
@@ -92,12 +96,13 @@ def test_sigkill_leaves_loadable_file_and_resume_finishes(tmp_path, capsys, unsh
     assert len(raw) == len(set(raw)), "resume redid finished (case, check) pairs"
 
 
-def test_xdist_shards_merge_like_a_serial_run(tmp_path, capsys, unsharded):
+def test_xdist_shards_merge_like_a_serial_run(tmp_path, capsys, unsharded, suite_here):
     """The ops' cases are drawn op by op, so a run of some of OPS has exactly the serial run's pairs of
-    those ops: the xdist run leaves out nn.conv2d, whose builds would only make it slower."""
+    those ops: the xdist run leaves out nn.conv2d, whose builds would only make it slower.  Its
+    controller runs in this process (its two workers are processes, as always)."""
     ops = ["nn.relu", "exp", "sigmoid"]
     serial = [r for r in unsharded[1] if r["op"] in ops]
-    rc2, out2, par = doubles.run_suite(tmp_path / "xdist", "--trt-ops=" + ",".join(ops), "-n", "2")
+    rc2, out2, par = suite_here(tmp_path / "xdist", "--trt-ops=" + ",".join(ops), "-n", "2")
     assert rc2 == 0, out2[-2000:]
     s, p = [(r["case_id"], r["check"]) for r in serial], [(r["case_id"], r["check"]) for r in par]
     with capsys.disabled():

@@ -32,8 +32,9 @@ LLVM = ["--trt-backend=tvm-llvm", "--trt-reference=tvm-llvm"]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """The same ci cases of two ops, with and without the runner (one child pytest each)."""
+def runs(tmp_path_factory, suite_here_once):
+    """The same ci cases of two ops, with the runner (a child pytest) and without it (in this process,
+    while the child runs)."""
     import subprocess
     import sys
 
@@ -41,19 +42,20 @@ def runs(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("runner")
     env = dict(os.environ, XDG_CACHE_HOME=shared_cache() or str(out / ".cache"))
-    procs = {}
-    for mode in ("all", "off"):       # side by side: each is a whole pytest with TVM
-        procs[mode] = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                        os.path.join(ROOT, "suites", "ops"), "--trt-ops=nn.relu,exp", *LLVM,
-                                        "--trt-timing=on", f"--trt-runner={mode}", f"--trt-results={out / mode}.jsonl",
-                                        "--trt-report="], cwd=out, stdout=subprocess.PIPE,
-                                       env=dict(env, TRT_HARNESS_TRACE=str(out / "all.trace")) if mode == "all" else env,
-                                       stderr=subprocess.STDOUT, text=True)
-    got = {}
-    for mode, proc in procs.items():
+    args = ["--trt-ops=nn.relu,exp", *LLVM, "--trt-timing=on"]
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             os.path.join(ROOT, "suites", "ops"), *args, "--trt-runner=all",
+                             f"--trt-results={out / 'all'}.jsonl", "--trt-report="], cwd=out,
+                            env=dict(env, TRT_HARNESS_TRACE=str(out / "all.trace")),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        rc, text, _ = suite_here_once(out / "off", *args, "--trt-runner=off")
+    finally:
         stdout, _ = proc.communicate(timeout=600)
-        got[mode] = (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, ""), *_records(f"{out / mode}.jsonl"))
-    return got
+    return {"all": (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, ""),
+                    *_records(f"{out / 'all'}.jsonl")),
+            "off": (subprocess.CompletedProcess(["(in this process)"], rc, text, ""),
+                    *_records(out / "off" / "out" / "results.jsonl"))}
 
 
 def test_a_run_through_the_runner_records_what_a_run_without_it_does(runs):
@@ -69,7 +71,8 @@ def test_a_traced_run_times_every_process_and_phase_of_the_run(runs):
     from harness import trace
 
     p_all, header, records = runs["all"]
-    path = os.path.join(os.path.dirname(p_all.args[-2].split("=", 1)[1]), "all.trace")
+    path = os.path.join(os.path.dirname(next(a for a in p_all.args if a.startswith("--trt-results=")).split("=", 1)[1]),
+                        "all.trace")
     events = trace.read(path)
     names = {e["args"]["name"].split(" (")[0] for e in events if e.get("ph") == "M"}
     assert {"pytest controller", "case worker", "runner cpu"} <= names, names
@@ -109,25 +112,18 @@ def test_adaptive_timing_says_how_many_rounds_and_why_it_stopped(runs):
             assert "time budget" in lat["stopped"], lat["stopped"]
 
 
-def test_a_case_that_kills_the_runner_is_a_crash_record_and_the_run_goes_on(tmp_path):
-    import subprocess
-    import sys
+def test_a_case_that_kills_the_runner_is_a_crash_record_and_the_run_goes_on(tmp_path, monkeypatch, suite_here):
+    from conftest import ROOT, TESTS
 
-    from conftest import ROOT, TESTS, shared_cache
-
-    results = tmp_path / "r.jsonl"
-    env = dict(os.environ, XDG_CACHE_HOME=shared_cache() or str(tmp_path / ".cache"),
-               PYTHONPATH=os.pathsep.join([TESTS, ROOT, os.environ.get("PYTHONPATH", "")]),
-               TRT_HARNESS_RUNNER_PRELOAD="runner_doubles:segfault_on_first_exp",
-               TRT_HARNESS_TEST_RUNNER_FAULT_FILE=str(tmp_path / "victim"))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.join(ROOT, "suites", "ops"),
-                           "--trt-ops=nn.relu,exp", "--trt-checks=reference", "--trt-runner=all",
-                           f"--trt-results={results}", "--trt-report="], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    results = tmp_path / "out" / "results.jsonl"    # the pytest run in this process: the runners are processes
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS, ROOT, os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("TRT_HARNESS_RUNNER_PRELOAD", "runner_doubles:segfault_on_first_exp")
+    monkeypatch.setenv("TRT_HARNESS_TEST_RUNNER_FAULT_FILE", str(tmp_path / "victim"))
+    rc, out, _ = suite_here(tmp_path, "--trt-ops=nn.relu,exp", "--trt-checks=reference", "--trt-runner=all")
     heads, records = _records(results)
     victim = (tmp_path / "victim").read_text().split("|")[0]
     crashed = [r for r in records if r["outcome"] == "error"]
-    assert [r["case_id"] for r in crashed] == [victim], proc.stdout[-3000:]
+    assert [r["case_id"] for r in crashed] == [victim], out[-3000:]
     (rec,) = crashed
     assert rec["error_kind"] == "crash"
     assert "died of SIGSEGV while running this case" in rec["reason"] and "again in a fresh runner" in rec["reason"]
@@ -136,25 +132,19 @@ def test_a_case_that_kills_the_runner_is_a_crash_record_and_the_run_goes_on(tmp_
     use = heads[-1]["gpu_use"][0]
     assert use["restarts"] == 2                                      # the first death and the retry's
     assert use["requests"]["run"] == len(others)                      # the runners that died count too
-    assert proc.returncode == 1                                       # an unexpected crash fails the run
+    assert rc == 1                                                    # an unexpected crash fails the run
 
 
-def test_a_runner_that_cannot_start_is_said_in_one_line(tmp_path):
-    import subprocess
-    import sys
+def test_a_runner_that_cannot_start_is_said_in_one_line(tmp_path, monkeypatch, suite_here):
+    from conftest import ROOT, TESTS
 
-    from conftest import ROOT, TESTS, shared_cache
-
-    results = tmp_path / "r.jsonl"
-    env = dict(os.environ, XDG_CACHE_HOME=shared_cache() or str(tmp_path / ".cache"),
-               PYTHONPATH=os.pathsep.join([TESTS, ROOT, os.environ.get("PYTHONPATH", "")]),
-               TRT_HARNESS_RUNNER_PRELOAD="runner_doubles:cannot_start")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.join(ROOT, "suites", "ops"),
-                           "--trt-ops=nn.relu", "--trt-checks=reference", "--trt-runner=all", "--trt-chunk=50",
-                           f"--trt-results={results}", "--trt-report="],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    results = tmp_path / "out" / "results.jsonl"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS, ROOT, os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("TRT_HARNESS_RUNNER_PRELOAD", "runner_doubles:cannot_start")
+    _, out, _ = suite_here(tmp_path, "--trt-ops=nn.relu", "--trt-checks=reference", "--trt-runner=all",
+                           "--trt-chunk=50")
     _, records = _records(results)
-    assert records and all(r["outcome"] == "error" for r in records), proc.stdout[-2000:]
+    assert records and all(r["outcome"] == "error" for r in records), out[-2000:]
     assert all("could not be started" in r["reason"] and "refuses to start" in r["reason"] for r in records)
     assert all("; 3 ends)" in r["reason"] and "\n" not in r["reason"] for r in records)   # given up after 3 starts
     assert all(r["reason"].endswith("; the case was not run") and " again" not in r["reason"] for r in records)
