@@ -18,8 +18,10 @@ import subprocess
 import sys
 from functools import lru_cache
 
-_PROBE = (
-    "import json, tvm\n"
+_PROBE = (   # without tvm_ffi's PyTorch import, as harness.tvmcompat.import_tvm
+    "import json, os, sys\n"
+    "if 'torch' not in sys.modules and not os.environ.get('TRT_HARNESS_IMPORT_TORCH'): sys.modules['torch'] = None\n"
+    "import tvm\n"
     "devs = []\n"
     "for i in range(64):\n"
     "    d = tvm.cuda(i)\n"

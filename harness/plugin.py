@@ -63,7 +63,9 @@ def pytest_configure(config):
     gpu.start_probe()      # a GPU machine's probe (TVM and CUDA in a child) beside TVM's import and the plan
     try:
         with trace.span("import tvm"):
-            import tvm  # noqa: F401
+            from .tvmcompat import import_tvm
+
+            import_tvm()
     except Exception as exc:
         raise pytest.UsageError(f"TVM is not importable ({type(exc).__name__}: {exc}); "
                                 "install it with: pip install apache-tvm") from None

@@ -6,6 +6,32 @@
 """
 from __future__ import annotations
 
+import os
+import sys
+
+TORCH_ENV = "TRT_HARNESS_IMPORT_TORCH"
+
+
+def import_tvm():
+    """``import tvm`` without the PyTorch import that tvm_ffi makes on its way (tvm_ffi/__init__.py
+    first tries ``import torch``, a workaround for a symbol clash on Windows, and
+    _optional_torch_c_dlpack.py loads torch's DLPack extension).  Where PyTorch is installed (the
+    GPU machine) that is 2.7 s of the 4.8 s import, in each of the run's builders, runners and its
+    probe.  The harness hands TVM no PyTorch tensors.  PyTorch stays importable afterwards (the
+    timing-fidelity test's independent CUPTI reader imports it), and one that is already imported
+    is left alone.  ``TRT_HARNESS_IMPORT_TORCH=1`` imports TVM as it comes."""
+    if "tvm" in sys.modules:
+        return sys.modules["tvm"]
+    block = "torch" not in sys.modules and not os.environ.get(TORCH_ENV)
+    if block:
+        sys.modules["torch"] = None          # `import torch` raises ImportError, which tvm_ffi expects
+    try:
+        import tvm
+    finally:
+        if block and "torch" in sys.modules and sys.modules["torch"] is None:
+            del sys.modules["torch"]
+    return tvm
+
 
 def _relax():
     from tvm import relax

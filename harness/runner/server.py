@@ -58,7 +58,9 @@ class Runner:
 
     def open(self) -> None:
         """TVM's import (seconds) and the device: after anything that can refuse the start cheaply."""
-        import tvm
+        from ..tvmcompat import import_tvm
+
+        tvm = import_tvm()
 
         kind, index = self.kind, self.index
         self.dev = tvm.cuda(index) if kind == "cuda" else tvm.cpu()
