@@ -173,7 +173,7 @@ class Session:
             return
         kinds = S.plan(s.runner, gpu_info=gpu.probe())
         if kinds:
-            self.supervisor = S.Supervisor(kinds, timeout=s.timeout, standby=os.environ.get(S.STANDBY_ENV) != "0")
+            self.supervisor = S.Supervisor(kinds, timeout=s.timeout, standby=S.standbys(kinds))
             self.supervisor.start()
 
     def stop_runners(self) -> None:

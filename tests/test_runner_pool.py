@@ -98,3 +98,38 @@ def test_a_request_that_hangs_kills_its_runner_and_the_standby_serves_the_next(p
     reply, _ = _run(client, library, "after")
     assert reply["ok"]
     assert "died of SIGKILL" in client.info[client.runners["cpu"][0]]["previous"]   # told by the standby
+
+
+def test_two_standbys_take_over_two_deaths_in_a_row_without_a_start(pool, library):
+    """On a GPU two known crashes confirmed within a second killed a runner and its one standby, and
+    every builder waited for a fresh runner to open: with two standbys, the second death is taken
+    over by a runner started with the first, not by one started after it."""
+    import json
+    import signal
+    import time
+
+    sup, _ = pool(1, standby=2)
+    slot = sup.slots[0]
+    first_standbys = {p.pid for p, _ in slot.standbys}
+    assert len(first_standbys) == 2
+    client = Client(json.loads(sup.env_value()))
+    for _ in range(2):                                   # kill whichever runner serves the socket now
+        victim = slot.proc.pid
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 300                # a bound for a broken supervisor, not a timing
+        while slot.proc.pid == victim:                   # until the supervisor handed the socket over
+            assert time.monotonic() < deadline, "no standby took the socket over"
+            time.sleep(0.01)
+    reply, _ = _run(client, library, "after")
+    assert reply["ok"]
+    assert client._ask(client.runners["cpu"][0], {"op": "stats"}, 60.0)["pid"] in first_standbys
+    assert slot.spawned == 4                             # two at the start, one after each death
+
+
+def test_how_many_standbys(monkeypatch):
+    from harness.runner.supervisor import STANDBY_ENV, standbys
+
+    monkeypatch.delenv(STANDBY_ENV, raising=False)
+    assert (standbys({"cuda": ["0", "1"]}), standbys({"cpu": [None]})) == (2, 1)
+    monkeypatch.setenv(STANDBY_ENV, "0")
+    assert standbys({"cuda": ["0"]}) == 0

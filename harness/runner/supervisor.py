@@ -3,10 +3,10 @@
 Lives in pytest's controller process (the single process without xdist).  One runner per visible
 GPU (``CUDA_VISIBLE_DEVICES`` set to its card; a runner is a fresh interpreter, so CUDA never meets
 fork()), or one CPU runner for ``--trt-runner all`` on a machine without a GPU.  A thread per runner
-waits for its process: when one ends without being asked to, its standby (a second runner per
-card, started and waiting on a socket of its own) is told how the last ended and which request it
+waits for its process: when one ends without being asked to, its oldest standby (more runners per
+card, started and waiting on sockets of their own; :func:`standbys`) is told how the last ended and which request it
 was serving (from its ``inflight`` file) and takes over the slot's socket; a new standby starts
-behind it.  (Without a standby, a fresh runner starts on the socket with ``--previous`` and
+behind them.  (Without a standby, a fresh runner starts on the socket with ``--previous`` and
 ``--culprit``.)  The card's accounting adds the figures each ended runner left (``.stats``, written
 after every request) to the live one's; its wall time is the supervisor's, from the first start.
 A runner that cannot even start ``START_FAILURES`` times in a row is given up: where no runner of
@@ -33,7 +33,18 @@ from ..isolate import SPAWN_LOCK, describe_exit
 MAX_RESTARTS = 200
 START_FAILURES = 3
 CPU_RUNNERS_ENV = "TRT_HARNESS_CPU_RUNNERS"   # --trt-runner all: how many CPU runners (1; tests use 2 as two cards)
-STANDBY_ENV = "TRT_HARNESS_RUNNER_STANDBY"   # "0": no standby per card (a death costs a start; tests save one per card)
+STANDBY_ENV = "TRT_HARNESS_RUNNER_STANDBY"   # standbys per card; "0": none (a death costs a start; tests save one per card)
+
+
+def standbys(kinds: dict) -> int:
+    """Standbys per card: ``TRT_HARNESS_RUNNER_STANDBY`` where set, else 2 for GPUs and 1 for a CPU
+    runner.  Two, because on an H100 (ci profile) two known crashes confirmed within a second
+    killed the runner and its one standby, and all 16 builders then waited 4.7-6.2 s for a runner
+    to open, twice in the run (docs/timing.md, *Measured*).  A standby holds a CUDA context."""
+    given = os.environ.get(STANDBY_ENV, "").strip()
+    if given.isdigit():
+        return int(given)
+    return 2 if any(kind != "cpu" for kind in kinds) else 1
 
 
 class Slot:
@@ -41,29 +52,25 @@ class Slot:
         self.kind, self.card, self.socket = kind, card, socket
         self.name = f"cuda:{card}" if card is not None else f"{kind}:{index}"    # the card, to the user
         self.proc: subprocess.Popen | None = None
-        self.spare: subprocess.Popen | None = None       # a standby, started and waiting on its own socket
-        self.spares = 0
+        self.standbys: list = []                          # (process, socket): started, each waiting on its own socket
+        self.spawned = 0                                  # standbys started (their sockets' names)
         self.deaths: list[str] = []
         self.started_ok = False
         self.start_failures = 0
         self.total: dict = {}                            # the figures of the runners that ended
         self.log = socket + ".log"
 
-    @property
-    def spare_socket(self) -> str:
-        return f"{self.socket}.spare{self.spares}"
-
 
 class Supervisor:
-    def __init__(self, kinds: dict, *, timeout: float = 120.0, standby: bool = True) -> None:
+    def __init__(self, kinds: dict, *, timeout: float = 120.0, standby: int = 1) -> None:
         """``kinds``: device kind -> list of cards (``CUDA_VISIBLE_DEVICES`` entries; None for CPU).
-        ``standby``: keep a second runner per card started and waiting, so a death costs a hand-over
-        (milliseconds) instead of a start (seconds of TVM's import and CUDA's context, while every
-        builder waits)."""
+        ``standby``: how many more runners per card to keep started and waiting, so a death costs a
+        hand-over (milliseconds) instead of a start (seconds of TVM's import and CUDA's context, while
+        every builder waits); see :func:`standbys`."""
         self.dir = tempfile.mkdtemp(prefix="trt-runners-")
         self.key = secrets.token_hex(16)
         self.timeout = timeout
-        self.standby = standby
+        self.standby = int(standby)
         self.slots = [Slot(kind, card, os.path.join(self.dir, f"{kind}{i}.sock"), i)
                       for kind, cards in kinds.items() for i, card in enumerate(cards)]
         self.stopping = False
@@ -97,17 +104,27 @@ class Supervisor:
                                     start_new_session=True)
 
     def _new_spare(self, slot: Slot) -> None:
-        if self.standby and not self.stopping:
-            slot.spares += 1
-            slot.spare = self._spawn(slot, slot.spare_socket, previous="", culprit="")
+        """Top the slot's standbys up to ``self.standby``."""
+        while len(slot.standbys) < self.standby and not self.stopping:
+            slot.spawned += 1
+            path = f"{slot.socket}.spare{slot.spawned}"
+            slot.standbys.append((self._spawn(slot, path, previous="", culprit=""), path))
 
     def _adopt(self, slot: Slot, previous: str, culprit: str) -> bool:
-        """Hand the slot's socket to its standby; False when there is none that answers."""
+        """Hand the slot's socket to its oldest standby that answers; False when none does."""
+        while slot.standbys:
+            spare, path = slot.standbys.pop(0)
+            if self._hand_over(spare, path, previous, culprit):
+                os.replace(path, slot.socket)     # clients that reconnect now reach the standby
+                slot.proc = spare
+                return True
+            if spare.poll() is None:
+                spare.kill()
+        return False
+
+    def _hand_over(self, spare: subprocess.Popen, path: str, previous: str, culprit: str) -> bool:
         from multiprocessing.connection import Client as Connect
 
-        spare, path = slot.spare, slot.spare_socket
-        if spare is None:
-            return False
         while not os.path.exists(path):           # still starting: wait for its socket, or its end
             try:
                 spare.wait(timeout=0.05)
@@ -121,8 +138,6 @@ class Supervisor:
             conn.close()
         except (OSError, EOFError):
             return False
-        os.replace(path, slot.socket)             # clients that reconnect now reach the standby
-        slot.proc, slot.spare = spare, None
         return True
 
     def _watch(self, slot: Slot) -> None:
@@ -167,9 +182,10 @@ class Supervisor:
 
     @staticmethod
     def _end_spare(slot: Slot) -> None:
-        if slot.spare is not None and slot.spare.poll() is None:
-            slot.spare.kill()
-        slot.spare = None
+        for spare, _ in slot.standbys:
+            if spare.poll() is None:
+                spare.kill()
+        slot.standbys = []
 
     def stranded(self) -> str | None:
         """Which cards were lost where a device kind has no runner left (harness.runner.stranded)."""
@@ -207,7 +223,7 @@ class Supervisor:
     def stop(self) -> None:
         self.stopping = True
         for slot in self.slots:
-            for proc in (slot.proc, slot.spare):
+            for proc in (slot.proc, *(p for p, _ in slot.standbys)):
                 if proc is not None and proc.poll() is None:
                     proc.kill()
                     proc.wait()
