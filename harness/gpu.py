@@ -67,14 +67,17 @@ def _shared() -> dict | None:
     return None
 
 
+def _spawn_probe() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def start_probe() -> None:
     """Start asking now, answer later (:func:`probe` waits): the child imports TVM and starts CUDA
     (seconds on a GPU machine) while this process imports TVM and draws the plan."""
     global _started
     if _started is None and not _shared() and not _driver_missing() and probe.cache_info().currsize == 0:
         try:
-            _started = subprocess.Popen([sys.executable, "-c", _PROBE], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
+            _started = _spawn_probe()
         except OSError:
             _started = None
 
@@ -92,8 +95,7 @@ def probe() -> dict:
 
     with trace.span("gpu probe child"):
         try:
-            proc, _started = _started or subprocess.Popen([sys.executable, "-c", _PROBE], stdout=subprocess.PIPE,
-                                                          stderr=subprocess.PIPE, text=True), None
+            proc, _started = _started or _spawn_probe(), None
             stdout, stderr = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired as exc:
             proc.kill()
