@@ -215,3 +215,31 @@ def test_a_signal_to_the_sweep_reaches_its_run_and_is_waited_for(tmp_path):
     assert sent.is_set() and stopped and rc == 143
     assert got.read_text() == str(int(signal.SIGTERM))
     assert signal.getsignal(signal.SIGTERM) == before        # the tool's own handler is back
+
+
+def test_a_sweep_split_over_two_calls_is_put_back_together(tmp_path, build):
+    """tools/gpu_sweep.py --table: the seeds two calls left in two folders make one table, one row per
+    seed in seed order, each with its exit code and its red records; a folder with no seed exits 2."""
+    import json
+
+    sweep = importlib.util.spec_from_file_location("gpu_sweep", os.path.join(ROOT, "tools", "gpu_sweep.py"))
+    S = importlib.util.module_from_spec(sweep)
+    sweep.loader.exec_module(S)
+    r = build.record
+    head = build.header(env={"backend": "tvm-cuda", "reference": "tvm-cuda"})
+    seeds = {3: ("a", 1, [r("split", "s1", "reference", "pass"), r("split", "s2", "reference", "xpass",
+                                                                       reason="expected to fail but passed")]),
+             1: ("b", 0, [r("mean", "m1", "reference", "pass"), r("mean", "m2", "reference", "xfail")])}
+    for seed, (d, rc, recs) in seeds.items():
+        os.makedirs(tmp_path / d, exist_ok=True)
+        build.write(tmp_path / d / f"seed-{seed}.jsonl", head, recs)
+        (tmp_path / d / f"seed-{seed}.json").write_text(json.dumps(
+            {"seed": seed, "rc": rc, "wall": 61.4, "args": ["--trt-profile", "dev"]}))
+    assert S.main(["--table", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "out")]) == 1
+    text = (tmp_path / "out" / "sweep.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [row.split("|")[1:4] for row in rows] == [[" 1 ", " 2 ", " 0 "], [" 3 ", " 2 ", " 1 "]]
+    assert "## Seed 3: 1 red record(s)" in text and "`split` reference **xpass**" in text
+    assert "## Seed 1" not in text and "--trt-profile dev --trt-seed S" in text
+    os.makedirs(tmp_path / "empty")
+    assert S.main(["--table", str(tmp_path / "empty"), "--out", str(tmp_path / "o2")]) == 2

@@ -11,10 +11,18 @@ as an expectation with a reproducer, or a harness mistake fixed with a test.
 
 (``make gpu-sweep SEEDS=0-9`` on a GPU machine.)  Everything after ``--`` goes to pytest.
 Exit status: 0 when every seed exited 0, 1 otherwise, 2 for bad arguments.
+
+Each seed leaves ``seed-S.jsonl`` (its results), ``seed-S.log`` and ``seed-S.json`` (its exit code,
+wall time and command) in ``--out``.  A sweep split over several calls or machines is put back
+together from those, without running anything:
+
+    python tools/gpu_sweep.py --table DIR [DIR ...] --out reports/sweep
+
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -81,6 +89,41 @@ def table(rows: list[dict], argv: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+def write_row_facts(out: str, row: dict, args: list[str]) -> None:
+    with open(os.path.join(out, f"seed-{row['seed']}.json"), "w") as f:
+        json.dump({"seed": row["seed"], "rc": row["rc"], "wall": row["wall"], "args": args}, f)
+
+
+def tabulate(dirs: list[str], out: str) -> int:
+    """sweep.md from the seeds that earlier sweeps left in ``dirs`` (one row per seed, the last
+    directory naming a seed wins).  Exit status as a sweep's; 2 when no seed is there."""
+    found: dict[int, tuple[dict, str]] = {}
+    for d in dirs:
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            if name.startswith("seed-") and name.endswith(".json"):
+                with open(os.path.join(d, name)) as f:
+                    facts = json.load(f)
+                found[int(facts["seed"])] = (facts, os.path.join(d, name[:-len(".json")] + ".jsonl"))
+    if not found:
+        print(f"gpu_sweep: no seed-S.json in {', '.join(dirs)}: nothing to put in a table", file=sys.stderr)
+        return 2
+    rows, args = [], []
+    for seed in sorted(found):
+        facts, results = found[seed]
+        args = facts.get("args", args)
+        try:
+            cases, by_check, red = summarise(results)
+        except Exception as exc:  # noqa: BLE001 - a seed without readable results is a row of its own
+            cases, by_check, red = 0, {}, []
+            print(f"seed {seed}: no readable results ({exc})", file=sys.stderr)
+        rows.append(dict(seed=seed, rc=facts["rc"], wall=facts["wall"], cases=cases, by_check=by_check, red=red))
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "sweep.md"), "w") as f:
+        f.write(table(rows, args))
+    print(f"table: {os.path.join(out, 'sweep.md')} ({len(rows)} seeds)")
+    return 0 if all(r["rc"] == 0 for r in rows) else 1
+
+
 def run_child(cmd: list[str], log) -> tuple[int, bool]:
     """Run one pytest as a child in a session of its own; a SIGTERM or SIGINT to this tool (a
     ``timeout``, a Ctrl-C) is passed on to it once and waited for, so the harness keeps its records
@@ -123,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0-9")
     p.add_argument("--profile", default="dev", choices=("ci", "dev", "nightly"))
     p.add_argument("--out", default=os.path.join("reports", "sweep"))
+    p.add_argument("--table", nargs="+", metavar="DIR", help="no run: the table of the seeds these sweeps left")
     a = p.parse_args(argv)
+    if a.table:
+        return tabulate(a.table, a.out)
     seeds = parse_seeds(a.seeds)
     os.makedirs(a.out, exist_ok=True)
     args = ["--trt-profile", a.profile, *extra]
@@ -145,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             cases, by_check, red = 0, {}, []
             print(f"seed {seed}: no readable results ({exc})", file=sys.stderr)
         rows.append(dict(seed=seed, rc=rc, wall=wall, cases=cases, by_check=by_check, red=red))
+        write_row_facts(a.out, rows[-1], args)
         print(f"seed {seed}: exit {rc}, {cases} cases, {len(red)} red, {wall:.0f} s", flush=True)
         with open(os.path.join(a.out, "sweep.md"), "w") as f:    # after every seed: a cut sweep keeps its rows
             f.write(table(rows, args))
