@@ -164,8 +164,11 @@ def test_environment_is_last_and_folded(page):
 def test_injected_markup_runs_nothing(page):
     page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
     page.locator("#op-0 table.cases").wait_for()
-    page.wait_for_timeout(300)
+    page.wait_for_load_state("load")     # an event: every resource's onload/onerror has had its turn
     assert page.evaluate("window.__xss") is None
+    # and nothing is left that could run later: no inline handler on any element
+    assert page.evaluate("[...document.querySelectorAll('*')].flatMap(e => [...e.attributes])"
+                         ".filter(a => a.name.startsWith('on')).map(a => a.name)") == []
     assert page.dialogs == [] and page.errors == []
     assert page.locator("script").count() == 2
     assert page.locator("img").count() == 0
