@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from .. import trace
 from . import device as _device
 from .exclusive import exclusive_gpu, gpu_identity
 from .latency import measure
@@ -102,8 +103,9 @@ def time_many(runs: list, *, device_kind: str = "cuda", device_index: int = 0, d
 
     def _trace(pairs):
         try:
-            return _device.measure_devices(pairs, rounds=device_rounds or rounds, max_total_s=max_total_s,
-                                           device_index=device_index, cupti=cupti, tracer=tracer, **adapt)
+            with trace.span("device pass", workloads=len(pairs)):
+                return _device.measure_devices(pairs, rounds=device_rounds or rounds, max_total_s=max_total_s,
+                                               device_index=device_index, cupti=cupti, tracer=tracer, **adapt)
         except _device.DeviceTimeUnavailable as exc:
             return [exc] * len(pairs)
         except Exception as exc:  # noqa: BLE001 - CUPTI failing mid-way: say so, keep the latency
@@ -113,8 +115,9 @@ def time_many(runs: list, *, device_kind: str = "cuda", device_index: int = 0, d
         if tracer is not None:
             tracer.pause()             # the latency pass runs untraced
         try:
-            lats = [measure(run, warmup=warmup, rounds=rounds, min_round_s=min_round_s, max_total_s=max_total_s,
-                            **adapt) for run in runs]
+            with trace.span("latency pass", workloads=len(runs)):
+                lats = [measure(run, warmup=warmup, rounds=rounds, min_round_s=min_round_s, max_total_s=max_total_s,
+                                **adapt) for run in runs]
         finally:
             if tracer is not None:
                 tracer.resume()
