@@ -39,8 +39,10 @@ import bisect
 import time
 from typing import Callable
 
+from .. import trace
 from .latency import MIN_ROUNDS, Stopper, summarise
 
+ADAPT_EVERY = 3     # an adaptive device pass looks at its samples (a flush) every 3 rounds past the minimum
 #: Activity kinds enabled, in order (names of ``cupti.ActivityKind`` members).
 KINDS = ("CONCURRENT_KERNEL", "MEMCPY", "MEMSET")
 _LABEL = {"CONCURRENT_KERNEL": "kernel", "KERNEL": "kernel", "MEMCPY": "memcpy", "MEMSET": "memset"}
@@ -158,7 +160,8 @@ class Tracer:
 
     def flush(self) -> list[tuple]:
         c = self.cupti
-        c.activity_flush_all(int(getattr(getattr(c, "ActivityFlag", None), "FLUSH_FORCED", 1)))
+        with trace.span("cupti flush"):
+            c.activity_flush_all(int(getattr(getattr(c, "ActivityFlag", None), "FLUSH_FORCED", 1)))
         return self.records
 
     def stop(self) -> None:
@@ -177,9 +180,8 @@ class Tracer:
 
 
 def cuda_memset_canary() -> str | None:
-    """Issue one 256-byte memset through the CUDA driver on this thread's current context.
-
-    Returns None once issued (and synchronised), else why it could not run."""
+    """Issue one 256-byte memset through the CUDA driver on this thread's current context: None
+    once issued (and synchronised), else why it could not run."""
     import ctypes
 
     try:
@@ -320,9 +322,6 @@ def measure_devices(runs: list, *, rounds: int = 15, warmup: int = 2, max_total_
         got["stopped"] = stopped[k]
         out.append(got)
     return out
-
-
-ADAPT_EVERY = 3     # an adaptive device pass looks at its samples (a flush) every 3 rounds past the minimum
 
 
 def _busy_per_call(tracer, windows, iterations, device_index) -> list[float]:
