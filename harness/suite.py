@@ -90,7 +90,7 @@ def make_record(session: Session, entry, case, check: str, result: CheckResult, 
     has = cmp is not None    # (a failed Comparison is falsy)
     return Record(
         op=entry.name, tvm_op=entry.tvm_op, check=check, case_id=case.case_id, outcome=judged.outcome,
-        reason=judged.reason, error_kind=result.error_kind if judged.outcome == "error" else None, dtype=case.dtype,
+        reason=judged.reason, error_kind=result.error_kind if judged.outcome in ("error", "xfail") else None, dtype=case.dtype,
         input_shapes=[list(s) for s in case.shapes], attrs=dict(case.attrs),
         weights=[(n, list(s)) for n, s in case.weights], seed=case.seed,
         trt_version=format_version(session.settings.trt_version),

@@ -18,6 +18,25 @@ def test_crash_becomes_error_record_and_run_goes_on(tmp_path, suite_here):
     assert "unexpected result" in out and "crash" in out
 
 
+def test_a_known_crash_is_confirmed_once_and_its_other_cases_held(tmp_path, suite_here):
+    """An expectation of a crash: one case per run confirms it (it runs, it crashes: an xfail that keeps
+    the kind, so a later re-judgement knows a crash from a wrong result); the unit's other cases it
+    describes are held, not run again to kill another worker: [NOTRUN] xfails. The run is green."""
+    exp = tmp_path / "exp.toml"
+    exp.write_text('[[expect]]\nid = "relu-partition-crash"\nops = ["nn.relu"]\ncheck = "offload"\n'
+                   'outcome = "crash"\nreason = "the partitioner segfaults (test double)"\n')
+    rc, out, records = suite_here(tmp_path, "--trt-ops=nn.relu", "--trt-checks=offload", "--trt-cases=3",
+                                  f"--trt-expectations={exp}", double="crash-in-case")
+    assert rc == 0, out[-2000:]
+    off = [r for r in records if r["check"] == "offload"]
+    assert len(off) == 3 and all(r["outcome"] == "xfail" and r["expectation"] == "relu-partition-crash"
+                                 for r in off)
+    ran = [r for r in off if "[NOTRUN]" not in r["reason"]]
+    assert len(ran) == 1 and ran[0]["error_kind"] == "crash" and "SIGSEGV" in ran[0]["reason"]
+    held = [r for r in off if "[NOTRUN]" in r["reason"]]
+    assert len(held) == 2 and all(r.get("error_kind") is None and ran[0]["case_id"] in r["reason"] for r in held)
+
+
 def test_off_keeps_running_in_process(tmp_path, suite_here):
     # in this process: the cases leave their artefacts in its engine.WORKER, which suite_here clears
     # after the run (else every later isolated worker forked from it would inherit them)
