@@ -55,6 +55,7 @@ def known_as(rec, env: dict, exps: list, *, recorded: bool = True) -> str:
     trust the id the record names (False: judge again, e.g. an old file's ``#2``)."""
     from . import expectations as E
     from .case import Case
+    from .rejudge import raw_outcome
     from .session import context_for
     from .versions import loose_version, parse_version
 
@@ -68,8 +69,8 @@ def known_as(rec, env: dict, exps: list, *, recorded: bool = True) -> str:
                       trt=parse_version(rec.trt_version or env.get("trt_version")))
     subject = E.Subject(op=rec.op, check=rec.check, dtype=rec.dtype, attrs=rec.attrs, rule=rec.rule,
                         verdict=rec.offload.verdict if rec.offload else None, case=Case.from_record(rec))
-    raw = "error" if rec.outcome == "error" or rec.error_kind else "fail"     # an xfail: what it was
-    judged = E.judge(raw, rec.reason, subject, ctx, exps, error_kind=rec.error_kind)
+    raw = raw_outcome(rec, {}) or ("error", "crash")      # a held pair: a known crash never run again
+    judged = E.judge(raw[0], rec.reason, subject, ctx, exps, error_kind=raw[1])
     return judged.expectation.id if judged.expectation and judged.outcome == "xfail" else "NEW"
 
 
