@@ -51,29 +51,59 @@ class Rejudged:
         return Counter((r.outcome, j.outcome) for r, j in self.changed)
 
 
-def rejudge(path: str, expectations: list) -> Rejudged:
+def judge_again(run, expectations: list):
+    """(record, its new Judgement or None) per record of ``run`` (harness.reader.Run): None for the
+    records a re-judgement leaves as they are (offload, model and fuzz records, shrunk cases); a held
+    pair is judged as the known crash it was held for (its outcome stays, its entry may change)."""
     from . import expectations as E
     from .case import Case
-    from .reader import load_results
     from .session import context_for
     from .versions import loose_version, parse_version
 
-    run = load_results(path)
-    env, entries, out = run.env, run.expectations, Rejudged(path)
+    env, entries = run.env, run.expectations
     tvm = loose_version(env["tvm_version"]) if env.get("tvm_version") else None
     for rec in run.records:
         if rec.check not in CHECKS or rec.op.startswith(("model:", "fuzz:")) or (rec.details or {}).get("shrunk_from"):
+            yield rec, None
             continue
         raw = raw_outcome(rec, entries)
-        if raw is None:
-            out.held += rec.outcome == "xfail"
-            continue
         ctx = context_for(rec.check, backend=env.get("backend") or "tensorrt",
                           reference=env.get("reference") or "tvm-cuda", cuda_reference=bool(env.get("cuda_available")),
                           tvm=tvm, trt=parse_version(rec.trt_version or env.get("trt_version")))
         subject = E.Subject(op=rec.op, check=rec.check, dtype=rec.dtype, attrs=rec.attrs, rule=rec.rule,
                             case=Case.from_record(rec))
-        judged = E.judge(raw[0], rec.reason, subject, ctx, expectations, error_kind=raw[1])
+        kind = raw or ("error", "crash")
+        yield rec, E.judge(kind[0], rec.reason, subject, ctx, expectations, error_kind=kind[1])
+
+
+def as_today(run, expectations: list) -> list:
+    """The run's records as a run today would write them: outcome, reason and entry from the
+    re-judgement (a held pair keeps its [NOTRUN] outcome and reason, and takes the new entry)."""
+    import msgspec
+
+    out = []
+    for rec, j in judge_again(run, expectations):
+        if j is None:
+            out.append(rec)
+        elif raw_outcome(rec, run.expectations) is None:
+            out.append(msgspec.structs.replace(rec, expectation=j.expectation.id if j.expectation else None))
+        else:
+            out.append(msgspec.structs.replace(rec, outcome=j.outcome, reason=j.reason,
+                                               expectation=j.expectation.id if j.expectation else None))
+    return out
+
+
+def rejudge(path: str, expectations: list) -> Rejudged:
+    from .reader import load_results
+
+    run = load_results(path)
+    out = Rejudged(path)
+    for rec, judged in judge_again(run, expectations):
+        if judged is None:
+            continue
+        if raw_outcome(rec, run.expectations) is None:
+            out.held += rec.outcome == "xfail"
+            continue
         out.judged += 1
         new_id = judged.expectation.id if judged.expectation else None
         if judged.outcome != rec.outcome or (judged.outcome == "xfail" and new_id != rec.expectation):

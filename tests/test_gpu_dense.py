@@ -243,3 +243,18 @@ def test_a_sweep_split_over_two_calls_is_put_back_together(tmp_path, build):
     assert "## Seed 1" not in text and "--trt-profile dev --trt-seed S" in text
     os.makedirs(tmp_path / "empty")
     assert S.main(["--table", str(tmp_path / "empty"), "--out", str(tmp_path / "o2")]) == 2
+
+
+def test_table_of_records_judged_again(tmp_path, build, exps):
+    """--rejudge: a failure recorded before its expectation was written counts as that expectation's
+    match (and a case it now describes that passed, as its XPASS); without it, as recorded."""
+    path, _ = exps
+    r = build.record
+    records = [r("split", "s1", "reference", "fail", reason="TVM CUDA vs numpy-oracle: wrong"),
+               r("split", "s2", "reference", "pass")]
+    results = _results(tmp_path, build, records, path)
+    out = tmp_path / "out"
+    assert G.main(["--table", results, "--expectations", path, "--out", str(out)]) == 1
+    assert _row((out / "dense.md").read_text(), "cuda-split", "split")[3:7] == ["2", "0", "0", "1"]
+    assert G.main(["--table", results, "--expectations", path, "--out", str(out), "--rejudge"]) == 1
+    assert _row((out / "dense.md").read_text(), "cuda-split", "split")[3:7] == ["2", "1", "1", "0"]

@@ -164,8 +164,9 @@ def table(summary: dict, env: dict, *, command: str = "", wall: float | None = N
 
 
 def tabulate(results: str, exps_path: str | None, also: set[str], out_md: str, *,
-             command: str = "", wall: float | None = None, rc: int | None = None) -> dict:
-    """Read ``results`` with the harness's reader, write the table to ``out_md``; the summary."""
+             command: str = "", wall: float | None = None, rc: int | None = None, again: bool = False) -> dict:
+    """Read ``results`` with the harness's reader, write the table to ``out_md``; the summary.
+    ``again``: the records judged again against the expectations (harness.rejudge), not as recorded."""
     from harness import expectations as E
     from harness.reader import load_results
     from harness.seed import seed_operators
@@ -174,7 +175,12 @@ def tabulate(results: str, exps_path: str | None, also: set[str], out_md: str, *
     known = list(seed_operators())
     path = exps_path or run.env.get("expectations") or E.DEFAULT_PATH
     backends = {run.env.get("backend"), run.env.get("reference"), "tvm-llvm"} - {None}   # the run's, as recorded
-    exps = concerned(E.load(path, set(known)), backends, also)
+    loaded = E.load(path, set(known))
+    if again:
+        from harness.rejudge import as_today
+
+        run.records = as_today(run, loaded)
+    exps = concerned(loaded, backends, also)
     summary = summarise(run, exps, known)
     with open(out_md, "w", encoding="utf-8") as fh:
         fh.write(table(summary, run.env, command=command, wall=wall, rc=rc))
@@ -192,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checks", default="", help="checks to run, or 'all' (default: those the expectations name)")
     p.add_argument("--out", default=os.path.join("reports", "dense"))
     p.add_argument("--table", default=None, metavar="RESULTS", help="only write the table of this results file")
+    p.add_argument("--rejudge", action="store_true", help="with --table: judge its records again against the "
+                   "expectations as they are now (harness/rejudge.py) instead of as recorded")
     a = p.parse_args(argv)
     also = {x.strip() for x in a.also.split(",") if x.strip()}
     from harness import expectations as E
@@ -202,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     out_md = os.path.join(a.out, "dense.md")
     try:
         if a.table:
-            s = tabulate(a.table, a.expectations, also, out_md)
+            s = tabulate(a.table, a.expectations, also, out_md, again=a.rejudge)
             print(f"table: {out_md}: {'OK' if s['ok'] else 'NOT OK'} ({s['xpass']} XPASS, "
                   f"{s['unexplained']} unexplained)")
             return 0 if s["ok"] else 1
