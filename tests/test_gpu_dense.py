@@ -252,7 +252,9 @@ def test_table_of_records_judged_again(tmp_path, build, exps):
     r = build.record
     records = [r("split", "s1", "reference", "fail", reason="TVM CUDA vs numpy-oracle: wrong"),
                r("split", "s2", "reference", "pass")]
-    results = _results(tmp_path, build, records, path)
+    head = build.header(env={"backend": "tvm-cuda", "reference": "tvm-cuda", "expectations": path,
+                             "cuda_available": True})       # the reference check ran TVM's CUDA build too
+    results = build.write(tmp_path / "r.jsonl", head, records)
     out = tmp_path / "out"
     assert G.main(["--table", results, "--expectations", path, "--out", str(out)]) == 1
     assert _row((out / "dense.md").read_text(), "cuda-split", "split")[3:7] == ["2", "0", "0", "1"]
