@@ -666,3 +666,34 @@ def test_the_clock_checks_failures_are_clock_check_failures():
             cupti.launch(K.CONCURRENT_KERNEL, 2000, "conv")
     with pytest.raises(device_mod.ClockCheckFailed):
         measure_device(run, iterations=600, rounds=5, cupti=cupti, canary=None, host_clock=cupti.host)
+
+
+class CostlyFlushCupti(FakeCupti):
+    """A forced flush that costs ``flush_ns`` of host time, as CUPTI's does (13 ms on an H200)."""
+
+    def __init__(self, flush_ns, **kw):
+        super().__init__(**kw)
+        self.flush_ns = flush_ns
+
+    def activity_flush_all(self, flag):
+        self.advance(self.flush_ns)
+        super().activity_flush_all(flag)
+
+
+@pytest.mark.parametrize("flush_ns, most_looks", [(0, 13), (100_000, 4)])
+def test_an_adaptive_device_pass_looks_as_often_as_a_look_is_worth(flush_ns, most_looks):
+    """A workload whose median never settles runs to the most rounds; the pass looks at its samples
+    (a forced flush each) after as many rounds as a look costs: every 3 rounds when flushing is free,
+    3 times in 40 rounds when a flush costs ~20 rounds (the H200: 13 ms a flush, ~1 ms a round)."""
+    cupti = CostlyFlushCupti(flush_ns)
+    rounds_done = []
+
+    def noisy(n=1):                     # alternate rounds of 1 and 2 us per call: never known to 0.5 %
+        rounds_done.append(n)
+        for _ in range(n):
+            cupti.launch(K.CONCURRENT_KERNEL, 1000 if len(rounds_done) % 2 else 2000, "k")
+    (got,) = device_mod.measure_devices([(noisy, 4)], rounds=40, cupti=cupti, canary=None, host_clock=cupti.host,
+                                        target_ci=0.005)
+    assert got["rounds"] == 40 and got["stopped"].startswith("40 rounds: the most asked for")
+    looks = len(cupti.flushes) - 2          # the pass's own flushes; the last read and the stop are 2 more
+    assert 2 <= looks <= most_looks, cupti.flushes

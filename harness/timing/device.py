@@ -36,13 +36,15 @@ work and the device time is 0 (said in ``note``); otherwise the device time is u
 from __future__ import annotations
 
 import bisect
+import math
 import time
 from typing import Callable
 
 from .. import trace
+from .canary import cuda_memset_canary
 from .latency import MIN_ROUNDS, Stopper, summarise
 
-ADAPT_EVERY = 3     # an adaptive device pass looks at its samples (a flush) every 3 rounds past the minimum
+ADAPT_EVERY = 3     # fewest rounds between two looks (a flush each) at an adaptive device pass's samples
 #: Activity kinds enabled, in order (names of ``cupti.ActivityKind`` members).
 KINDS = ("CONCURRENT_KERNEL", "MEMCPY", "MEMSET")
 _LABEL = {"CONCURRENT_KERNEL": "kernel", "KERNEL": "kernel", "MEMCPY": "memcpy", "MEMSET": "memset"}
@@ -179,32 +181,6 @@ class Tracer:
                 _SINK.update(records=None, labels={})
 
 
-def cuda_memset_canary() -> str | None:
-    """Issue one 256-byte memset through the CUDA driver on this thread's current context: None
-    once issued (and synchronised), else why it could not run."""
-    import ctypes
-
-    try:
-        lib = ctypes.CDLL("libcuda.so.1")
-    except OSError as exc:
-        return f"libcuda.so.1 not loadable: {exc}"
-    ctx = ctypes.c_void_p()
-    if lib.cuCtxGetCurrent(ctypes.byref(ctx)) != 0 or not ctx.value:
-        return "no current CUDA context on this thread"
-    ptr = ctypes.c_uint64()
-    lib.cuMemAlloc_v2.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t]
-    lib.cuMemsetD8_v2.argtypes = [ctypes.c_uint64, ctypes.c_ubyte, ctypes.c_size_t]
-    lib.cuMemFree_v2.argtypes = [ctypes.c_uint64]
-    if lib.cuMemAlloc_v2(ctypes.byref(ptr), 256) != 0:
-        return "cuMemAlloc failed"
-    try:
-        rc = lib.cuMemsetD8_v2(ptr.value, 0, 256)
-        lib.cuCtxSynchronize()
-    finally:
-        lib.cuMemFree_v2(ptr.value)
-    return None if rc == 0 else f"cuMemsetD8 returned {rc}"
-
-
 def _round_stats(records: list[tuple], starts: list[int], window: tuple[int, int], n: int) -> dict:
     lo = bisect.bisect_left(starts, window[0])
     hi = bisect.bisect_right(starts, window[1])
@@ -267,6 +243,7 @@ def measure_devices(runs: list, *, rounds: int = 15, warmup: int = 2, max_total_
             run(warmup)                        # absorbs the first traced launches' overhead
             t_start = host_clock()
             stop = Stopper(target=target_ci, min_rounds=min_rounds, max_rounds=rounds, max_total_s=max_total_s)
+            look = min_rounds          # the round after which the samples are looked at next
             while True:
                 t0 = tracer.timestamp()
                 h0 = host_clock()
@@ -276,10 +253,14 @@ def measure_devices(runs: list, *, rounds: int = 15, warmup: int = 2, max_total_
                 host_windows.append((h0, h1))
                 host.append((h1 - h0) / iterations)
                 n = len(windows)
-                # adaptive: the device samples so far (a flush) at min_rounds, then every few rounds
-                if target_ci is not None and n >= min_rounds and (n - min_rounds) % ADAPT_EVERY == 0:
+                # adaptive: the device samples so far (a flush) at min_rounds, then after as many rounds as
+                # a look costs (a forced flush took 13 ms on an H200, a round ~1 ms), and at the last round
+                if target_ci is not None and n >= look:
+                    t_look = host_clock()
                     if stop.done(_busy_per_call(tracer, windows, iterations, device_index), h1 - t_start):
                         break
+                    cost, per_round = host_clock() - t_look, sum(b - a for a, b in host_windows) / n
+                    look = min(rounds, n + max(ADAPT_EVERY, math.ceil(cost / max(per_round, 1e-9))))
                 elif n >= rounds or (h1 - t_start > max_total_s and n >= min(min_rounds, rounds)):
                     stop.why = (f"{n} rounds: the most asked for" if n >= rounds
                                 else f"time budget of {max_total_s:g} s spent after {n} rounds")
