@@ -249,25 +249,62 @@ def _gemv_vector_without_batch(case) -> bool:
     return any(s in used and b not in used for _, used in reads)
 
 
-@predicate("conv-transpose-dilated-uneven-pad-f64")
-def _conv_transpose_dilated_uneven_pad_f64(case) -> bool:
-    """conv2d_transpose in float64, NCHW/IOHW, with an axis whose dilation is above 1, whose kernel
-    is wider than 1, whose leading padding equals the dilated kernel's reach (dilation x (k - 1):
-    the input is padded by nothing on that side) and whose trailing padding differs: TVM's CUDA
-    build returns wrong values (3 of 20-36 elements, max rel error 1) while TVM's LLVM build agrees
-    with NumPy.  dlight's Reduction rule (tvm/s_tir/dlight/gpu/reduction.py) schedules it; where
-    the values go wrong is not settled (it needs a GPU).  Fitted to the H100 sweeps at seeds 0-4:
-    it matches the two failing cases of seed 4 and none of the 124 other conv2d_transpose cases
-    (float32 and float16 cases with the same padding pattern pass)."""
-    a = case.attrs
-    if case.dtype != "float64" or a.get("data_layout") != "NCHW" or a.get("kernel_layout") != "IOHW" or not case.weights:
-        return False
-    kernel = case.weights[0][1][2:]
-    pad = [int(p) for p in a.get("padding", [0, 0])]
-    pad = pad * 2 if len(pad) == 2 else pad
-    dil = [int(d) for d in a.get("dilation", [1, 1])]
-    return any(dil[i] > 1 and kernel[i] > 1 and pad[i] == dil[i] * (kernel[i] - 1) and pad[i + 2] != pad[i]
-               for i in range(2))
+def cuda_unguarded_write_backs(case) -> tuple:
+    """The cross-thread reductions of the case's CUDA build whose result is written back without the
+    predicate of the block they came from: ``("<func>:<block>", ...)``.  dlight's Reduction rule
+    (tvm/s_tir/dlight/gpu/reduction.py) tiles the spatial axis over threads and guards the tile's
+    overhang with a T.where (e.g. 5 threads x 2 for 9 columns: ``x * 2 + i < 9``);
+    LowerCrossThreadReduction (src/s_tir/transform/lower_cross_thread_reduction.cc) splits the block
+    into ``<block>_in_thread`` (which keeps the T.where), ``_cross_thread`` and ``_write_back``, whose
+    only predicate is ``threadIdx == 0``: the overhanging thread stores past its row, into the next
+    row's first element (a race with the thread that owns it) or past the output buffer.  Replayed on
+    CPU (the default CUDA pipeline's legalize passes, then the lowering pass).  Cached per case."""
+    key = ("write-back", case.case_id, json_key(case))
+    if key in _CUDA_BUILDS:
+        return _CUDA_BUILDS[key]
+    import re
+
+    import tvm
+    from tvm.relax.backend.cuda import pipeline as cuda_pipeline
+
+    from .program import build_case
+    from .table import BY_NAME
+
+    target = tvm.target.Target(CUDA_TARGET)
+    found = []
+    try:
+        with target:
+            passes = cuda_pipeline.library_dispatch_passes(target) + cuda_pipeline.legalize_passes(target)
+            mod = tvm.transform.Sequential(passes)(build_case(BY_NAME[case.op], case).mod)
+            mod = tvm.s_tir.transform.LowerCrossThreadReduction()(mod)
+    except Exception:  # noqa: BLE001 - the build stops before: another departure (cuda_build_error)
+        _CUDA_BUILDS[key] = ()
+        return ()
+    for gv, func in mod.functions.items():
+        if not isinstance(func, tvm.tirx.PrimFunc):
+            continue
+        where, block = {}, None
+        for line in func.script().splitlines():
+            m = re.search(r'T\.sblock\("([^"]+)"\)', line)
+            if m:
+                block = m.group(1)
+            elif block and line.strip().startswith("T.where("):
+                where[block] = line.strip()[len("T.where("):-1]
+        for name, guard in where.items():
+            base = name[:-len("_in_thread")] if name.endswith("_in_thread") else None
+            if base and f"{base}_write_back" in where and guard not in where[f"{base}_write_back"]:
+                found.append(f"{gv.name_hint}:{base}")
+    _CUDA_BUILDS[key] = tuple(found)
+    return _CUDA_BUILDS[key]
+
+
+@predicate("cuda-write-back-unguarded")
+def _cuda_write_back_unguarded(case) -> bool:
+    """A cross-thread reduction of the CUDA build writes its result back without its block's
+    predicate (:func:`cuda_unguarded_write_backs`): the thread past the output's edge stores into
+    the next row or past the buffer.  Whether the wrong store lands last (a wrong element) or first
+    (overwritten by the right one) depends on the order the GPU runs the blocks in."""
+    return bool(cuda_unguarded_write_backs(case))
 
 
 @predicate("normalizes-over-several")

@@ -74,3 +74,21 @@ def test_each_gemv_failure_is_one_predicate_only(case, which):
     overlap (a predicate matching another's failure would credit it with that one's cases)."""
     pytest.importorskip("tvm")
     assert [PREDICATES[name](case) for name in GEMV] == [i == which for i in range(3)]
+
+
+def _convt(dtype, shape, weight, **attrs):
+    base = {"strides": [1, 1], "padding": [0, 0, 0, 0], "output_padding": [0, 0], "dilation": [1, 1], "groups": 1,
+            "data_layout": "NCHW", "kernel_layout": "IOHW"}
+    return Case("nn.conv2d_transpose", dtype, (shape,), {**base, **attrs}, (("weight", weight),))
+
+
+@pytest.mark.parametrize("case,unguarded", [
+    # the H200 reproducer: 9 output columns tiled 5 threads x 2; rows 1-3 of column 0 came back 0
+    (_convt("float64", (1, 1, 5, 5), (1, 1, 2, 1), strides=[1, 2], padding=[2, 0, 1, 0], dilation=[2, 2]), True),
+    (_convt("float32", (1, 1, 5, 5), (1, 1, 2, 1), strides=[1, 2], padding=[2, 0, 1, 0], dilation=[2, 2]), True),
+    (_convt("float32", (1, 1, 5, 5), (1, 1, 2, 2)), False),          # 6 columns: no overhang to guard
+])
+def test_a_cross_thread_write_back_that_lost_its_guard(case, unguarded):
+    """The cause, replayed on CPU: LowerCrossThreadReduction's write-back block without the T.where of
+    the block it came from (the float32 twin of the H200 case has it too: it failed the same way)."""
+    assert PREDICATES["cuda-write-back-unguarded"](case) is unguarded
