@@ -56,24 +56,32 @@ def judge_again(run, expectations: list):
     records a re-judgement leaves as they are (offload, model and fuzz records, shrunk cases); a held
     pair is judged as the known crash it was held for (its outcome stays, its entry may change)."""
     from . import expectations as E
-    from .case import Case
-    from .session import context_for
-    from .versions import loose_version, parse_version
 
     env, entries = run.env, run.expectations
-    tvm = loose_version(env["tvm_version"]) if env.get("tvm_version") else None
     for rec in run.records:
         if rec.check not in CHECKS or rec.op.startswith(("model:", "fuzz:")) or (rec.details or {}).get("shrunk_from"):
             yield rec, None
             continue
-        raw = raw_outcome(rec, entries)
-        ctx = context_for(rec.check, backend=env.get("backend") or "tensorrt",
-                          reference=env.get("reference") or "tvm-cuda", cuda_reference=bool(env.get("cuda_available")),
-                          tvm=tvm, trt=parse_version(rec.trt_version or env.get("trt_version")))
-        subject = E.Subject(op=rec.op, check=rec.check, dtype=rec.dtype, attrs=rec.attrs, rule=rec.rule,
-                            case=Case.from_record(rec))
-        kind = raw or ("error", "crash")
+        kind = raw_outcome(rec, entries) or ("error", "crash")
+        ctx, subject = where_and_what(rec, env)
         yield rec, E.judge(kind[0], rec.reason, subject, ctx, expectations, error_kind=kind[1])
+
+
+def where_and_what(rec, env: dict):
+    """(Context, Subject) of a table op's record, from it and its run's environment: where the
+    check ran (the backends, TVM and TensorRT the run recorded) and what it judged."""
+    from . import expectations as E
+    from .case import Case
+    from .session import context_for
+    from .versions import loose_version, parse_version
+
+    ctx = context_for(rec.check, backend=env.get("backend") or "tensorrt", reference=env.get("reference") or "tvm-cuda",
+                      cuda_reference=bool(env.get("cuda_available")),
+                      tvm=loose_version(env["tvm_version"]) if env.get("tvm_version") else None,
+                      trt=parse_version(rec.trt_version or env.get("trt_version")))
+    subject = E.Subject(op=rec.op, check=rec.check, dtype=rec.dtype, attrs=rec.attrs, rule=rec.rule,
+                        verdict=rec.offload.verdict if rec.offload else None, case=Case.from_record(rec))
+    return ctx, subject
 
 
 def as_today(run, expectations: list) -> list:

@@ -54,21 +54,13 @@ def known_as(rec, env: dict, exps: list, *, recorded: bool = True) -> str:
     run records none; model and fuzz records are judged by their own commands).  ``recorded``:
     trust the id the record names (False: judge again, e.g. an old file's ``#2``)."""
     from . import expectations as E
-    from .case import Case
-    from .rejudge import raw_outcome
-    from .session import context_for
-    from .versions import loose_version, parse_version
+    from .rejudge import raw_outcome, where_and_what
 
     if rec.expectation and recorded:
         return rec.expectation
     if rec.op.startswith(("model:", "fuzz:")):
         return "NEW"
-    ctx = context_for(rec.check, backend=env.get("backend") or "tensorrt", reference=env.get("reference") or "tvm-cuda",
-                      cuda_reference=bool(env.get("cuda_available")),
-                      tvm=loose_version(env["tvm_version"]) if env.get("tvm_version") else None,
-                      trt=parse_version(rec.trt_version or env.get("trt_version")))
-    subject = E.Subject(op=rec.op, check=rec.check, dtype=rec.dtype, attrs=rec.attrs, rule=rec.rule,
-                        verdict=rec.offload.verdict if rec.offload else None, case=Case.from_record(rec))
+    ctx, subject = where_and_what(rec, env)
     raw = raw_outcome(rec, {}) or ("error", "crash")      # a held pair: a known crash never run again
     judged = E.judge(raw[0], rec.reason, subject, ctx, exps, error_kind=raw[1])
     return judged.expectation.id if judged.expectation and judged.outcome == "xfail" else "NEW"
