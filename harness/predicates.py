@@ -283,16 +283,24 @@ def cuda_unguarded_write_backs(case) -> tuple:
     for gv, func in mod.functions.items():
         if not isinstance(func, tvm.tirx.PrimFunc):
             continue
-        where, block = {}, None
+        where, binds, block = {}, {}, None
         for line in func.script().splitlines():
             m = re.search(r'T\.sblock\("([^"]+)"\)', line)
+            text = line.strip()
             if m:
                 block = m.group(1)
-            elif block and line.strip().startswith("T.where("):
-                where[block] = line.strip()[len("T.where("):-1]
+            elif block and text.startswith("T.where("):
+                where[block] = text[len("T.where("):-1]
+            elif block and "= T.axis." in text:          # the block's iterators, bound to loop variables
+                binds.setdefault(block, set()).update(re.findall(r"(?<![.\w])([a-z_]\w*)", text.split("=", 1)[1]))
         for name, guard in where.items():
             base = name[:-len("_in_thread")] if name.endswith("_in_thread") else None
-            if base and f"{base}_write_back" in where and guard not in where[f"{base}_write_back"]:
+            back = f"{base}_write_back"
+            if base is None or back not in where or guard in where[back]:
+                continue
+            # a guard on a loop the write-back's output index follows (a spatial overhang); a guard on the
+            # reduction's own loops (which the write-back does not run) is rightly left behind
+            if set(re.findall(r"(?<![.\w])([a-z_]\w*)", guard)) & binds.get(back, set()):
                 found.append(f"{gv.name_hint}:{base}")
     _CUDA_BUILDS[key] = tuple(found)
     return _CUDA_BUILDS[key]
