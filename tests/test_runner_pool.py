@@ -124,6 +124,10 @@ def test_two_standbys_take_over_two_deaths_in_a_row_without_a_start(pool, librar
     assert reply["ok"]
     assert client._ask(client.runners["cpu"][0], {"op": "stats"}, 60.0)["pid"] in first_standbys
     assert slot.spawned == 4                             # two at the start, one after each death
+    # every process writes its own log: a standby that fails while the runner dies cannot put its
+    # traceback's lines after the runner's last one (the line a cannot-start record quotes)
+    logs = [slot.proc.log_path] + [p.log_path for p, _ in slot.standbys]
+    assert len(set(logs)) == len(logs) == 3 and all(os.path.exists(log) for log in logs)
 
 
 def test_how_many_standbys(monkeypatch):

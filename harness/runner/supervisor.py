@@ -99,9 +99,14 @@ class Supervisor:
             env["CUDA_VISIBLE_DEVICES"] = slot.card
         cmd = [sys.executable, "-m", "harness.runner.server", "--socket", socket, "--home", slot.socket,
                "--kind", slot.kind, "--card", slot.name, "--previous", previous, "--culprit", culprit]
-        with open(slot.log, "ab") as log, SPAWN_LOCK:     # no worker forked meanwhile (harness.isolate)
-            return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        # each process its own log (a standby failing at the same time must not interleave its traceback
+        # with the dead runner's last line); the runners of one socket follow each other
+        log_path = slot.log if socket == slot.socket else socket + ".log"
+        with open(log_path, "ab") as log, SPAWN_LOCK:     # no worker forked meanwhile (harness.isolate)
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
+        proc.log_path = log_path
+        return proc
 
     def _new_spare(self, slot: Slot) -> None:
         """Top the slot's standbys up to ``self.standby``."""
@@ -151,7 +156,7 @@ class Supervisor:
                 for stale in (slot.socket + ".inflight", slot.socket + ".stats"):
                     if os.path.exists(stale):
                         os.unlink(stale)
-                log = _read(slot.log)
+                log = _read(getattr(slot.proc, "log_path", slot.log))
                 ready = f"ready pid={slot.proc.pid} " in log
                 where = f"the runner on {'cuda:' + slot.card if slot.card is not None else 'the CPU'}"
                 why = describe_exit(code).replace("the worker process", where)
