@@ -9,6 +9,16 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)
 
 
+def tool(name: str):
+    """The module of ``tools/<name>.py`` (the tools are scripts, not a package), loaded afresh."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(scope="session")
 def _harness_imported():
     """The modules an in-process run of the op suite uses, imported before any test's pytester

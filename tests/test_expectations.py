@@ -391,12 +391,9 @@ def test_the_old_grouped_pointwise_xpasses_match_no_cuda_entry(case):
 
 def test_cuda_build_probe_runs(capsys):
     pytest.importorskip("tvm")
-    import importlib.util
+    from conftest import tool
 
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "cuda_build_probe.py")
-    spec = importlib.util.spec_from_file_location("cuda_build_probe", path)
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+    probe = tool("cuda_build_probe")
     assert probe.main(["--ops", "nn.batch_matmul", "--profile", "ci", "--limit", "4"]) == 0
     assert "nn.batch_matmul: 4 cases" in capsys.readouterr().out
 

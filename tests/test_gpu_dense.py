@@ -5,14 +5,13 @@ The table and its exit status are checked on results files written the way a run
 checks the whole command, with expectations limited to ``tvm-llvm`` standing in for the GPU ones."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, shared_cache
+from conftest import ROOT, shared_cache, tool
 from harness import expectations as E
 from harness.case import Case
 from harness.predicates import PREDICATES
@@ -20,9 +19,7 @@ from harness.reader import load_results
 from harness.seed import seed_operators
 
 TOOL = os.path.join(ROOT, "tools", "gpu_dense.py")
-_spec = importlib.util.spec_from_file_location("gpu_dense", TOOL)
-G = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(G)
+G = tool("gpu_dense")
 
 EXPECTATIONS = '''
 [[expect]]
@@ -222,9 +219,7 @@ def test_a_sweep_split_over_two_calls_is_put_back_together(tmp_path, build):
     seed in seed order, each with its exit code and its red records; a folder with no seed exits 2."""
     import json
 
-    sweep = importlib.util.spec_from_file_location("gpu_sweep", os.path.join(ROOT, "tools", "gpu_sweep.py"))
-    S = importlib.util.module_from_spec(sweep)
-    sweep.loader.exec_module(S)
+    S = tool("gpu_sweep")
     r = build.record
     head = build.header(env={"backend": "tvm-cuda", "reference": "tvm-cuda"})
     seeds = {3: ("a", 1, [r("split", "s1", "reference", "pass"), r("split", "s2", "reference", "xpass",

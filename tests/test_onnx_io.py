@@ -3,7 +3,6 @@ generated inputs that stay inside each op's domain.  Small models built with onn
 --input path is also run on onnx's own backend test data (the stored .pb tensors as .npy)."""
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import numpy as np
@@ -350,10 +349,9 @@ def test_generation_is_seeded_and_per_input():
 # ---------------------------------------------------------------------------------------------
 
 def _corpus_tool():
-    spec = importlib.util.spec_from_file_location("onnx_corpus", os.path.join(ROOT, "tools", "onnx_corpus.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from conftest import tool
+
+    return tool("onnx_corpus")
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,15 @@
 """harness/rejudge.py and tools/rejudge.py: a results file judged again against other expectations."""
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import pytest
 
-from conftest import ROOT
+from conftest import tool
 from harness import expectations as E
 from harness.records import KnownDeparture
 from harness.rejudge import rejudge
 from harness.table import BY_NAME
 
-_spec = importlib.util.spec_from_file_location("rejudge_tool", os.path.join(ROOT, "tools", "rejudge.py"))
-TOOL = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(TOOL)
+TOOL = tool("rejudge")
 
 WRONG = '''
 [[expect]]
