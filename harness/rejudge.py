@@ -52,19 +52,21 @@ class Rejudged:
 
 
 def judge_again(run, expectations: list):
-    """(record, its new Judgement or None) per record of ``run`` (harness.reader.Run): None for the
-    records a re-judgement leaves as they are (offload, model and fuzz records, shrunk cases); a held
-    pair is judged as the known crash it was held for (its outcome stays, its entry may change)."""
+    """(record, its new Judgement or None, whether its check ran) per record of ``run``
+    (harness.reader.Run): None for the records a re-judgement leaves as they are (offload, model and
+    fuzz records, shrunk cases); a held pair (it did not run) is judged as the known crash it was held
+    for (its outcome stays, its entry may change)."""
     from . import expectations as E
 
     env, entries = run.env, run.expectations
     for rec in run.records:
         if rec.check not in CHECKS or rec.op.startswith(("model:", "fuzz:")) or (rec.details or {}).get("shrunk_from"):
-            yield rec, None
+            yield rec, None, True
             continue
-        kind = raw_outcome(rec, entries) or ("error", "crash")
+        raw = raw_outcome(rec, entries)
+        kind = raw or ("error", "crash")
         ctx, subject = where_and_what(rec, env)
-        yield rec, E.judge(kind[0], rec.reason, subject, ctx, expectations, error_kind=kind[1])
+        yield rec, E.judge(kind[0], rec.reason, subject, ctx, expectations, error_kind=kind[1]), raw is not None
 
 
 def where_and_what(rec, env: dict):
@@ -90,10 +92,10 @@ def as_today(run, expectations: list) -> list:
     import msgspec
 
     out = []
-    for rec, j in judge_again(run, expectations):
+    for rec, j, ran in judge_again(run, expectations):
         if j is None:
             out.append(rec)
-        elif raw_outcome(rec, run.expectations) is None:
+        elif not ran:
             out.append(msgspec.structs.replace(rec, expectation=j.expectation.id if j.expectation else None))
         else:
             out.append(msgspec.structs.replace(rec, outcome=j.outcome, reason=j.reason,
@@ -106,10 +108,10 @@ def rejudge(path: str, expectations: list) -> Rejudged:
 
     run = load_results(path)
     out = Rejudged(path)
-    for rec, judged in judge_again(run, expectations):
+    for rec, judged, ran in judge_again(run, expectations):
         if judged is None:
             continue
-        if raw_outcome(rec, run.expectations) is None:
+        if not ran:
             out.held += rec.outcome == "xfail"
             continue
         out.judged += 1
