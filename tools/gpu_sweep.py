@@ -89,6 +89,16 @@ def table(rows: list[dict], argv: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+def row(seed: int, rc: int, wall: float, results: str) -> dict:
+    """One seed's row: its exit and wall time, and what its results file holds."""
+    try:
+        cases, by_check, red = summarise(results)
+    except Exception as exc:  # noqa: BLE001 - a run that wrote no results is a row of its own, not a lost sweep
+        cases, by_check, red = 0, {}, []
+        print(f"seed {seed}: no readable results ({exc})", file=sys.stderr)
+    return dict(seed=seed, rc=rc, wall=wall, cases=cases, by_check=by_check, red=red)
+
+
 def write_row_facts(out: str, row: dict, args: list[str]) -> None:
     with open(os.path.join(out, f"seed-{row['seed']}.json"), "w") as f:
         json.dump({"seed": row["seed"], "rc": row["rc"], "wall": row["wall"], "args": args}, f)
@@ -111,12 +121,7 @@ def tabulate(dirs: list[str], out: str) -> int:
     for seed in sorted(found):
         facts, results = found[seed]
         args = facts.get("args", args)
-        try:
-            cases, by_check, red = summarise(results)
-        except Exception as exc:  # noqa: BLE001 - a seed without readable results is a row of its own
-            cases, by_check, red = 0, {}, []
-            print(f"seed {seed}: no readable results ({exc})", file=sys.stderr)
-        rows.append(dict(seed=seed, rc=facts["rc"], wall=facts["wall"], cases=cases, by_check=by_check, red=red))
+        rows.append(row(seed, facts["rc"], facts["wall"], results))
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "sweep.md"), "w") as f:
         f.write(table(rows, args))
@@ -185,12 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(os.path.join(a.out, f"seed-{seed}.log"), "wb") as log:
             rc, stopped = run_child(cmd, log)
         wall = time.monotonic() - t0
-        try:
-            cases, by_check, red = summarise(results)
-        except Exception as exc:  # a run that wrote no results is a row of its own, not a lost sweep
-            cases, by_check, red = 0, {}, []
-            print(f"seed {seed}: no readable results ({exc})", file=sys.stderr)
-        rows.append(dict(seed=seed, rc=rc, wall=wall, cases=cases, by_check=by_check, red=red))
+        rows.append(row(seed, rc, wall, results))
         write_row_facts(a.out, rows[-1], args)
         print(f"seed {seed}: exit {rc}, {cases} cases, {len(red)} red, {wall:.0f} s", flush=True)
         with open(os.path.join(a.out, "sweep.md"), "w") as f:    # after every seed: a cut sweep keeps its rows
