@@ -108,27 +108,33 @@ def cuda_unscheduled(case) -> tuple:
     Matmul, GEMV, Reduction, GeneralReduction and Fallback): ApplyDefaultSchedule.transform_module
     (tvm/s_tir/dlight/base/transform.py) leaves a function every rule declines as it was, without
     ``tirx.is_scheduled`` and without a thread binding.  No GPU needed.  Cached per case."""
-    key = ("unscheduled", case.case_id, json_key(case))
-    if key in _CUDA_BUILDS:
-        return _CUDA_BUILDS[key]
     import tvm
-    from tvm.relax.backend.cuda import pipeline as cuda_pipeline
 
-    from .program import build_case
-    from .table import BY_NAME
+    mod = cuda_legalized(case)
+    return () if mod is None else tuple(sorted(gv.name_hint for gv, f in mod.functions.items()
+                                               if isinstance(f, tvm.tirx.PrimFunc) and "tirx.is_scheduled" not in f.attrs))
 
-    target = tvm.target.Target(CUDA_TARGET)
-    try:
-        with target:
-            passes = cuda_pipeline.library_dispatch_passes(target) + cuda_pipeline.legalize_passes(target)
-            mod = tvm.transform.Sequential(passes)(build_case(BY_NAME[case.op], case).mod)
-    except Exception:  # noqa: BLE001 - the build stops before: another departure (cuda_build_error)
-        _CUDA_BUILDS[key] = ()
-        return ()
-    names = tuple(sorted(gv.name_hint for gv, f in mod.functions.items()
-                         if isinstance(f, tvm.tirx.PrimFunc) and "tirx.is_scheduled" not in f.attrs))
-    _CUDA_BUILDS[key] = names
-    return names
+
+def cuda_legalized(case):
+    """The case's program after TVM's default CUDA pipeline's library dispatch and legalize passes
+    (dlight's default schedule included), for an H100's target (CUDA_TARGET), or None where those
+    passes raise (another departure: cuda_build_error).  No GPU needed.  Cached per case."""
+    key = ("legalized", case.case_id, json_key(case))
+    if key not in _CUDA_BUILDS:
+        import tvm
+        from tvm.relax.backend.cuda import pipeline as cuda_pipeline
+
+        from .program import build_case
+        from .table import BY_NAME
+
+        target = tvm.target.Target(CUDA_TARGET)
+        try:
+            with target:
+                passes = cuda_pipeline.library_dispatch_passes(target) + cuda_pipeline.legalize_passes(target)
+                _CUDA_BUILDS[key] = tvm.transform.Sequential(passes)(build_case(BY_NAME[case.op], case).mod)
+        except Exception:  # noqa: BLE001 - the build stops before: another departure (cuda_build_error)
+            _CUDA_BUILDS[key] = None
+    return _CUDA_BUILDS[key]
 
 
 @predicate("cuda-unscheduled-runs-on-host")
@@ -265,19 +271,15 @@ def cuda_unguarded_write_backs(case) -> tuple:
     import re
 
     import tvm
-    from tvm.relax.backend.cuda import pipeline as cuda_pipeline
 
-    from .program import build_case
-    from .table import BY_NAME
-
-    target = tvm.target.Target(CUDA_TARGET)
     found = []
+    mod = cuda_legalized(case)
     try:
-        with target:
-            passes = cuda_pipeline.library_dispatch_passes(target) + cuda_pipeline.legalize_passes(target)
-            mod = tvm.transform.Sequential(passes)(build_case(BY_NAME[case.op], case).mod)
-            mod = tvm.s_tir.transform.LowerCrossThreadReduction()(mod)
+        with tvm.target.Target(CUDA_TARGET):
+            mod = tvm.s_tir.transform.LowerCrossThreadReduction()(mod) if mod is not None else None
     except Exception:  # noqa: BLE001 - the build stops before: another departure (cuda_build_error)
+        mod = None
+    if mod is None:
         _CUDA_BUILDS[key] = ()
         return ()
     for gv, func in mod.functions.items():
