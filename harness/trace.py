@@ -71,13 +71,14 @@ def name(label: str) -> None:
 
 @contextlib.contextmanager
 def span(what: str, **args):
-    """A timed span of this process (nothing at all without the variable)."""
+    """A timed span of this process (nothing at all without the variable).  It yields its ``args``,
+    a dict the body may add figures to (``with span("flush") as a: ...; a["records"] = n``)."""
     if not enabled():
-        yield
+        yield {}
         return
     t0 = time.time()
     try:
-        yield
+        yield args
     finally:
         _emit({"ph": "X", "name": what, "pid": os.getpid(), "tid": threading.get_ident() % 100000,
                "ts": t0 * 1e6, "dur": (time.time() - t0) * 1e6, **({"args": args} if args else {})})
@@ -123,7 +124,25 @@ def summary(events: list[dict]) -> list[str]:
         t[3] = min(t[3], e["ts"])
     for key, (n, total, longest, first) in sorted(totals.items(), key=lambda kv: -kv[1][1]):
         lines.append(f"{key[:40]:40} {n:6d} {total:9.2f} {longest:10.2f} {(first - t0) / 1e6:12.2f}")
-    return lines + [""] + load(spans, t0)
+    return lines + [""] + figures(spans) + load(spans, t0)
+
+
+def figures(spans: list[dict]) -> list[str]:
+    """Per span name, the figures its spans added to their args (e.g. a CUPTI flush's records):
+    the total, per span, and the span's seconds per unit of it (is a flush's cost per record?)."""
+    sums: dict[tuple[str, str], list] = {}
+    for e in spans:
+        for k, v in (e.get("args") or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                t = sums.setdefault((e["name"], k), [0, 0.0, 0.0])
+                t[0] += 1
+                t[1] += v
+                t[2] += e["dur"] / 1e6
+    lines = []
+    for (name, k), (n, total, secs) in sorted(sums.items()):
+        per = f", {secs / total * 1e6:.1f} us of span time per one" if total else ""
+        lines.append(f"{name}: {k} {total:g} in {n} spans ({total / n:.1f} each){per}")
+    return lines + [""] if lines else []
 
 
 #: The span names whose overlap with a window the load table adds up: who is busy when.

@@ -689,7 +689,8 @@ def test_an_adaptive_device_pass_looks_as_often_as_a_look_is_worth(flush_ns, mos
     rounds_done = []
 
     def noisy(n=1):                     # alternate rounds of 1 and 2 us per call: never known to 0.5 %
-        rounds_done.append(n)
+        if n == 4:                      # a timed round (not the warm-up, nor a round's untimed first call)
+            rounds_done.append(n)
         for _ in range(n):
             cupti.launch(K.CONCURRENT_KERNEL, 1000 if len(rounds_done) % 2 else 2000, "k")
     (got,) = device_mod.measure_devices([(noisy, 4)], rounds=40, cupti=cupti, canary=None, host_clock=cupti.host,
@@ -697,3 +698,108 @@ def test_an_adaptive_device_pass_looks_as_often_as_a_look_is_worth(flush_ns, mos
     assert got["rounds"] == 40 and got["stopped"].startswith("40 rounds: the most asked for")
     looks = len(cupti.flushes) - 2          # the pass's own flushes; the last read and the stop are 2 more
     assert 2 <= looks <= most_looks, cupti.flushes
+
+
+def test_workloads_take_their_rounds_in_turn_and_one_look_serves_them_all():
+    """Three workloads in one pass: rounds A B C A B C ..., each look at the samples is one flush for
+    all three (not one each), and each keeps its own figure."""
+    cupti = FakeCupti()
+    order = []
+
+    def workload(name, ns):
+        def run(n=1):
+            if n == 3:                                  # a timed round
+                order.append(name)
+            for _ in range(n):
+                cupti.launch(K.CONCURRENT_KERNEL, ns, name)
+        return run
+    pairs = [(workload(name, ns), 3) for name, ns in (("a", 1000), ("b", 2000), ("c", 4000))]
+    got = device_mod.measure_devices(pairs, rounds=12, cupti=cupti, canary=None, host_clock=cupti.host,
+                                     target_ci=0.005, min_rounds=5)
+    assert [g["median_s"] for g in got] == [pytest.approx(1e-6), pytest.approx(2e-6), pytest.approx(4e-6)]
+    assert order[:6] == ["a", "b", "c", "a", "b", "c"] and len(order) == 15        # constant: settled at 5
+    assert all(g["rounds"] == 5 and g["stopped"].startswith("median known to") for g in got)
+    assert len(cupti.flushes) == 1 + 1 + 1      # one look (at round 5) for all three, the last read, the stop
+
+
+def test_a_workload_settled_early_leaves_the_others_rounds_going():
+    cupti = FakeCupti()
+    timed = {"steady": 0, "noisy": 0}
+
+    def steady(n=1):
+        timed["steady"] += n == 4
+        for _ in range(n):
+            cupti.launch(K.CONCURRENT_KERNEL, 1000, "steady")
+
+    def noisy(n=1):
+        timed["noisy"] += n == 4
+        for _ in range(n):
+            cupti.launch(K.CONCURRENT_KERNEL, 1000 if timed["noisy"] % 2 else 2000, "noisy")
+    a, b = device_mod.measure_devices([(steady, 4), (noisy, 4)], rounds=20, cupti=cupti, canary=None,
+                                      host_clock=cupti.host, target_ci=0.005)
+    assert (a["rounds"], b["rounds"]) == (5, 20) and b["stopped"].startswith("20 rounds: the most asked for")
+    assert timed == {"steady": 5, "noisy": 20}
+
+
+def test_each_round_begins_with_an_untimed_call():
+    """The round before was another workload's: a round's first call may find its code and data out
+    of the caches.  That call is made before the round's window opens, so it is not counted."""
+    cupti = FakeCupti()
+    last = []
+
+    def workload(name):
+        def run(n=1):
+            for _ in range(n):
+                cold = not last or last[-1] != name
+                cupti.launch(K.CONCURRENT_KERNEL, 50_000 if cold else 1000, name)
+                last.append(name)
+        return run
+    got = device_mod.measure_devices([(workload("a"), 8), (workload("b"), 8)], rounds=6, cupti=cupti,
+                                     canary=None, host_clock=cupti.host)
+    assert [g["median_s"] for g in got] == [pytest.approx(1e-6), pytest.approx(1e-6)]
+    assert all(g["max_s"] == pytest.approx(1e-6) for g in got)
+
+
+class SlowClockCupti(FakeCupti):
+    """Reading CUPTI's clock takes host time (``read_ns``), as a call through cupti-python does."""
+
+    def __init__(self, read_ns, **kw):
+        super().__init__(**kw)
+        self.read_ns = read_ns
+
+    def get_timestamp(self):
+        now = super().get_timestamp()
+        self.advance(self.read_ns)
+        return now
+
+
+def test_the_clock_check_pairs_each_cupti_reading_with_the_host_time_it_was_taken_at():
+    """Short rounds (50 us here) and a clock read that costs 10 us: bracketing the CUPTI reading with
+    host readings on one side only would put the two clocks 2 % apart over the section; the harness
+    takes the host time at the reading's middle, and finds them the same clock."""
+    cupti = SlowClockCupti(10_000)
+    run = fake_workload(cupti, [(K.CONCURRENT_KERNEL, 4900, "k")])           # + 100 ns launch gap: 5 us a call
+    d = measure_device(run, iterations=10, rounds=5, cupti=cupti, canary=None, host_clock=cupti.host)
+    assert d["clock_ratio"] == 1.0 and d["note"] is None
+    assert d["median_s"] == pytest.approx(4.9e-6)
+
+
+def test_device_rounds_as_long_as_asked(tmp_path):
+    """``device_round_s``: the device pass takes as many calls a round as fit in it, from the latency
+    pass's time per call (never more than a latency round's)."""
+    from harness.timing import time_many
+
+    cupti = FakeCupti(realtime=True)
+    sleepy = fake_workload(cupti, [(K.CONCURRENT_KERNEL, 2000, "k")])
+
+    def run(n=1):                                   # ~100 us of host time a call
+        end = time.perf_counter() + 1e-4 * n
+        sleepy(n)
+        while time.perf_counter() < end:
+            pass
+    (got,) = time_many([run], device_kind="cuda", lock_dir=str(tmp_path), rounds=5, min_round_s=4e-3, cupti=cupti,
+                       gpu_key={"key": "g", "key_source": "test"}, device_round_s=4e-4)
+    lat, dev = got["latency"], got["device"]
+    assert lat["iterations"] >= 20                  # 4 ms rounds of ~0.1 ms calls
+    assert 1 <= dev["iterations"] <= 4 and dev["iterations"] < lat["iterations"]
+    assert dev["median_s"] == pytest.approx(2e-6)

@@ -54,3 +54,22 @@ def test_the_command_writes_the_timeline_and_says_a_missing_file_in_one_line(tmp
     assert trace.main([str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot read the trace" in err
+
+
+def test_a_span_takes_figures_from_its_body_and_the_summary_adds_them_up(tmp_path, monkeypatch):
+    """A CUPTI flush says how many records it brought: the summary gives records per flush and the
+    flush's time per record, which tells whether a flush costs per call or per record."""
+    path = tmp_path / "t.trace"
+    monkeypatch.setenv(trace.ENV, str(path))
+    for n in (100, 300):
+        with trace.span("cupti flush") as args:
+            args["records"] = n
+    events = trace.read(str(path))
+    assert [e["args"] for e in events] == [{"records": 100}, {"records": 300}]
+    spans = [{"name": "cupti flush", "ts": 0.0, "dur": 2e3, "args": {"records": 100}},
+             {"name": "cupti flush", "ts": 5e3, "dur": 6e3, "args": {"records": 300}},
+             {"name": "unit", "ts": 0.0, "dur": 1e4, "args": {"op": "exp"}}]
+    assert trace.figures(spans) == ["cupti flush: records 400 in 2 spans (200.0 each), 20.0 us of span time per one", ""]
+    monkeypatch.delenv(trace.ENV)
+    with trace.span("cupti flush") as args:            # no trace: the body may still write its figures
+        args["records"] = 1

@@ -10,15 +10,17 @@ How it is taken.  CUPTI's activity API is enabled for three kinds of record:
   copy or memset, and a device time that left them out would flatter it.  They are reported apart
   from kernels (counts and time per call), so a reader sees the split.
 
-Buffers are handed to CUPTI through the buffer-requested callback and come back through the
-buffer-completed callback (``cupti.activity_register_callbacks``); ``cupti.activity_flush_all``
-with ``FLUSH_FORCED`` forces out the last, partly filled buffer.  The records are copied into
-plain tuples inside the callback: CUPTI reuses the buffer afterwards.
+The session (:mod:`harness.timing.cupti_session`): buffers are handed to CUPTI through the
+buffer-requested callback and come back through the buffer-completed callback;
+``cupti.activity_flush_all`` with ``FLUSH_FORCED`` forces out the last, partly filled buffer.  The
+records are copied into plain tuples inside the callback: CUPTI reuses the buffer afterwards.
 
 Each timed round runs ``run(n)`` (n calls, one synchronisation) between two readings of CUPTI's
-own clock (``cupti.get_timestamp``, the clock of the activity records).  A record belongs to the
-round whose window holds its start; records from the warm-up, or from another device, are left
-out.  For each round, device time per call = (sum of end - start of its records) / n; the summary
+own clock (``cupti.get_timestamp``, the clock of the activity records), after one untimed call.
+Several workloads timed together take their rounds in turn, so that one flush serves all of them
+when their samples are looked at; the untimed call puts a workload's code and data back in the
+caches after the other workloads' rounds.  A record belongs to the round whose window holds its
+start; records from the warm-up, the untimed calls, or another device are left out.  For each round, device time per call = (sum of end - start of its records) / n; the summary
 over rounds (median, IQR, CV, ...) is that of :func:`harness.timing.latency.summarise`.  The span
 (first start to last end of the round, per call) is reported too: busy time well below the span
 means the device waited for the host between kernels (launch-bound).
@@ -40,145 +42,17 @@ import math
 import time
 from typing import Callable
 
-from .. import trace
 from .canary import cuda_memset_canary
+from .cupti_session import _LABEL, KINDS, DeviceTimeUnavailable, Tracer, load_cupti, unavailable_reason
 from .latency import MIN_ROUNDS, Stopper, summarise
 
 ADAPT_EVERY = 3     # fewest rounds between two looks (a flush each) at an adaptive device pass's samples
-#: Activity kinds enabled, in order (names of ``cupti.ActivityKind`` members).
-KINDS = ("CONCURRENT_KERNEL", "MEMCPY", "MEMSET")
-_LABEL = {"CONCURRENT_KERNEL": "kernel", "KERNEL": "kernel", "MEMCPY": "memcpy", "MEMSET": "memset"}
-_BUFFER_BYTES = 8 * 1024 * 1024           # per buffer handed to CUPTI (the NVIDIA samples' size)
 _TOP_KERNELS = 5
-
-
-class DeviceTimeUnavailable(Exception):
-    """No device time could be taken; ``str(exc)`` says exactly why."""
 
 
 class ClockCheckFailed(DeviceTimeUnavailable):
     """CUPTI's clock could not be checked against the host's over the timed rounds (see
     :func:`clock_ratio`); longer rounds may let it (:func:`harness.timing.run.time_many` retries)."""
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ModuleNotFoundError):
-        return str(exc)                                    # "No module named 'cupti'"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def load_cupti():
-    """The ``cupti.cupti`` bindings module, or DeviceTimeUnavailable with the reason."""
-    try:
-        from cupti import cupti
-    except Exception as exc:  # noqa: BLE001 - any import failure is a reason to report, verbatim
-        raise DeviceTimeUnavailable(f"CUPTI unavailable: {_describe(exc)}") from None
-    return cupti
-
-
-def unavailable_reason(device_kind: str = "cuda") -> str | None:
-    """None when CUPTI can be tried for ``device_kind``, else exactly why not (no CUDA is touched)."""
-    if device_kind not in ("cuda", "gpu"):
-        return f"CUPTI unavailable: device kind {device_kind!r} (CUPTI traces CUDA devices only)"
-    try:
-        load_cupti()
-    except DeviceTimeUnavailable as exc:
-        return str(exc)
-    return None
-
-
-# CUPTI's buffer callbacks are one pair per process: these two module-level functions are what is
-# registered, and they route records to the tracer that is active now (``_SINK``), so a tracer
-# started after another (or after someone else registered their own callbacks) still gets its own.
-_SINK: dict = {"records": None, "labels": {}}
-
-
-def _buffer_requested():
-    return _BUFFER_BYTES, 0                                # (buffer size, max records: 0 = as many as fit)
-
-
-def _buffer_completed(activities) -> None:
-    out, labels = _SINK["records"], _SINK["labels"]
-    if out is None:
-        return
-    for a in activities:                                   # copied out now: CUPTI reuses the buffer
-        label = labels.get(int(a.kind))
-        if label is None:
-            continue
-        name = a.name if label == "kernel" else label
-        out.append((label, int(a.start), int(a.end), int(getattr(a, "device_id", -1)), name))
-
-
-class Tracer:
-    """One activity-tracing session in this process.
-
-    ``start()`` registers the buffer callbacks and enables :data:`KINDS`; ``flush()`` forces the
-    records out and returns them as ``(label, start_ns, end_ns, device_id, name)`` tuples;
-    ``stop()`` flushes and disables what ``start()`` enabled."""
-
-    def __init__(self, cupti) -> None:
-        self.cupti = cupti
-        self.records: list[tuple] = []
-        self.enabled: list = []
-        kinds = cupti.ActivityKind
-        self._labels = {int(getattr(kinds, k)): _LABEL[k] for k in _LABEL if hasattr(kinds, k)}
-
-    def start(self) -> None:
-        c = self.cupti
-        _SINK.update(records=self.records, labels=self._labels)
-        try:
-            c.activity_register_callbacks(_buffer_requested, _buffer_completed)
-        except Exception as exc:  # noqa: BLE001
-            raise DeviceTimeUnavailable(
-                f"CUPTI unavailable: activity_register_callbacks failed: {_describe(exc)}") from None
-        for k in KINDS:
-            try:
-                c.activity_enable(getattr(c.ActivityKind, k))
-            except Exception as exc:  # noqa: BLE001
-                self.stop()
-                raise DeviceTimeUnavailable(
-                    f"CUPTI unavailable: activity_enable({k}) failed: {_describe(exc)}") from None
-            self.enabled.append(k)
-
-    def pause(self) -> None:
-        """Stop recording (the kinds disabled, the callbacks kept): a latency pass runs untraced."""
-        for k in reversed(self.enabled):
-            self.cupti.activity_disable(getattr(self.cupti.ActivityKind, k))
-
-    def resume(self) -> None:
-        for k in self.enabled:
-            self.cupti.activity_enable(getattr(self.cupti.ActivityKind, k))
-
-    def take(self) -> list[tuple]:
-        """Flush, and hand over (and forget) every record so far: a long-lived tracer's
-        accounting (:mod:`harness.runner.server`) keeps its memory flat."""
-        self.flush()
-        out = list(self.records)
-        del self.records[:]
-        return out
-
-    def timestamp(self) -> int:
-        return int(self.cupti.get_timestamp())
-
-    def flush(self) -> list[tuple]:
-        c = self.cupti
-        with trace.span("cupti flush"):
-            c.activity_flush_all(int(getattr(getattr(c, "ActivityFlag", None), "FLUSH_FORCED", 1)))
-        return self.records
-
-    def stop(self) -> None:
-        try:
-            if self.enabled:
-                self.flush()
-        finally:
-            for k in reversed(self.enabled):
-                try:
-                    self.cupti.activity_disable(getattr(self.cupti.ActivityKind, k))
-                except Exception:  # noqa: BLE001 - best effort on the way out
-                    pass
-            self.enabled = []
-            if _SINK["records"] is self.records:
-                _SINK.update(records=None, labels={})
 
 
 def _round_stats(records: list[tuple], starts: list[int], window: tuple[int, int], n: int) -> dict:
@@ -220,6 +94,35 @@ def measure_device(run: Callable[[int], object], *, iterations: int, rounds: int
     return result
 
 
+class _Pass:
+    """One workload's rounds in an interleaved device pass."""
+
+    def __init__(self, run, iterations: int, stop: Stopper) -> None:
+        self.run, self.iterations, self.stop = run, iterations, stop
+        self.windows: list[tuple[int, int]] = []          # CUPTI clock, each round's run(iterations)
+        self.host_windows: list[tuple[float, float]] = []  # host clock at the same two instants
+        self.host: list[float] = []                       # host seconds per call of each round
+        self.spent = 0.0                                  # host seconds of its own rounds
+
+    def round(self, tracer, host_clock) -> float:
+        """One timed round, after one untimed call that puts this workload's code and data back in
+        the caches (the round before was another workload's).  Returns the round's host seconds."""
+        h = host_clock()
+        self.run(1)
+        a0 = host_clock()
+        t0 = tracer.timestamp()
+        a1 = host_clock()
+        self.run(self.iterations)
+        b0 = host_clock()
+        t1 = tracer.timestamp()
+        b1 = host_clock()
+        self.windows.append((t0, t1))
+        self.host_windows.append(((a0 + a1) / 2, (b0 + b1) / 2))   # when CUPTI's clock was read
+        self.host.append((b0 - a1) / self.iterations)
+        self.spent += b1 - h
+        return b1 - h
+
+
 def measure_devices(runs: list, *, rounds: int = 15, warmup: int = 2, max_total_s: float = 5.0,
                     device_index: int = 0, cupti=None, canary: Callable[[], str | None] | None = cuda_memset_canary,
                     host_clock: Callable[[], float] = time.perf_counter, tracer: "Tracer | None" = None,
@@ -229,47 +132,49 @@ def measure_devices(runs: list, *, rounds: int = 15, warmup: int = 2, max_total_
     per run, its result dict or the DeviceTimeUnavailable that says why it has none.  Raises
     DeviceTimeUnavailable when CUPTI itself cannot start.
 
+    The workloads take their rounds in turn (round k of each, then round k+1 of each still going),
+    each round after one untimed call of its own, so that a look at the samples (a forced flush,
+    13 ms on an H200) serves every workload at once, and a slow drift of the card (clocks, heat)
+    falls on all of them alike.
+
     ``tracer``: a tracing session already started (and left running): a runner opens one for its
     whole life.  ``target_ci``: adaptive rounds, as :func:`harness.timing.latency.measure`; each
-    result's ``stopped`` says why its rounds ended."""
+    result's ``stopped`` says why its rounds ended; ``max_total_s`` is then each workload's own
+    budget (its rounds' host time)."""
     own = tracer is None
     if own:
         tracer = Tracer(cupti if cupti is not None else load_cupti())
         tracer.start()
-    plans, stopped = [], []
+    passes = [_Pass(run, iterations, Stopper(target=target_ci, min_rounds=min_rounds, max_rounds=rounds,
+                                             max_total_s=max_total_s)) for run, iterations in runs]
     try:
-        for run, iterations in runs:
-            windows, host, host_windows = [], [], []
-            run(warmup)                        # absorbs the first traced launches' overhead
-            t_start = host_clock()
-            stop = Stopper(target=target_ci, min_rounds=min_rounds, max_rounds=rounds, max_total_s=max_total_s)
-            look = min_rounds          # the round after which the samples are looked at next
-            while True:
-                t0 = tracer.timestamp()
-                h0 = host_clock()
-                run(iterations)
-                h1 = host_clock()
-                windows.append((t0, tracer.timestamp()))
-                host_windows.append((h0, h1))
-                host.append((h1 - h0) / iterations)
-                n = len(windows)
-                # adaptive: the device samples so far (a flush) at min_rounds, then after as many rounds as
-                # a look costs (a forced flush took 13 ms on an H200, a round ~1 ms), and at the last round
-                if target_ci is not None and n >= look:
+        for p in passes:
+            p.run(warmup)                      # absorbs the first traced launches' overhead
+        active = list(passes)
+        look = min_rounds                      # the round after which the samples are looked at next
+        n = 0
+        while active:
+            round_s = sum(p.round(tracer, host_clock) for p in active)
+            n += 1
+            if target_ci is not None:
+                # the samples so far (one flush for all) at min_rounds, then after as many rounds as a
+                # look costs, and at the last round
+                if n >= look or n >= rounds:
                     t_look = host_clock()
-                    if stop.done(_busy_per_call(tracer, windows, iterations, device_index), h1 - t_start):
-                        break
-                    cost, per_round = host_clock() - t_look, sum(b - a for a, b in host_windows) / n
-                    look = min(rounds, n + max(ADAPT_EVERY, math.ceil(cost / max(per_round, 1e-9))))
-                elif n >= rounds or (h1 - t_start > max_total_s and n >= min(min_rounds, rounds)):
-                    stop.why = (f"{n} rounds: the most asked for" if n >= rounds
-                                else f"time budget of {max_total_s:g} s spent after {n} rounds")
-                    break
-            plans.append((iterations, windows, host, host_windows))
-            stopped.append(stop.why)
+                    busy = _busy_per_call(tracer, active, device_index)
+                    active = [p for p, b in zip(active, busy) if not p.stop.done(b, p.spent)]
+                    cost = host_clock() - t_look
+                    look = min(rounds, n + max(ADAPT_EVERY, math.ceil(cost / max(round_s, 1e-9))))
+            else:
+                for p in active:
+                    if n >= rounds:
+                        p.stop.why = f"{n} rounds: the most asked for"
+                    elif p.spent > max_total_s and n >= min(min_rounds, rounds):
+                        p.stop.why = f"time budget of {max_total_s:g} s spent after {n} rounds"
+                active = [p for p in active if not p.stop.why]
         records = sorted((r for r in tracer.flush() if r[3] in (device_index, -1)), key=lambda r: r[1])
         starts = [r[1] for r in records]
-        per_run = [[_round_stats(records, starts, w, plan[0]) for w in plan[1]] for plan in plans]
+        per_run = [[_round_stats(records, starts, w, p.iterations) for w in p.windows] for p in passes]
         canary_status = {}
         for k, per_round in enumerate(per_run):
             if any(r["count"]["kernel"] + r["count"]["memcpy"] + r["count"]["memset"] for r in per_round):
@@ -291,25 +196,27 @@ def measure_devices(runs: list, *, rounds: int = 15, warmup: int = 2, max_total_
         if own:
             tracer.stop()
     out = []
-    for k, ((iterations, windows, host, host_windows), per_round) in enumerate(zip(plans, per_run)):
+    for k, (p, per_round) in enumerate(zip(passes, per_run)):
         if isinstance(canary_status.get(k), DeviceTimeUnavailable):
             out.append(canary_status[k])
             continue
         try:
-            got = _result(per_round, windows, host, host_windows, iterations, canary_status.get(k))
+            got = _result(per_round, p.windows, p.host, p.host_windows, p.iterations, canary_status.get(k))
         except DeviceTimeUnavailable as exc:
             out.append(exc)
             continue
-        got["stopped"] = stopped[k]
+        got["stopped"] = p.stop.why
         out.append(got)
     return out
 
 
-def _busy_per_call(tracer, windows, iterations, device_index) -> list[float]:
-    """Device nanoseconds per call of each round so far (relative spread is all the stopper needs)."""
+def _busy_per_call(tracer, passes: list, device_index) -> list[list[float]]:
+    """Device nanoseconds per call of each round so far, per pass (relative spread is all the
+    stopper needs): one flush for all."""
     records = sorted((r for r in tracer.flush() if r[3] in (device_index, -1)), key=lambda r: r[1])
     starts = [r[1] for r in records]
-    return [_round_stats(records, starts, w, iterations)["busy_ns"] / iterations for w in windows]
+    return [[_round_stats(records, starts, w, p.iterations)["busy_ns"] / p.iterations for w in p.windows]
+            for p in passes]
 
 
 def _result(per_round, windows, host, host_windows, iterations, canary_status) -> dict:

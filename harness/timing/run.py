@@ -1,6 +1,7 @@
 """The one entry point backends and checks call: :func:`time_run`."""
 from __future__ import annotations
 
+import math
 import sys
 from typing import Callable
 
@@ -46,7 +47,8 @@ def time_run(run: Callable[[int], object], *, device_kind: str = "cuda", device_
                     cv, min_s, max_s, rounds, iterations, kernel_median_s, memcpy_median_s,
                     memset_median_s, kernels_per_call, memcpys_per_call, memsets_per_call,
                     span_median_s, host_median_s (latency with tracing on), top_kernels, counted, note.
-                    Taken in a second pass, same calls per round as ``latency``.
+                    Taken in a second pass, same calls per round as ``latency`` (time_many: fewer,
+                    where ``device_round_s`` asks).
     ``device_unavailable``  None, or the reason ``device`` is None.
     ``exclusive``   True when the per-GPU lock was held over both passes (warm-up included).
     ``lock``        {"path", "key", "key_source", "waited_s", "contended", "reason"}: the lock file,
@@ -68,7 +70,8 @@ def time_many(runs: list, *, device_kind: str = "cuda", device_index: int = 0, d
               lock_dir: str | None = None, exclusive: bool = True, device_time: bool = True, warmup: int = 3,
               rounds: int = 15, min_round_s: float = 2e-2, max_total_s: float = 5.0, cupti=None,
               gpu_key: dict | None = None, tracer=None, target_ci: float | None = None,
-              min_rounds: int | None = None, device_rounds: int | None = None) -> list[dict]:
+              min_rounds: int | None = None, device_rounds: int | None = None,
+              device_round_s: float | None = None) -> list[dict]:
     """:func:`time_run` for several workloads on one device, with the lock taken once and one CUPTI
     tracing session for all of them (a unit of the op suites times its cases together: CUPTI's
     start, flush and stop, and the lock's hand-over, are paid once).  One dict per run, as
@@ -78,7 +81,9 @@ def time_many(runs: list, *, device_kind: str = "cuda", device_index: int = 0, d
     it is paused for the latency pass.  ``target_ci``/``min_rounds``: adaptive rounds (see
     :func:`harness.timing.latency.measure`): ``rounds`` is then the most taken (``device_rounds`` in
     the device pass, where given: device time settles where the host's latency, on a busy machine,
-    may not)."""
+    may not).  ``device_round_s``: the device pass's rounds last about this long (calls per round
+    from the latency pass's time per call; CUPTI times every call, so a round need not be as long
+    as a latency round); by default they take as many calls as the latency pass's rounds."""
     adapt = {"target_ci": target_ci} if target_ci is not None else {}
     if min_rounds is not None:
         adapt["min_rounds"] = min_rounds
@@ -122,13 +127,16 @@ def time_many(runs: list, *, device_kind: str = "cuda", device_index: int = 0, d
             if tracer is not None:
                 tracer.resume()
         if reason is None:
-            got = _trace([(run, lat["iterations"]) for run, lat in zip(runs, lats)])
+            calls = [lat["iterations"] if device_round_s is None
+                     else max(1, min(lat["iterations"], math.ceil(device_round_s / max(lat["median_s"], 1e-9))))
+                     for lat in lats]
+            got = _trace(list(zip(runs, calls)))
             # Rounds of ~1 ms keep the timing short (the GPU is held exclusively meanwhile), and now
             # and then that is too short for CUPTI's clock check (rounds under 1 ms are not used):
             # those workloads alone are traced again with longer rounds.
             again = [k for k, g in enumerate(got) if isinstance(g, _device.ClockCheckFailed)]
             if again:
-                redo = _trace([(runs[k], lats[k]["iterations"] * CLOCK_RETRY_FACTOR) for k in again])
+                redo = _trace([(runs[k], lats[k]["iterations"] * CLOCK_RETRY_FACTOR) for k in again])  # >= 4 ms
                 for k, g in zip(again, redo):
                     if isinstance(g, dict):
                         why = (f"traced again with rounds {CLOCK_RETRY_FACTOR}x as long: on the first pass, {got[k]}")
