@@ -64,8 +64,8 @@ def timing_options(session: Session) -> dict | None:
     # +-0.5 % (95 % CI, order statistics), after 5 rounds at least; at most 15 rounds of latency
     # (host latency beside 16 busy builders seldom settles to 0.5 %: on an H100 every pass ran to
     # its maximum) and 40 of device time (the figure the gate compares), in rounds of ~0.25 ms:
-    # CUPTI times every call, and on an H200 the device pass's cost went with its calls (records
-    # to flush) and its flushes (13 ms each), not with what a longer round would add to precision.
+    # CUPTI times every call, and a CUPTI flush costs per record (32-48 us each on an H100), so the
+    # device pass costs what its calls do; a longer round adds little precision (docs/timing.md).
     return dict(TIMING)
 
 

@@ -20,10 +20,11 @@ own clock (``cupti.get_timestamp``, the clock of the activity records), after on
 Several workloads timed together take their rounds in turn, so that one flush serves all of them
 when their samples are looked at; the untimed call puts a workload's code and data back in the
 caches after the other workloads' rounds.  A record belongs to the round whose window holds its
-start; records from the warm-up, the untimed calls, or another device are left out.  For each round, device time per call = (sum of end - start of its records) / n; the summary
-over rounds (median, IQR, CV, ...) is that of :func:`harness.timing.latency.summarise`.  The span
-(first start to last end of the round, per call) is reported too: busy time well below the span
-means the device waited for the host between kernels (launch-bound).
+start; records from the warm-up, the untimed calls, or another device are left out.  For each
+round, device time per call = (sum of end - start of its records) / n; the summary over rounds
+(median, IQR, CV, ...) is that of :func:`harness.timing.latency.summarise`.  The span (first start
+to last end of the round, per call) is reported too: busy time well below the span means the
+device waited for the host between kernels (launch-bound).
 
 Kernel names (``top_kernels``) are hints (on an H200, CUPTI 13.0 at times named a kernel after one
 of a module unloaded earlier); the times and counts do not depend on them.
@@ -133,9 +134,10 @@ def measure_devices(runs: list, *, rounds: int = 15, warmup: int = 2, max_total_
     DeviceTimeUnavailable when CUPTI itself cannot start.
 
     The workloads take their rounds in turn (round k of each, then round k+1 of each still going),
-    each round after one untimed call of its own, so that a look at the samples (a forced flush,
-    13 ms on an H200) serves every workload at once, and a slow drift of the card (clocks, heat)
-    falls on all of them alike.
+    each round after one untimed call of its own, so that a look at the samples (a forced flush and
+    a sort of every record so far) serves every workload at once, and a slow drift of the card
+    (clocks, heat) falls on all of them alike.  A flush costs per record (32-48 us each on an H100,
+    docs/timing.md): the calls a pass makes are what it costs.
 
     ``tracer``: a tracing session already started (and left running): a runner opens one for its
     whole life.  ``target_ci``: adaptive rounds, as :func:`harness.timing.latency.measure`; each
