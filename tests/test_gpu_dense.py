@@ -255,3 +255,23 @@ def test_table_of_records_judged_again(tmp_path, build, exps):
     assert _row((out / "dense.md").read_text(), "cuda-split", "split")[3:7] == ["2", "0", "0", "1"]
     assert G.main(["--table", results, "--expectations", path, "--out", str(out), "--rejudge"]) == 1
     assert _row((out / "dense.md").read_text(), "cuda-split", "split")[3:7] == ["2", "1", "1", "0"]
+
+
+def test_a_sweep_of_one_seed_runs_and_leaves_its_row(tmp_path):
+    """tools/gpu_sweep.py end to end, one seed of one op on TVM's LLVM build: the seed's line, its
+    seed-S.json and its row in sweep.md.  (A leftover name in the line after each seed once ended a
+    GPU sweep with a NameError after its first seed's run.)"""
+    import json
+
+    env = {**os.environ, "XDG_CACHE_HOME": shared_cache() or str(tmp_path / "cache"),
+           "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gpu_sweep.py"), "--seeds", "3", "--profile",
+                           "ci", "--out", "out", "--", "--trt-ops", "nn.relu", "--trt-cases", "2", "--trt-backend",
+                           "tvm-llvm", "--trt-reference", "tvm-llvm", "--trt-timing", "off", "--trt-isolate", "off"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "seed 3: exit 0, 2 cases, 0 red" in proc.stdout, proc.stdout + proc.stderr
+    facts = json.loads((tmp_path / "out" / "seed-3.json").read_text())
+    assert facts["seed"] == 3 and facts["rc"] == 0 and "--trt-ops" in facts["args"]
+    rows = [line for line in (tmp_path / "out" / "sweep.md").read_text().splitlines() if line.startswith("| 3 |")]
+    assert len(rows) == 1 and rows[0].split("|")[2:4] == [" 2 ", " 0 "], rows

@@ -30,7 +30,8 @@ import sys
 import time
 from collections import Counter
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 RED = ("fail", "xpass", "error")
 
@@ -183,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         results = os.path.join(a.out, f"seed-{seed}.jsonl")
         if os.path.exists(results):
             os.remove(results)
-        cmd = [sys.executable, "-m", "pytest", "suites/ops", "-q", "-p", "no:cacheprovider", *args,
+        cmd = [sys.executable, "-m", "pytest", os.path.join(ROOT, "suites", "ops"), "-q", "-p", "no:cacheprovider",
+               *args,
                "--trt-seed", str(seed), "--trt-results", results, "--trt-report=",
                "--trt-repro-dir", os.path.join(a.out, f"repro-{seed}")]
         t0 = time.monotonic()
@@ -192,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.monotonic() - t0
         rows.append(row(seed, rc, wall, results))
         write_row_facts(a.out, rows[-1], args)
-        print(f"seed {seed}: exit {rc}, {cases} cases, {len(red)} red, {wall:.0f} s", flush=True)
+        print(f"seed {seed}: exit {rc}, {rows[-1]['cases']} cases, {len(rows[-1]['red'])} red, {wall:.0f} s",
+              flush=True)
         with open(os.path.join(a.out, "sweep.md"), "w") as f:    # after every seed: a cut sweep keeps its rows
             f.write(table(rows, args))
         if stopped:
