@@ -280,7 +280,8 @@ def test_a_sweep_of_one_seed_runs_and_leaves_its_row(tmp_path):
 def test_an_expectation_that_is_not_strict_may_pass_but_the_table_says_it_was_not_seen(tmp_path, build):
     """A departure declared not strict (a race between thread blocks) may pass in every matched case:
     its XPASS records are counted apart, the verdict stays OK, and its row says the departure was not
-    seen in this run.  The same XPASS of a strict expectation makes the verdict NOT OK."""
+    seen in this run.  The same XPASS of a strict expectation makes the verdict NOT OK.  An
+    expectation of an op the run never drew is named once under the table, not given a row."""
     r = build.record
     for strict, rc_wanted in (("false", 0), ("true", 1)):
         exp = tmp_path / f"exp-{strict}.toml"
@@ -293,6 +294,14 @@ backends = ["tvm-cuda"]
 source = "a race"
 reason = "a store that may land last"
 strict = {strict}
+
+[[expect]]
+id = "cuda-split-elsewhere"
+ops = ["split"]
+check = "reference"
+backends = ["tvm-cuda"]
+source = "not in this run"
+reason = "an op the run did not draw"
 ''')
         records = [r("nn.conv2d_transpose", f"c{i}", "reference", "xpass", expectation="cuda-race",
                      reason="expected to fail but passed") for i in range(2)]
@@ -306,3 +315,8 @@ strict = {strict}
             assert "departure not seen: the 2 matched case(s) passed" in row[8]
         else:
             assert "**Verdict: NOT OK**: 2 XPASS" in text and row[3:7] == ["3", "0", "2", "0"]
+        # an expectation of an op the run never drew: one line under the table, not a row of zeros
+        assert "Not in this run (no case of the op ran that check), so not validated by it: " \
+               "`cuda-split-elsewhere` (split)." in text
+        with pytest.raises(AssertionError, match="no row"):
+            _row(text, "cuda-split-elsewhere", "split")

@@ -152,7 +152,10 @@ def table(summary: dict, env: dict, *, command: str = "", wall: float | None = N
             "the op and check).", "",
             "| expectation | op | check | cases | matched (xfail) | XPASS | unexplained fail/error | source | note |",
             "|---|---|---|---:|---:|---:|---:|---|---|"]
+    absent = [r for r in summary["rows"] if not r["cases"] and not r["skipped"]]   # the op and check never ran
     for r in summary["rows"]:
+        if r in absent:
+            continue
         notes = []
         if r["skipped"]:
             notes.append(f"check not run: {_esc(r['skipped'])[:160]}")
@@ -168,6 +171,9 @@ def table(summary: dict, env: dict, *, command: str = "", wall: float | None = N
         xp = f"{r['xpass']}" + (f" (+{r['loose_xpass']} not strict)" if r["loose_xpass"] else "")
         out.append(f"| `{r['id']}` | {r['op']} | {r['check']} | {r['cases']} | {r['matched']} | {xp} | "
                    f"{r['unexplained']} | {_esc(r['source'])} | {'; '.join(notes)} |")
+    if absent:
+        out += ["", f"Not in this run (no case of the op ran that check), so not validated by it: "
+                + ", ".join(f"`{r['id']}` ({r['op']})" for r in absent) + "."]
     out += ["", "## Outcomes per op and check", "", "| op | check | cases | outcomes |", "|---|---|---:|---|"]
     for (op, check), c in sorted(summary["by_op_check"].items()):
         out.append(f"| {op} | {check} | {len(summary['cases'][(op, check)])} | {_cell(c)} |")
