@@ -83,6 +83,9 @@ def pytest_configure(config):
     try:
         with trace.span("plan"):
             _units(session, given)     # the plan first: the header carries its hash
+        if config.getoption("collectonly"):   # a look at the plan writes nothing and starts nothing
+            config.stash[STATE] = session
+            return
         session.open(placement=gpu.placement(workers) if workers else {})
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -187,6 +190,8 @@ def pytest_sessionfinish(session, exitstatus):
     if STATE not in config.stash:
         return
     state = config.stash[STATE]
+    if state.writer is None:   # --collect-only: no results file was opened, none is closed or reported
+        return
     state.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     state.close()
     if not _worker_id(config):
@@ -214,7 +219,7 @@ def pytest_unconfigure(config):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if STATE not in config.stash or _worker_id(config):
+    if STATE not in config.stash or _worker_id(config) or config.stash[STATE].writer is None:
         return
     terminalreporter.section("tvm-trt-harness")
     for line in config.stash[STATE].summary_lines():

@@ -64,3 +64,20 @@ def test_trt_cases_draws_exactly_that_many_distinct_cases():
     assert plan._plan_key(e, S) != plan._plan_key(e, type("P", (S,), {"cases": None}))
     profiles.use("ci")
 
+
+
+def test_collect_only_lists_the_plan_and_writes_nothing(harness_run, pytester):
+    """``pytest suites/ops --collect-only`` shows the units a run would take; it neither moves the
+    last run's results aside nor writes a results file or a report of nothing."""
+    out = pytester.path / "out"
+    out.mkdir()
+    kept = out / "results.jsonl"
+    kept.write_text('{"kind": "header", "run_id": "earlier"}\n')
+    report = out / "index.html"
+    res, _ = harness_run("--collect-only", "-q", "--trt-ops", "nn.relu", f"--trt-report={report}")
+    assert res.ret == 0, res.stdout.str()
+    units = [line for line in res.outlines if "nn.relu" in line and "::" in line]
+    assert units == ["test_ops.py::test_op[nn.relu]"], res.stdout.str()   # ci, one process: 10 cases, one unit
+    assert sorted(p.name for p in out.iterdir()) == ["results.jsonl"]
+    assert kept.read_text() == '{"kind": "header", "run_id": "earlier"}\n'
+    assert "tvm-trt-harness" not in res.stdout.str()
