@@ -213,6 +213,9 @@ class Runner:
                 n = len(msg.get("items", ())) or 1
                 self.per_item[op] = 0.8 * self.per_item[op] + 0.2 * took / n
             served += 1
+            if self.inflight_path and op in ("run", "time") and not (reply and reply.get("exit")):
+                with open(self.inflight_path, "w"):   # served: a later death (idle) names no request
+                    pass
             try:
                 conn.send(reply)
             except (OSError, EOFError):
