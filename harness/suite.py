@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from . import engine, trace
+from . import confirm, engine, trace
 from .checks import CheckOptions, CheckResult
 from .expectations import Judgement, Subject, judge
 from .records import Record, op_level_id
@@ -107,23 +107,53 @@ def make_record(session: Session, entry, case, check: str, result: CheckResult, 
 
 
 # -- computing, with crash isolation ------------------------------------------------------------------
-def _shared_confirmations(session: Session, eid: str | None = None, cid: str | None = None) -> None:
-    """Known crashes confirmed by any worker of the run: read them into ``session.confirmed``, or
-    add one.  Shared through the runners' directory (harness.runner), so a crash that kills the GPU
-    runner is confirmed once per run, not once per worker."""
-    from .runner import spec
+def _settle(session: Session, entry, cases: list, todo: dict, opts: CheckOptions, computed: dict, *,
+            wait: bool) -> set:
+    """Confirm each known crash that ``todo``'s pairs describe and the run has no outcome for: one
+    case each, alone (:mod:`harness.confirm`).  Returns the ids another process is confirming
+    (``wait`` False: their lock is held); with ``wait`` True it waits for that process instead."""
+    confirm.read(session)
+    firsts = {}
+    for case in cases:
+        for check in todo[case.case_id]:
+            e = _known_crash(session, entry, case, check, opts)
+            if e is not None and e.id not in session.confirmed:
+                firsts.setdefault(e.id, (case, check))
+    elsewhere = set()
+    for eid, (case, check) in firsts.items():
+        claim = confirm.Claim(eid, wait=wait)
+        if not claim.held:
+            elsewhere.add(eid)
+            continue
+        try:
+            if not confirm.decided(session, eid):
+                got = _compute(session, entry, [case], {case.case_id: [check]}, opts, expect_crash=True)
+                computed.update(got)
+                todo[case.case_id].remove(check)
+                res = got.get((case.case_id, check))
+                crashed = res is not None and (not hasattr(res, "result") or res.result.error_kind == "crash")
+                confirm.write(session, eid, case.case_id, crashed)
+        finally:
+            claim.release()
+    return elsewhere
 
-    where = (spec() or {}).get("dir")
-    if not where or not os.path.isdir(where):
-        return
-    if eid is not None:
-        with open(os.path.join(where, f"confirmed-{eid}"), "w") as fh:
-            fh.write(cid or "")
-        return
-    for name in os.listdir(where):
-        if name.startswith("confirmed-"):
-            with open(os.path.join(where, name)) as fh:
-                session.confirmed.setdefault(name[len("confirmed-"):], fh.read().strip())
+
+def _set_aside(session: Session, entry, cases: list, todo: dict, opts: CheckOptions, held: dict,
+               elsewhere: set) -> dict:
+    """Take out of ``todo`` the pairs of confirmed known crashes (into ``held``: [NOTRUN]) and
+    those of expectations confirmed ``elsewhere`` (returned, to run or hold once that is done);
+    the pairs of refuted expectations stay and run normally."""
+    later = {c.case_id: [] for c in cases}
+    for case in cases:
+        for check in list(todo[case.case_id]):
+            e = _known_crash(session, entry, case, check, opts)
+            if e is not None and (e.id in session.confirmed or e.id in elsewhere):
+                todo[case.case_id].remove(check)
+                if e.id in session.confirmed:
+                    held[(case.case_id, check)] = e
+                else:
+                    later[case.case_id].append(check)
+    return later
 
 
 def _compute(session: Session, entry, cases: list, todo: dict, opts: CheckOptions, *,
@@ -210,42 +240,15 @@ def _run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
             report.skipped = reason
     cases = list(unit.cases)
     todo = {c.case_id: [k for k in checks if (c.case_id, k) not in session.done] for c in cases}
-    held = {}
-    _shared_confirmations(session)
-    for case in cases:
-        for check in list(todo[case.case_id]):
-            e = _known_crash(session, entry, case, check, opts)
-            if e is not None and e.id in session.confirmed:
-                todo[case.case_id].remove(check)
-                held[(case.case_id, check)] = e
-    # One case per unconfirmed known-crash expectation runs alone first, to confirm it.
-    confirming = {}
-    for case in cases:
-        for check in list(todo[case.case_id]):
-            e = _known_crash(session, entry, case, check, opts)
-            if e is not None and e.id not in confirming.values():
-                confirming[(case.case_id, check)] = e.id
-                todo[case.case_id].remove(check)
+    held, computed = {}, {}
     t0 = time.perf_counter()
-    computed = {}
-    by_id = {c.case_id: c for c in cases}
-    for (cid, check), eid in confirming.items():
-        got = _compute(session, entry, [by_id[cid]], {cid: [check]}, opts, expect_crash=True)
-        computed.update(got)
-        res = got.get((cid, check))
-        if res is not None and (not hasattr(res, "result") or res.result.error_kind == "crash"):
-            session.confirmed[eid] = cid
-            _shared_confirmations(session, eid, cid)
-        else:
-            session.refuted.add(eid)
-    for case in cases:   # the pairs of refuted expectations run normally, the others are held
-        for check in [k for k in checks if (case.case_id, k) not in session.done]:
-            e = _known_crash(session, entry, case, check, opts)
-            if e is not None and e.id in session.confirmed and (case.case_id, check) not in computed:
-                if check in todo[case.case_id]:
-                    todo[case.case_id].remove(check)
-                held[(case.case_id, check)] = e
+    elsewhere = _settle(session, entry, cases, todo, opts, computed, wait=False)
+    later = _set_aside(session, entry, cases, todo, opts, held, elsewhere)
     computed.update(_compute(session, entry, cases, todo, opts))
+    if any(later.values()):      # known crashes another process was confirming: its outcome now
+        _settle(session, entry, cases, later, opts, computed, wait=True)
+        _set_aside(session, entry, cases, later, opts, held, set())
+        computed.update(_compute(session, entry, cases, later, opts))
     elapsed = (time.perf_counter() - t0) / max(1, len(computed))
     failures = []
     for case in cases:

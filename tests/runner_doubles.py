@@ -79,3 +79,12 @@ def starts_once(runner) -> None:
         os.close(os.open(os.environ[FILE_ENV], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
         raise RuntimeError("this runner double cannot start again") from None
+
+
+def segfault_on_every_exp(runner) -> None:
+    """The runner dies of SIGSEGV on every run request of an ``exp`` case: a crash that a known-crash
+    expectation describes, which a run should confirm once, not once per process."""
+    def fault(_runner, msg):
+        if str(msg.get("key", "")).startswith("exp-"):
+            os.kill(os.getpid(), signal.SIGSEGV)
+    runner.fault = fault

@@ -76,3 +76,57 @@ def test_rss_after_100_and_1000_compiles(capsys):
         print(f"\nRSS after 100 compiles: {rss[100] / 1024:.1f} MiB; after 1000: {rss[1000] / 1024:.1f} MiB "
               f"(growth {growth:+.1%})")
     assert growth < 0.5
+
+
+def _two_builders_on_a_known_crash(tmp_path, preload):
+    """The op suite with two builders (xdist) and a CPU runner, 8 exp cases in units of 2, and an
+    expectation that every exp case kills the runner: (exit code, output, records, the last header)."""
+    import json
+    import os
+    import subprocess
+
+    import doubles
+    from conftest import ROOT, TESTS
+
+    exp = tmp_path / "exp.toml"
+    exp.write_text('[[expect]]\nid = "exp-kills-the-runner"\nops = ["exp"]\ncheck = "reference"\n'
+                   'outcome = "crash"\nreason = "every exp case kills the runner (test double)"\n')
+    argv, env, results = doubles.suite_command(tmp_path, "-n", "2", "--trt-ops=exp", "--trt-cases=8", "--trt-chunk=2",
+                                               "--trt-checks=reference", "--trt-runner=all",
+                                               f"--trt-expectations={exp}")
+    env.update(PYTHONPATH=os.pathsep.join([TESTS, ROOT, env.get("PYTHONPATH", "")]))
+    if preload:
+        env["TRT_HARNESS_RUNNER_PRELOAD"] = preload
+    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    with open(results) as fh:
+        lines = [json.loads(line) for line in fh if line.strip()]
+    return (proc.returncode, proc.stdout + proc.stderr, [r for r in lines if r["kind"] == "record"],
+            [h for h in lines if h["kind"] == "header"][-1])
+
+
+def test_a_known_crash_of_the_runner_is_confirmed_once_per_run_not_per_process(tmp_path):
+    """Two builders reach units of an op whose every case kills the runner (a test double) at the
+    same time: one confirms the known crash, the other waits for its outcome (the lock of
+    harness.confirm, not a timer) and holds its pairs. One runner death in the whole run."""
+    rc, out, records, head = _two_builders_on_a_known_crash(tmp_path, "runner_doubles:segfault_on_every_exp")
+    assert rc == 0, out[-3000:]
+    assert len(records) == 8 and all(r["outcome"] == "xfail" and r["expectation"] == "exp-kills-the-runner"
+                                     for r in records), out[-3000:]
+    (ran,) = [r for r in records if "[NOTRUN]" not in r["reason"]]
+    assert ran["error_kind"] == "crash" and "SIGSEGV" in ran["reason"]
+    assert all(ran["case_id"] in r["reason"] for r in records if r is not ran)
+    assert len({r["worker"] for r in records}) == 2                     # both builders had units of it
+    (use,) = head["gpu_use"]
+    assert use["restarts"] == 1, use
+
+
+def test_a_known_crash_that_does_not_happen_is_refuted_for_the_whole_run(tmp_path):
+    """The same expectation with no crash: refuted once, every pair then runs normally in both
+    builders (an XPASS each, which fails the run), none is held."""
+    rc, out, records, head = _two_builders_on_a_known_crash(tmp_path, None)
+    assert rc == 1, out[-3000:]
+    assert len(records) == 8 and all(r["outcome"] == "xpass" and "[NOTRUN]" not in (r["reason"] or "")
+                                     for r in records), out[-3000:]
+    assert len({r["worker"] for r in records}) == 2
+    (use,) = head["gpu_use"]
+    assert not use.get("restarts"), use                                # no runner died
