@@ -148,7 +148,7 @@ def _plan(args, rest) -> int:
         profiles.use(args.profile)
         seed = args.seed if args.seed is not None else 0
         entries = [e for e in OPS if e.runnable and (not ops or e.name in ops)]
-        plan = replay.Plan(plans.cached_cases(entries, SimpleNamespace(seed=seed, build_cache=None)),
+        plan = replay.Plan(plans.cached_cases(entries, SimpleNamespace(seed=seed, build_cache=None, profile=args.profile)),
                            f"drawn: profile {args.profile}, seed {seed}")
     replay.write(plan, args.output)
     print(f"wrote {args.output}: plan {plan.hash}, {plan.n_cases()} cases of {len(plan.cases)} ops")

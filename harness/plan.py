@@ -188,11 +188,11 @@ def _plan_key(entry, settings) -> str:
 
 def cached_cases(entries, settings) -> dict[str, list[Case]]:
     """:func:`draw_cases` for each entry, kept beside the build cache (drawing the nightly profile's
-    ten thousand cases takes over a minute; under xdist every process needs the same list)."""
+    ten thousand cases takes over half a minute; under xdist every process needs the same list)."""
     import json
     import os
 
-    out = {}
+    out, missing = {}, []
     directory = os.path.join(os.path.dirname(settings.build_cache), "plans") if settings.build_cache else None
     for entry in entries:
         path = os.path.join(directory, f"{_plan_key(entry, settings)}.json") if directory else None
@@ -203,11 +203,90 @@ def cached_cases(entries, settings) -> dict[str, list[Case]]:
                 continue
             except (OSError, ValueError, KeyError, TypeError):
                 pass    # unreadable: draw again and replace it
-        out[entry.name] = draw_cases(entry, seed=settings.seed, exactly=getattr(settings, "cases", None))
+        missing.append((entry, path))
+    out.update(_draw_all([e for e, _ in missing], settings))
+    for entry, path in missing:
         if path:
             os.makedirs(directory, exist_ok=True)
             tmp = f"{path}.{os.getpid()}.tmp"
             with open(tmp, "w", encoding="utf-8") as fh:
                 json.dump([c.to_json() for c in out[entry.name]], fh)
             os.replace(tmp, path)
+    return {e.name: out[e.name] for e in entries}
+
+
+#: Examples to draw before the ops are drawn by several processes: below it (the ci profile),
+#: starting them costs more than it saves (2 cores: ci 0.56 s alone, 0.63 s in two; dev 1.58 s, 1.17 s).
+PARALLEL_DRAW_MIN = 1000
+
+
+def _draw_all(entries, settings) -> dict[str, list[Case]]:
+    """The entries' cases, drawn in this process or, for a large plan (the dev and nightly profiles)
+    on a machine of several cores, by fresh interpreters, a share of the ops each (each draws exactly
+    what this one would: see _no_local_constants; the nightly plan took 32.9 s in the H100 run's
+    controller, before any builder could start).  Where a child fails, this process draws: a
+    strategy's own error is then raised here, whole."""
+    import os
+
+    import hypothesis
+
+    from .table import BY_NAME
+
+    exactly, profile = getattr(settings, "cases", None), getattr(settings, "profile", None)
+    examples = (exactly or hypothesis.settings().max_examples) * len(entries)
+    workers = min(os.cpu_count() or 1, len(entries))
+    here = {}
+    if profile is not None and workers >= 2 and examples >= PARALLEL_DRAW_MIN and all(
+            BY_NAME.get(e.name) is e for e in entries):
+        here = _draw_in_children(entries, settings.seed, exactly, profile, workers)
+    return {e.name: here[e.name] if e.name in here else draw_cases(e, seed=settings.seed, exactly=exactly)
+            for e in entries}
+
+
+def _draw_in_children(entries, seed, exactly, profile: str, workers: int) -> dict[str, list[Case]]:
+    """``python -m harness.plan`` children, one share of the ops each (dealt slowest first);
+    the ops of a child that fails are left out of the answer."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    order = sorted(entries, key=lambda e: -Unit(e.name, 0, 1, (None,)).cost(e))
+    shares = [[e.name for e in order[i::workers]] for i in range(workers)]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    procs = [subprocess.Popen([sys.executable, "-m", "harness.plan"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, env=env, text=True) for _ in shares]
+    out = {}
+    for proc, names in zip(procs, shares):
+        try:
+            proc.stdin.write(json.dumps({"ops": names, "seed": seed, "exactly": exactly, "profile": profile}))
+            proc.stdin.close()
+        except OSError:          # it ended already: its ops are drawn here
+            pass
+    for proc in procs:
+        text = proc.stdout.read()
+        if proc.wait() == 0:
+            try:
+                out.update({name: [Case.from_json(c) for c in cs] for name, cs in json.loads(text).items()})
+            except (ValueError, KeyError, TypeError):
+                pass
     return out
+
+
+def _child() -> None:
+    """One share of a plan, for :func:`_draw_in_children`: a JSON request on stdin, the cases on stdout."""
+    import json
+    import sys
+
+    from . import profiles
+    from .table import BY_NAME
+
+    ask = json.load(sys.stdin)
+    profiles.use(ask["profile"], cases=ask["exactly"])
+    json.dump({name: [c.to_json() for c in draw_cases(BY_NAME[name], seed=ask["seed"], exactly=ask["exactly"])]
+               for name in ask["ops"]}, sys.stdout)
+
+
+if __name__ == "__main__":
+    _child()

@@ -81,3 +81,36 @@ def test_collect_only_lists_the_plan_and_writes_nothing(harness_run, pytester):
     assert sorted(p.name for p in out.iterdir()) == ["results.jsonl"]
     assert kept.read_text() == '{"kind": "header", "run_id": "earlier"}\n'
     assert "tvm-trt-harness" not in res.stdout.str()
+
+
+def test_a_plan_drawn_in_parallel_processes_is_the_plan_drawn_here(monkeypatch):
+    """A large plan is drawn by fresh interpreters, a share of the ops each (plan._draw_all); each
+    op's cases are the ones this process draws, in the same order."""
+    from types import SimpleNamespace
+
+    profiles.use("dev")
+    entries = [BY_NAME[op] for op in OPS]
+    here = {e.name: [c.case_id for c in plan.draw_cases(e, seed=7)] for e in entries}
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("drawn in this process, not in the pool")
+
+    monkeypatch.setattr(plan, "PARALLEL_DRAW_MIN", 1)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)                      # two processes here too
+    monkeypatch.setattr(plan, "draw_cases", not_here)      # this process's only: the children import their own
+    got = plan._draw_all(entries, SimpleNamespace(seed=7, profile="dev", cases=None))
+    assert {name: [c.case_id for c in cs] for name, cs in got.items()} == here
+    assert all(len(ids) > 10 for ids in here.values())
+
+
+def test_where_the_children_fail_this_process_draws(monkeypatch):
+    from types import SimpleNamespace
+
+    profiles.use("dev")
+    entries = [BY_NAME[op] for op in OPS]
+    here = {e.name: [c.case_id for c in plan.draw_cases(e, seed=3)] for e in entries}
+    monkeypatch.setattr(plan, "PARALLEL_DRAW_MIN", 1)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("sys.executable", "/bin/false")                  # every child exits 1 at once
+    got = plan._draw_all(entries, SimpleNamespace(seed=3, profile="dev", cases=None))
+    assert {name: [c.case_id for c in cs] for name, cs in got.items()} == here
