@@ -4,7 +4,9 @@ Cases are drawn before anything runs: for each operator, Hypothesis draws the op
 :func:`harness.table.cases` under the run's profile and seed, with a body that only collects
 them.  The case list therefore depends only on the strategies, the profile and the seed (not on
 how long a case takes or which check fails), every process of a run (xdist workers, CI shards)
-draws the same list, and a run can be split and merged by (op, case).
+draws the same list, and a run can be split and merged by (op, case).  The plan is kept beside the
+build cache; what is not kept yet is drawn by child interpreters (:class:`Children`), which the
+pytest controller starts before it imports TVM.
 
 Units of work are chunks of one op's cases; each unit runs every selected check of its cases with
 one batched build per backend.  Units are handed out slowest first.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -186,14 +189,18 @@ def _plan_key(entry, settings) -> str:
     return hashlib.sha256(json.dumps(facts).encode() + src.encode()).hexdigest()[:24]
 
 
-def cached_cases(entries, settings) -> dict[str, list[Case]]:
+def _plans_dir(settings) -> str | None:
+    return os.path.join(os.path.dirname(settings.build_cache), "plans") if settings.build_cache else None
+
+
+def cached_cases(entries, settings, *, drawing=None) -> dict[str, list[Case]]:
     """:func:`draw_cases` for each entry, kept beside the build cache (drawing the nightly profile's
-    ten thousand cases takes over half a minute; under xdist every process needs the same list)."""
+    ten thousand cases takes over half a minute; under xdist every process needs the same list);
+    ``drawing``: what :func:`start_drawing` started for them."""
     import json
-    import os
 
     out, missing = {}, []
-    directory = os.path.join(os.path.dirname(settings.build_cache), "plans") if settings.build_cache else None
+    directory = _plans_dir(settings)
     for entry in entries:
         path = os.path.join(directory, f"{_plan_key(entry, settings)}.json") if directory else None
         if path and os.path.exists(path):
@@ -204,7 +211,9 @@ def cached_cases(entries, settings) -> dict[str, list[Case]]:
             except (OSError, ValueError, KeyError, TypeError):
                 pass    # unreadable: draw again and replace it
         missing.append((entry, path))
-    out.update(_draw_all([e for e, _ in missing], settings))
+    got = drawing.collect() if drawing is not None else {}
+    out.update({e.name: got[e.name] for e, _ in missing if e.name in got})
+    out.update(_draw_all([e for e, _ in missing if e.name not in got], settings))
     for entry, path in missing:
         if path:
             os.makedirs(directory, exist_ok=True)
@@ -215,67 +224,97 @@ def cached_cases(entries, settings) -> dict[str, list[Case]]:
     return {e.name: out[e.name] for e in entries}
 
 
-#: Examples to draw before the ops are drawn by several processes: below it (the ci profile),
-#: starting them costs more than it saves (2 cores: ci 0.56 s alone, 0.63 s in two; dev 1.58 s, 1.17 s).
-PARALLEL_DRAW_MIN = 1000
-
-
 def _draw_all(entries, settings) -> dict[str, list[Case]]:
-    """The entries' cases, drawn in this process or, for a large plan (the dev and nightly profiles)
-    on a machine of several cores, by fresh interpreters, a share of the ops each (each draws exactly
-    what this one would: see _no_local_constants; the nightly plan took 32.9 s in the H100 run's
-    controller, before any builder could start).  Where a child fails, this process draws: a
-    strategy's own error is then raised here, whole."""
-    import os
+    """The entries' cases: by fresh interpreters where the plan is large (:class:`Children`),
+    else, and for the ops of a child that failed, in this process (a strategy's own error is then
+    raised here, whole)."""
+    children = start_children(entries, settings, early=False)
+    here = children.collect() if children is not None else {}
+    exactly = getattr(settings, "cases", None)
+    return {e.name: here[e.name] if e.name in here else draw_cases(e, seed=settings.seed, exactly=exactly)
+            for e in entries}
 
+
+def start_drawing(entries, settings):
+    """Start drawing the entries whose cases are not cached yet in fresh interpreters, to collect
+    with :func:`cached_cases` (``drawing=``) later: the controller starts it before importing TVM."""
+    directory = _plans_dir(settings)
+    missing = [e for e in entries if not (directory and os.path.exists(os.path.join(
+        directory, f"{_plan_key(e, settings)}.json")))]
+    return start_children(missing, settings, early=True) if missing else None
+
+
+#: Examples to draw before a plan drawn late (after TVM's import) is drawn by children: below it
+#: (the ci profile) starting them costs more than it saves (2 cores: ci 0.56 s alone, 0.63 s in two).
+PARALLEL_DRAW_MIN = 1000
+#: The same for a plan started early, beside TVM's import: a few ops' cases (0.1 s) are drawn here.
+EARLY_DRAW_MIN = 200
+
+
+class Children:
+    """``python -m harness.plan`` children drawing ``entries``, a share of the ops each (each draws
+    exactly what this process would: see _no_local_constants; tests/test_plan.py compares them),
+    started; :meth:`collect` waits for their cases.  A child that fails leaves its ops to the
+    parent.  Why: the nightly plan (10,407 cases) took 32.9 s in the H100 run's pytest controller,
+    before any builder could start; on 2 cores children draw it in 9.7 s instead of 20.8 s.  The
+    controller starts them before it imports TVM (``early``), so the ci plan's 1.6 s goes behind it."""
+
+    def __init__(self, entries, seed, exactly, profile: str, workers: int) -> None:
+        import json
+        import subprocess
+        import sys
+
+        order = sorted(entries, key=lambda e: -Unit(e.name, 0, 1, (None,)).cost(e))     # the slow ones first
+        shares = [[e.name for e in order[i::workers]] for i in range(workers)]
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+        self.procs = [subprocess.Popen([sys.executable, "-m", "harness.plan"], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+                      for _ in shares]
+        for proc, names in zip(self.procs, shares):
+            try:
+                proc.stdin.write(json.dumps({"ops": names, "seed": seed, "exactly": exactly, "profile": profile}))
+                proc.stdin.close()
+            except OSError:      # it ended already: its ops are drawn by the parent
+                pass
+        self.got: dict | None = None
+
+    def collect(self) -> dict:
+        """op -> its cases, for the ops of every child that succeeded."""
+        import json
+
+        if self.got is None:
+            self.got = {}
+            for proc in self.procs:
+                text = proc.stdout.read()
+                proc.stdout.close()
+                if proc.wait() == 0:
+                    try:
+                        self.got.update({op: [Case.from_json(c) for c in cs] for op, cs in json.loads(text).items()})
+                    except (ValueError, KeyError, TypeError):
+                        pass
+        return self.got
+
+
+def start_children(entries, settings, *, early: bool) -> Children | None:
+    """Children for ``entries`` where they help: several cores, a named profile, the support
+    table's own entries, and a plan large enough; else None (the parent draws)."""
     import hypothesis
 
     from .table import BY_NAME
 
     exactly, profile = getattr(settings, "cases", None), getattr(settings, "profile", None)
-    examples = (exactly or hypothesis.settings().max_examples) * len(entries)
     workers = min(os.cpu_count() or 1, len(entries))
-    here = {}
-    if profile is not None and workers >= 2 and examples >= PARALLEL_DRAW_MIN and all(
-            BY_NAME.get(e.name) is e for e in entries):
-        here = _draw_in_children(entries, settings.seed, exactly, profile, workers)
-    return {e.name: here[e.name] if e.name in here else draw_cases(e, seed=settings.seed, exactly=exactly)
-            for e in entries}
-
-
-def _draw_in_children(entries, seed, exactly, profile: str, workers: int) -> dict[str, list[Case]]:
-    """``python -m harness.plan`` children, one share of the ops each (dealt slowest first);
-    the ops of a child that fails are left out of the answer."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    order = sorted(entries, key=lambda e: -Unit(e.name, 0, 1, (None,)).cost(e))
-    shares = [[e.name for e in order[i::workers]] for i in range(workers)]
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
-    procs = [subprocess.Popen([sys.executable, "-m", "harness.plan"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, env=env, text=True) for _ in shares]
-    out = {}
-    for proc, names in zip(procs, shares):
-        try:
-            proc.stdin.write(json.dumps({"ops": names, "seed": seed, "exactly": exactly, "profile": profile}))
-            proc.stdin.close()
-        except OSError:          # it ended already: its ops are drawn here
-            pass
-    for proc in procs:
-        text = proc.stdout.read()
-        if proc.wait() == 0:
-            try:
-                out.update({name: [Case.from_json(c) for c in cs] for name, cs in json.loads(text).items()})
-            except (ValueError, KeyError, TypeError):
-                pass
-    return out
+    if profile is None or workers < 2 or any(BY_NAME.get(e.name) is not e for e in entries):
+        return None
+    examples = (exactly or hypothesis.settings().max_examples) * len(entries)
+    if examples < (EARLY_DRAW_MIN if early else PARALLEL_DRAW_MIN):
+        return None
+    return Children(entries, settings.seed, exactly, profile, workers)
 
 
 def _child() -> None:
-    """One share of a plan, for :func:`_draw_in_children`: a JSON request on stdin, the cases on stdout."""
+    """One child of :class:`Children`: a JSON request on stdin, the cases on stdout."""
     import json
     import sys
 
@@ -284,8 +323,8 @@ def _child() -> None:
 
     ask = json.load(sys.stdin)
     profiles.use(ask["profile"], cases=ask["exactly"])
-    json.dump({name: [c.to_json() for c in draw_cases(BY_NAME[name], seed=ask["seed"], exactly=ask["exactly"])]
-               for name in ask["ops"]}, sys.stdout)
+    json.dump({op: [c.to_json() for c in draw_cases(BY_NAME[op], seed=ask["seed"], exactly=ask["exactly"])]
+               for op in ask["ops"]}, sys.stdout)
 
 
 if __name__ == "__main__":

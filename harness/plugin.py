@@ -7,6 +7,7 @@ pinned to a GPU, writes its own results shard, and the controller merges the sha
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -60,6 +61,9 @@ def pytest_configure(config):
 
     worker = _worker_id(config)
     trace.name(worker or "pytest controller")
+    drawing = None
+    if not worker and given is None:   # the plan's cases drawn by children while TVM is imported here
+        drawing = _start_drawing(settings)
     gpu.start_probe()      # a GPU machine's probe (TVM and CUDA in a child) beside TVM's import and the plan
     try:
         with trace.span("import tvm"):
@@ -82,7 +86,7 @@ def pytest_configure(config):
     session.parallel = bool(worker or workers)
     try:
         with trace.span("plan"):
-            _units(session, given)     # the plan first: the header carries its hash
+            _units(session, given, drawing)     # the plan first: the header carries its hash
         if config.getoption("collectonly"):   # a look at the plan writes nothing and starts nothing
             config.stash[STATE] = session
             return
@@ -130,14 +134,29 @@ def _given_plan(settings):
     return replay.load_for_run(settings.plan_path)
 
 
-def _units(session: Session, given=None) -> list:
+def _units(session: Session, given=None, drawing=None) -> list:
     if session.units is None:
         session.units, session.plan_facts, session.not_run = _plan(session.settings, parallel=session.parallel,
-                                                                    given=given)
+                                                                    given=given, drawing=drawing)
     return session.units
 
 
-def _plan(settings, *, parallel: bool, given=None):
+def _selected(settings) -> list:
+    from .table import OPS
+
+    return [e for e in OPS if not settings.ops or e.name in settings.ops]
+
+
+def _start_drawing(settings):
+    from . import plan, profiles
+
+    with contextlib.suppress(ValueError):      # a bad profile is said where the plan is made
+        profiles.use(settings.profile, cases=settings.cases)
+        return plan.start_drawing([e for e in _selected(settings) if e.runnable], settings)
+    return None
+
+
+def _plan(settings, *, parallel: bool, given=None, drawing=None):
     """(units, the plan's facts for the header, ops of a replayed plan that the table lacks);
     ``given``: the --trt-plan file's plan, if already read."""
     import hypothesis
@@ -154,8 +173,8 @@ def _plan(settings, *, parallel: bool, given=None):
         cases_of = {op: cs for op, cs in wanted.items() if op in BY_NAME}
         source = f"replayed from {settings.plan_path}"
     else:                        # drawn by Hypothesis
-        entries = [e for e in OPS if not settings.ops or e.name in settings.ops]
-        cases_of = plan.cached_cases([e for e in entries if e.runnable], settings)
+        entries = _selected(settings)
+        cases_of = plan.cached_cases([e for e in entries if e.runnable], settings, drawing=drawing)
         source = f"drawn by Hypothesis {hypothesis.__version__}, profile {settings.profile}, seed {settings.seed}"
     chunk = settings.chunk or (5 if parallel else 10)
     units = plan.make_units(entries, cases_of, chunk=chunk, shard=settings.shard)

@@ -114,3 +114,28 @@ def test_where_the_children_fail_this_process_draws(monkeypatch):
     monkeypatch.setattr("sys.executable", "/bin/false")                  # every child exits 1 at once
     got = plan._draw_all(entries, SimpleNamespace(seed=3, profile="dev", cases=None))
     assert {name: [c.case_id for c in cs] for name, cs in got.items()} == here
+
+
+def test_the_controllers_early_drawing_fills_the_plan_cache(monkeypatch, tmp_path):
+    """What the controller starts before importing TVM (plan.start_drawing) is what cached_cases
+    keeps; once kept, nothing is started again."""
+    from types import SimpleNamespace
+
+    profiles.use("ci")
+    entries = [BY_NAME[op] for op in OPS]
+    here = {e.name: [c.case_id for c in plan.draw_cases(e, seed=0)] for e in entries}
+    settings = SimpleNamespace(seed=0, profile="ci", cases=None, build_cache=str(tmp_path / "builds"))
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr(plan, "EARLY_DRAW_MIN", 1)                     # four ops: 40 examples
+    started = plan.start_drawing(entries, settings)
+    assert started is not None and len(started.procs) == 2
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("drawn in this process, not by the children")
+
+    monkeypatch.setattr(plan, "draw_cases", not_here)
+    got = plan.cached_cases(entries, settings, drawing=started)
+    assert {name: [c.case_id for c in cs] for name, cs in got.items()} == here
+    assert len(list((tmp_path / "plans").iterdir())) == len(OPS)
+    assert plan.start_drawing(entries, settings) is None
+    assert plan.cached_cases(entries, settings) == got
