@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from multiprocessing.connection import Listener
 
 import pytest
@@ -103,9 +104,10 @@ def test_a_runner_names_a_request_only_while_serving_it(tmp_path):
         conn.send({"op": "run", "key": "block", "id": "me-1", "path": str(tmp_path / "none.so"),
                    "backend": "tvm-llvm", "entry": "main", "inputs": []})
         inflight = sock + ".inflight"
+        hang = time.monotonic() + 300            # a safety net against a hang, not a timing
         while not (os.path.exists(inflight) and open(inflight).read() == "me-1"):   # the event: it is served
-            assert proc.poll() is None
-            conn.poll(0.01)
+            assert proc.poll() is None and time.monotonic() < hang, "the runner never named the request"
+            assert not conn.poll(0.01), "answered while the double blocks it"
         release.touch()
         reply = conn.recv()
         assert reply["ok"] is False and reply["error"]            # no such library: TVM's one line
