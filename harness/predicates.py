@@ -3,6 +3,7 @@ TVM code its departure comes from (the TVM source is cited on the entry in expec
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Callable
 
@@ -68,11 +69,17 @@ _CUDA_BUILDS: dict = {}
 
 
 def cuda_build_error(case):
-    """Where ``tvm.compile(<the case's one-op program>, target=CUDA_TARGET)`` raises, or None when
-    it builds: ``(exception type, file under tvm/, function, line)`` of the innermost frame of TVM's
-    Python code (the schedule rule or pass that raised).  The build needs no GPU (it stops at CUDA
-    source), so this settles a build failure of tvm-cuda on any machine.  Cached per case."""
+    """Where ``tvm.compile(<the case's one-op program>, target=CUDA_TARGET)`` raises before it
+    generates device code, or None when it gets there: ``(exception type, file under tvm/,
+    function, line)`` of the innermost frame of TVM's Python code (the schedule rule or pass that
+    raised).  The build stops where TVM would generate the CUDA code (:func:`_before_device_code`):
+    the departures named here are all raised earlier (dlight's rules, the TIR passes), and a machine
+    with a GPU would otherwise pay NVRTC for each case (about 1 s on an H100 host, in the pytest
+    process, between units), so the answer is the same, and as cheap, on every machine.  Cached
+    per case."""
     import traceback
+
+    from . import trace
 
     key = (case.case_id, json_key(case))
     if key in _CUDA_BUILDS:
@@ -84,18 +91,48 @@ def cuda_build_error(case):
 
     prog = build_case(BY_NAME[case.op], case)
     where = None
-    try:
-        with tvm.target.Target(CUDA_TARGET) as target:   # NVRTC takes its arch from Target.current()
-            tvm.compile(prog.mod, target=target)           # (not from tvm.cuda(0): no CUDA here)
-    except Exception as exc:  # noqa: BLE001 - the failure is the datum
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f"{os.sep}tvm{os.sep}" in f.filename]
-        inner = frames[-1] if frames else None
-        path = inner.filename.split(f"{os.sep}tvm{os.sep}", 1)[-1] if inner else "?"
-        checks = [ln.strip() for ln in str(exc).splitlines() if "Check failed" in ln]
-        where = (type(exc).__name__, path.replace(os.sep, "/"), inner.name if inner else "?",
-                 inner.lineno if inner else 0, checks[0][:300] if checks else "")
+    with trace.span("predicate build", op=case.op):
+        try:
+            with tvm.target.Target(CUDA_TARGET) as target, _before_device_code():
+                tvm.compile(prog.mod, target=target)
+        except Exception as exc:  # noqa: BLE001 - the failure is the datum
+            if _STOPPED not in str(exc):
+                frames = [f for f in traceback.extract_tb(exc.__traceback__) if f"{os.sep}tvm{os.sep}" in f.filename]
+                inner = frames[-1] if frames else None
+                path = inner.filename.split(f"{os.sep}tvm{os.sep}", 1)[-1] if inner else "?"
+                checks = [ln.strip() for ln in str(exc).splitlines() if "Check failed" in ln]
+                where = (type(exc).__name__, path.replace(os.sep, "/"), inner.name if inner else "?",
+                         inner.lineno if inner else 0, checks[0][:300] if checks else "")
     _CUDA_BUILDS[key] = where
     return where
+
+
+_STOPPED = "tvm-trt-harness: the build stops before TVM generates CUDA code"
+
+
+@contextlib.contextmanager
+def _before_device_code():
+    """TVM's ``target.build.cuda`` (the CUDA code generator and NVRTC) replaced, for the block's
+    duration, by one that raises :data:`_STOPPED`: the build runs every pass, then stops.  Only
+    :func:`cuda_build_error` uses it, in processes that build nothing for CUDA at the same time (the
+    pytest side, or a tool); the real function is registered again on the way out."""
+    import tvm
+    import tvm_ffi
+
+    name = "target.build.cuda"
+    real = tvm.get_global_func(name, allow_missing=True)
+    if real is None:           # a TVM without CUDA codegen: its build raises where it always did
+        yield
+        return
+
+    def stop(mod, target):
+        raise RuntimeError(_STOPPED)
+
+    tvm_ffi.register_global_func(name, stop, override=True)
+    try:
+        yield
+    finally:
+        tvm_ffi.register_global_func(name, real, override=True)
 
 
 def json_key(case) -> str:

@@ -242,14 +242,25 @@ def _run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
     todo = {c.case_id: [k for k in checks if (c.case_id, k) not in session.done] for c in cases}
     held, computed = {}, {}
     t0 = time.perf_counter()
-    elsewhere = _settle(session, entry, cases, todo, opts, computed, wait=False)
-    later = _set_aside(session, entry, cases, todo, opts, held, elsewhere)
+    with trace.span("known crashes", op=entry.name):
+        elsewhere = _settle(session, entry, cases, todo, opts, computed, wait=False)
+        later = _set_aside(session, entry, cases, todo, opts, held, elsewhere)
     computed.update(_compute(session, entry, cases, todo, opts))
     if any(later.values()):      # known crashes another process was confirming: its outcome now
-        _settle(session, entry, cases, later, opts, computed, wait=True)
-        _set_aside(session, entry, cases, later, opts, held, set())
+        with trace.span("known crashes", op=entry.name, waited=True):
+            _settle(session, entry, cases, later, opts, computed, wait=True)
+            _set_aside(session, entry, cases, later, opts, held, set())
         computed.update(_compute(session, entry, cases, later, opts))
     elapsed = (time.perf_counter() - t0) / max(1, len(computed))
+    with trace.span("judge", op=entry.name):
+        _record_unit(session, entry, cases, checks, held, computed, opts, nodeid, elapsed, report)
+    if report.ran and report.skipped and not report.unexpected:
+        report.skipped = None
+    return report
+
+
+def _record_unit(session, entry, cases, checks, held, computed, opts, nodeid, elapsed, report) -> None:
+    """Judge every computed pair of the unit, record it, and shrink and reproduce the unexpected."""
     failures = []
     for case in cases:
         for check in checks:
@@ -277,9 +288,6 @@ def _run_unit(session: Session, unit, nodeid: str | None = None) -> UnitReport:
                     rec.reproducer = _reproducer(session, entry, case, check, judged.outcome, judged.reason, opts)
                 session.record(rec)
     _shrink_and_reproduce(session, entry, failures, opts)
-    if report.ran and report.skipped and not report.unexpected:
-        report.skipped = None
-    return report
 
 
 def _judge(session, entry, case, check, got, opts, nodeid, elapsed):

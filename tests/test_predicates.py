@@ -76,6 +76,42 @@ def test_each_gemv_failure_is_one_predicate_only(case, which):
     assert [PREDICATES[name](case) for name in GEMV] == [i == which for i in range(3)]
 
 
+def test_the_predicate_build_stops_before_cuda_code_and_leaves_tvm_as_it_was():
+    """cuda_build_error runs TVM's passes but never its CUDA code generator (on a GPU host that is
+    NVRTC, about a second a case, paid in the pytest process between units); a case that raises in
+    a pass is still found, and afterwards TVM's own generator is registered again."""
+    pytest.importorskip("tvm")
+    import tvm
+    import tvm_ffi
+
+    from harness.predicates import CUDA_TARGET, _CUDA_BUILDS, cuda_build_error, json_key
+    from harness.program import build_case
+    from harness.table import BY_NAME
+
+    name = "target.build.cuda"
+    real = tvm.get_global_func(name)
+    calls = []
+
+    def counting(mod, target):
+        calls.append(target)
+        return real(mod, target)
+
+    fine = Case("add", "float32", ((2, 3), (2, 3)))
+    raises = Case("nn.batch_matmul", "float32", ((2, 1, 1), (2, 1, 2)))     # AssertionError in a dlight rule
+    tvm_ffi.register_global_func(name, counting, override=True)
+    try:
+        for case in (fine, raises):
+            _CUDA_BUILDS.pop((case.case_id, json_key(case)), None)
+        assert cuda_build_error(fine) is None
+        assert cuda_build_error(raises)[0] == "AssertionError"
+        assert calls == []                                    # never reached the code generator
+        with tvm.target.Target(CUDA_TARGET) as target:        # which is back: a real build reaches it
+            tvm.compile(build_case(BY_NAME["add"], fine).mod, target=target)
+        assert len(calls) == 1
+    finally:
+        tvm_ffi.register_global_func(name, real, override=True)
+
+
 def _convt(dtype, shape, weight, **attrs):
     base = {"strides": [1, 1], "padding": [0, 0, 0, 0], "output_padding": [0, 0], "dilation": [1, 1], "groups": 1,
             "data_layout": "NCHW", "kernel_layout": "IOHW"}
