@@ -44,6 +44,21 @@ def decided(session, eid: str) -> bool:
     return eid in session.confirmed or eid in session.refuted
 
 
+def verdict(res) -> bool | None:
+    """What a confirming run (a Computed, or the Answer of a worker or runner that died or hung on
+    it) says of a known crash: True it died, False it passed (refuted), None it departed another
+    way the expectation also names (a build that fails): undecided, the next case is tried.
+    (The H100 dev run of seed 12, 2026-12-07: split's first confirming case failed to build, which
+    refuted the crash, and six others then each killed the runner.)"""
+    if res is None:
+        return None
+    if not hasattr(res, "result"):
+        return True
+    if res.result.error_kind == "crash":
+        return True
+    return False if res.result.outcome == "pass" else None
+
+
 def write(session, eid: str, cid: str | None, crashed: bool) -> None:
     """Say the outcome in this process and to the run's others (before the lock is let go)."""
     if crashed:

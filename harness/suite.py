@@ -110,29 +110,34 @@ def make_record(session: Session, entry, case, check: str, result: CheckResult, 
 def _settle(session: Session, entry, cases: list, todo: dict, opts: CheckOptions, computed: dict, *,
             wait: bool) -> set:
     """Confirm each known crash that ``todo``'s pairs describe and the run has no outcome for: one
-    case each, alone (:mod:`harness.confirm`).  Returns the ids another process is confirming
-    (``wait`` False: their lock is held); with ``wait`` True it waits for that process instead."""
+    case at a time, alone (:mod:`harness.confirm`), until one crashes (confirmed) or passes
+    (refuted); a case that departs another way the expectation also names (a build that fails)
+    says nothing of the crash, so the next one is tried.  Returns the ids another process is
+    confirming (``wait`` False: their lock is held); with ``wait`` True it waits for that process."""
     confirm.read(session)
-    firsts = {}
+    candidates: dict[str, list] = {}
     for case in cases:
         for check in todo[case.case_id]:
             e = _known_crash(session, entry, case, check, opts)
             if e is not None and e.id not in session.confirmed:
-                firsts.setdefault(e.id, (case, check))
+                candidates.setdefault(e.id, []).append((case, check))
     elsewhere = set()
-    for eid, (case, check) in firsts.items():
+    for eid, pairs in candidates.items():
         claim = confirm.Claim(eid, wait=wait)
         if not claim.held:
             elsewhere.add(eid)
             continue
         try:
-            if not confirm.decided(session, eid):
+            for case, check in pairs:
+                if confirm.decided(session, eid):
+                    break
                 got = _compute(session, entry, [case], {case.case_id: [check]}, opts, expect_crash=True)
                 computed.update(got)
                 todo[case.case_id].remove(check)
-                res = got.get((case.case_id, check))
-                crashed = res is not None and (not hasattr(res, "result") or res.result.error_kind == "crash")
-                confirm.write(session, eid, case.case_id, crashed)
+                crashed = confirm.verdict(got.get((case.case_id, check)))
+                if crashed is not None:
+                    confirm.write(session, eid, case.case_id, crashed)
+                    break
         finally:
             claim.release()
     return elsewhere

@@ -24,6 +24,24 @@ def segfault_on_first_exp(runner) -> None:
     runner.fault = fault
 
 
+def fails_first_exp_then_segfaults(runner) -> None:
+    """The first run request of an ``exp`` case in the run fails as a program TVM cannot run fails
+    (an error, not a death: ``$TRT_HARNESS_TEST_RUNNER_FAULT_FILE`` is claimed by it); every later
+    one kills the runner: a known crash whose first case departs another way (split's empty piece
+    that fails to build) and whose later cases crash."""
+    path = os.environ[FILE_ENV]
+
+    def fault(_runner, msg):
+        if not str(msg.get("key", "")).startswith("exp-"):
+            return
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        raise RuntimeError("Check failed: pb->value != 0: Divide by zero (a test double)")
+    runner.fault = fault
+
+
 def cannot_start(runner) -> None:
     raise RuntimeError("this runner double refuses to start")
 

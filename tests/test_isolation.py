@@ -78,7 +78,7 @@ def test_rss_after_100_and_1000_compiles(capsys):
     assert growth < 0.5
 
 
-def _two_builders_on_a_known_crash(tmp_path, preload):
+def _two_builders_on_a_known_crash(tmp_path, preload, outcome="crash"):
     """The op suite with two builders (xdist) and a CPU runner, 8 exp cases in units of 2, and an
     expectation that every exp case kills the runner: (exit code, output, records, the last header)."""
     import json
@@ -86,17 +86,19 @@ def _two_builders_on_a_known_crash(tmp_path, preload):
     import subprocess
 
     import doubles
+    import runner_doubles
     from conftest import ROOT, TESTS
 
     exp = tmp_path / "exp.toml"
     exp.write_text('[[expect]]\nid = "exp-kills-the-runner"\nops = ["exp"]\ncheck = "reference"\n'
-                   'outcome = "crash"\nreason = "every exp case kills the runner (test double)"\n')
+                   f'outcome = "{outcome}"\nreason = "every exp case kills the runner (test double)"\n')
     argv, env, results = doubles.suite_command(tmp_path, "-n", "2", "--trt-ops=exp", "--trt-cases=8", "--trt-chunk=2",
                                                "--trt-checks=reference", "--trt-runner=all",
                                                f"--trt-expectations={exp}")
     env.update(PYTHONPATH=os.pathsep.join([TESTS, ROOT, env.get("PYTHONPATH", "")]))
     if preload:
         env["TRT_HARNESS_RUNNER_PRELOAD"] = preload
+        env[runner_doubles.FILE_ENV] = str(tmp_path / "fault")
     proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     with open(results) as fh:
         lines = [json.loads(line) for line in fh if line.strip()]
@@ -130,3 +132,21 @@ def test_a_known_crash_that_does_not_happen_is_refuted_for_the_whole_run(tmp_pat
     assert len({r["worker"] for r in records}) == 2
     (use,) = head["gpu_use"]
     assert not use.get("restarts"), use                                # no runner died
+
+
+def test_a_known_crash_whose_first_case_departs_another_way_is_confirmed_by_the_next(tmp_path):
+    """The expectation names an error (a crash or a failed build): the first case it describes
+    fails without killing the runner, which says nothing of the crash, so the next case is tried
+    alone; it kills the runner, and every other pair is held. Before, the first case refuted the
+    crash and each of the other seven then killed the runner."""
+    rc, out, records, head = _two_builders_on_a_known_crash(tmp_path, "runner_doubles:fails_first_exp_then_segfaults",
+                                                            outcome="error")
+    assert rc == 0, out[-3000:]
+    assert len(records) == 8 and all(r["outcome"] == "xfail" and r["expectation"] == "exp-kills-the-runner"
+                                     for r in records), out[-3000:]
+    ran = [r for r in records if "[NOTRUN]" not in r["reason"]]
+    assert sorted(r.get("error_kind") or "" for r in ran) == ["", "crash"], ran
+    (crashed,) = [r for r in ran if r.get("error_kind") == "crash"]
+    assert all(crashed["case_id"] in r["reason"] for r in records if r not in ran)
+    (use,) = head["gpu_use"]
+    assert use["restarts"] == 1, use
