@@ -74,9 +74,9 @@ def cuda_build_error(case):
     function, line)`` of the innermost frame of TVM's Python code (the schedule rule or pass that
     raised).  The build stops where TVM would generate the CUDA code (:func:`_before_device_code`):
     the departures named here are all raised earlier (dlight's rules, the TIR passes), and a machine
-    with a GPU would otherwise pay NVRTC for each case (about 1 s on an H100 host, in the pytest
-    process, between units), so the answer is the same, and as cheap, on every machine.  Cached
-    per case."""
+    with a GPU would otherwise pay NVRTC for each case (on an H100 host, gaps of about 6 s a unit in
+    the pytest process, between units), so the answer is the same, and as cheap, on every machine.
+    Cached per case."""
     import traceback
 
     from . import trace

@@ -78,7 +78,7 @@ def test_each_gemv_failure_is_one_predicate_only(case, which):
 
 def test_the_predicate_build_stops_before_cuda_code_and_leaves_tvm_as_it_was():
     """cuda_build_error runs TVM's passes but never its CUDA code generator (on a GPU host that is
-    NVRTC, about a second a case, paid in the pytest process between units); a case that raises in
+    NVRTC, paid case by case in the pytest process between units); a case that raises in
     a pass is still found, and afterwards TVM's own generator is registered again."""
     pytest.importorskip("tvm")
     import tvm
