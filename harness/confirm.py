@@ -73,6 +73,25 @@ def write(session, eid: str, cid: str | None, crashed: bool) -> None:
         os.replace(tmp, os.path.join(where, f"{'confirmed' if crashed else 'refuted'}-{eid}"))
 
 
+def first_in_run(session, eid: str) -> bool:
+    """True in one process of the run only, for ``eid`` (a known departure's reproducer, which
+    each run writes once): an ``O_EXCL`` file named for the run in the reproducers' directory.  A
+    process outside xdist (no run token: its own set suffices) or one that cannot write there
+    answers True."""
+    token = getattr(session, "run_token", None)
+    if not token:
+        return True
+    where = session.settings.repro_dir
+    try:
+        os.makedirs(where, exist_ok=True)
+        os.close(os.open(os.path.join(where, f".once-{token}-{eid}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 class Claim:
     """The right to confirm ``eid``: ``Claim(eid, wait=False).held`` is False where another process
     holds it; ``wait=True`` blocks until it is free.  Always held where the run has no runners."""

@@ -81,6 +81,7 @@ def pytest_configure(config):
         gpu.pin(worker)
     profiles.use(settings.profile, cases=settings.cases)
     session = Session(settings, worker)
+    session.run_token = getattr(config, "workerinput", {}).get("testrunuid")
     with trace.span("gpu probe"):
         session.device = gpu.describe()
     session.parallel = bool(worker or workers)

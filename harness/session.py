@@ -128,6 +128,7 @@ class Session:
     plan_facts: dict = field(default_factory=dict)        # plan hash and source, for the header
     skipped: dict = field(default_factory=dict)           # check -> (ops, reason) of checks that did not run
     reproduced: set = field(default_factory=set)          # expectations without a reproducer that got one
+    run_token: str | None = None                          # one for all of an xdist run's workers (harness.confirm)
     interrupted: bool = False
     not_run: list = field(default_factory=list)           # ops of a replayed plan that the table lacks
     parallel: bool = False

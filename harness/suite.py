@@ -289,8 +289,9 @@ def _record_unit(session, entry, cases, checks, held, computed, opts, nodeid, el
             else:
                 e = judged.expectation
                 if judged.outcome == "xfail" and e is not None and not e.reproducer and e.id not in session.reproduced:
-                    session.reproduced.add(e.id)      # a known departure without one: this run writes one
-                    rec.reproducer = _reproducer(session, entry, case, check, judged.outcome, judged.reason, opts)
+                    session.reproduced.add(e.id)      # a known departure without one: the run writes one
+                    if confirm.first_in_run(session, e.id):
+                        rec.reproducer = _reproducer(session, entry, case, check, judged.outcome, judged.reason, opts)
                 session.record(rec)
     _shrink_and_reproduce(session, entry, failures, opts)
 

@@ -150,3 +150,24 @@ def test_a_known_crash_whose_first_case_departs_another_way_is_confirmed_by_the_
     assert all(crashed["case_id"] in r["reason"] for r in records if r not in ran)
     (use,) = head["gpu_use"]
     assert use["restarts"] == 1, use
+
+
+def test_a_known_departure_without_a_reproducer_gets_one_per_run_not_one_per_builder(tmp_path):
+    """Two builders record xfails of one expectation that names no reproducer: the run writes one
+    reproducer for it, not one in each builder."""
+    import os
+
+    from doubles import run_suite
+
+    exp = tmp_path / "exp.toml"
+    exp.write_text('[[expect]]\nid = "relu-oracle-off"\nops = ["nn.relu"]\ncheck = "reference"\noutcome = "fail"\n'
+                   'dtype = ["float16", "float32", "float64"]\nreason = "the oracle is off by half (test double)"\n')
+    rc, out, records = run_suite(tmp_path, "-n", "2", "--trt-ops=nn.relu", "--trt-cases=8", "--trt-chunk=2",
+                                 "--trt-checks=reference", f"--trt-expectations={exp}", double="wrong-oracle")
+    assert rc == 0, out[-3000:]
+    xfails = [r for r in records if r["outcome"] == "xfail"]
+    assert len(records) == 8 and len(xfails) >= 2, out[-3000:]
+    assert len({r["worker"] for r in xfails}) == 2                      # both builders recorded some
+    assert len([r for r in records if r.get("reproducer")]) == 1
+    scripts = [n for n in os.listdir(tmp_path / "out" / "repro") if n.endswith(".py")]
+    assert len(scripts) == 1, scripts
