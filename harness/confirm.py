@@ -92,6 +92,19 @@ def first_in_run(session, eid: str) -> bool:
     return True
 
 
+def forget_run(repro_dir: str) -> None:
+    """The controller, once its workers ended: the run's :func:`first_in_run` files removed."""
+    try:
+        names = [n for n in os.listdir(repro_dir) if n.startswith(".once-")]
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(repro_dir, name))
+        except OSError:
+            pass
+
+
 class Claim:
     """The right to confirm ``eid``: ``Claim(eid, wait=False).held`` is False where another process
     holds it; ``wait=True`` blocks until it is free.  Always held where the run has no runners."""

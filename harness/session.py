@@ -205,6 +205,9 @@ class Session:
         shards = worker_shards(s.results_path)
         if shards:
             append_shards(s.results_path, shards, run_id=self.writer.run_id if self.writer else None)
+            from .confirm import forget_run
+
+            forget_run(s.repro_dir)
         if self.gpu_use:
             from .results import note_gpu_use
 

@@ -171,3 +171,4 @@ def test_a_known_departure_without_a_reproducer_gets_one_per_run_not_one_per_bui
     assert len([r for r in records if r.get("reproducer")]) == 1
     scripts = [n for n in os.listdir(tmp_path / "out" / "repro") if n.endswith(".py")]
     assert len(scripts) == 1, scripts
+    assert not [n for n in os.listdir(tmp_path / "out" / "repro") if n.startswith(".")]   # no marker is left
