@@ -3,7 +3,8 @@
 A known-crash expectation is confirmed by running one case it describes, alone; every other pair
 it describes is then held ([NOTRUN] xfail).  With runners (:mod:`harness.runner`), confirming a
 crash kills the card's runner, so the builders share the outcome through the runners' directory:
-``confirmed-ID`` (the case that crashed) or ``refuted-ID`` (it did not), and ``confirm-ID.lock``,
+``confirmed-ID`` (the case that crashed) or ``refuted-ID`` (one passed; a case that fails another
+way the expectation names decides nothing, and the next is tried), and ``confirm-ID.lock``,
 which the one builder confirming holds (``flock``; the kernel lets it go if that builder dies).
 
 A builder that finds the lock held does the rest of its unit first and then waits for the lock,
@@ -93,7 +94,8 @@ def first_in_run(session, eid: str) -> bool:
 
 
 def forget_run(repro_dir: str) -> None:
-    """The controller, once its workers ended: the run's :func:`first_in_run` files removed."""
+    """The controller, once its workers ended: the :func:`first_in_run` files removed (all of the
+    directory's: they matter only while a run writes there)."""
     try:
         names = [n for n in os.listdir(repro_dir) if n.startswith(".once-")]
     except OSError:
