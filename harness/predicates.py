@@ -3,7 +3,6 @@ TVM code its departure comes from (the TVM source is cited on the entry in expec
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Callable
 
@@ -110,29 +109,17 @@ def cuda_build_error(case):
 _STOPPED = "tvm-trt-harness: the build stops before TVM generates CUDA code"
 
 
-@contextlib.contextmanager
 def _before_device_code():
     """TVM's ``target.build.cuda`` (the CUDA code generator and NVRTC) replaced, for the block's
     duration, by one that raises :data:`_STOPPED`: the build runs every pass, then stops.  Only
     :func:`cuda_build_error` uses it, in processes that build nothing for CUDA at the same time (the
-    pytest side, or a tool); the real function is registered again on the way out."""
-    import tvm
-    import tvm_ffi
-
-    name = "target.build.cuda"
-    real = tvm.get_global_func(name, allow_missing=True)
-    if real is None:           # a TVM without CUDA codegen: its build raises where it always did
-        yield
-        return
+    pytest side, or a tool).  A TVM without CUDA codegen raises where it always did."""
+    from .tvmcompat import global_func_replaced
 
     def stop(mod, target):
         raise RuntimeError(_STOPPED)
 
-    tvm_ffi.register_global_func(name, stop, override=True)
-    try:
-        yield
-    finally:
-        tvm_ffi.register_global_func(name, real, override=True)
+    return global_func_replaced("target.build.cuda", lambda real: stop)
 
 
 def json_key(case) -> str:

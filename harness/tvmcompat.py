@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -82,3 +83,22 @@ def index_map_class():
     import tvm
 
     return (tvm.tirx if hasattr(tvm, "tirx") else tvm.tir).IndexMap
+
+
+@contextlib.contextmanager
+def global_func_replaced(name: str, replace):
+    """TVM's global function ``name`` replaced by ``replace(real)`` for the block's duration and
+    registered again on the way out; where TVM has no such function, nothing is replaced and
+    ``real`` is None to the caller's ``replace`` (which is then not called)."""
+    import tvm
+    import tvm_ffi
+
+    real = tvm.get_global_func(name, allow_missing=True)
+    if real is None:
+        yield None
+        return
+    tvm_ffi.register_global_func(name, replace(real), override=True)
+    try:
+        yield real
+    finally:
+        tvm_ffi.register_global_func(name, real, override=True)

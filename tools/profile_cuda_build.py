@@ -37,34 +37,29 @@ DEFAULT_OPS = ("add", "nn.relu", "nn.softmax", "mean", "nn.dense", "nn.conv2d")
 def timed_hooks(spent: dict):
     """TVM's global functions in HOOKS wrapped to add their time to ``spent`` (name -> seconds,
     and ``<name>_calls``), for the block's duration."""
-    import tvm
-    import tvm_ffi
+    from harness.tvmcompat import global_func_replaced
 
     try:
         import tvm.support.nvcc  # noqa: F401  registers tvm_callback_cuda_compile, as a CUDA build does
     except ImportError:
         pass
-    real = {phase: tvm.get_global_func(name, allow_missing=True) for phase, name in HOOKS.items()}
 
-    def wrap(phase, fn):
-        def timed(*args):
-            t0 = time.perf_counter()
-            try:
-                return fn(*args)
-            finally:
-                spent[phase] = spent.get(phase, 0.0) + time.perf_counter() - t0
-                spent[f"{phase}_calls"] = spent.get(f"{phase}_calls", 0) + 1
-        return timed
+    def timer(phase):
+        def wrap(fn):
+            def timed(*args):
+                t0 = time.perf_counter()
+                try:
+                    return fn(*args)
+                finally:
+                    spent[phase] = spent.get(phase, 0.0) + time.perf_counter() - t0
+                    spent[f"{phase}_calls"] = spent.get(f"{phase}_calls", 0) + 1
+            return timed
+        return wrap
 
-    for phase, fn in real.items():
-        if fn is not None:
-            tvm_ffi.register_global_func(HOOKS[phase], wrap(phase, fn), override=True)
-    try:
+    with contextlib.ExitStack() as stack:
+        for phase, name in HOOKS.items():
+            stack.enter_context(global_func_replaced(name, timer(phase)))
         yield
-    finally:
-        for phase, fn in real.items():
-            if fn is not None:
-                tvm_ffi.register_global_func(HOOKS[phase], fn, override=True)
 
 
 def profile_op(op: str, cases: int, seed: int = 0) -> dict:
