@@ -57,14 +57,51 @@ def pytest_configure(config):
         given = _given_plan(settings)
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
-    from . import gpu, trace
+    from . import trace
 
     worker = _worker_id(config)
     trace.name(worker or "pytest controller")
     drawing = None
     if not worker and given is None:   # the plan's cases drawn by children while TVM is imported here
         drawing = _start_drawing(settings)
-    gpu.start_probe()      # a GPU machine's probe (TVM and CUDA in a child) beside TVM's import and the plan
+    if not worker and _xdist_workers(config) and not config.getoption("collectonly"):
+        # xdist starts its workers after this hook: they start while this process does its part
+        from . import gpu, handoff
+
+        gpu.start_probe()
+        handoff.announce()
+        config.stash[_PENDING] = (settings, given, drawing)
+        return
+    _setup(config, settings, given, drawing)
+
+
+_PENDING = pytest.StashKey[tuple]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionstart(session):
+    """The xdist controller's part of the configuration, after xdist's own ``pytest_sessionstart``
+    has started the workers (harness.handoff): they start their pytest while this one imports TVM."""
+    result = yield
+    config = session.config
+    if _PENDING in config.stash:
+        from . import handoff
+
+        try:
+            _setup(config, *config.stash[_PENDING])
+        except pytest.UsageError as exc:
+            handoff.publish(error=str(exc))
+            raise
+        except BaseException:
+            handoff.publish(error="the pytest controller failed while configuring the run (its traceback says why)")
+            raise
+        handoff.publish()
+    return result
+
+
+def _import_tvm() -> None:
+    from . import trace
+
     try:
         with trace.span("import tvm"):
             from .tvmcompat import import_tvm
@@ -73,6 +110,23 @@ def pytest_configure(config):
     except Exception as exc:
         raise pytest.UsageError(f"TVM is not importable ({type(exc).__name__}: {exc}); "
                                 "install it with: pip install apache-tvm") from None
+
+
+def _setup(config, settings, given, drawing) -> None:
+    """TVM, the GPU, the plan, the results file, the runners: the run's session in ``config.stash``."""
+    from . import gpu, handoff, trace
+
+    worker = _worker_id(config)
+    if worker:      # TVM first, then what the controller hands over (it is usually ready by then)
+        _import_tvm()
+        try:
+            with trace.span("handoff"):
+                handoff.receive()
+        except HarnessError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    gpu.start_probe()      # a GPU machine's probe (TVM and CUDA in a child) beside TVM's import and the plan
+    if not worker:
+        _import_tvm()
     from . import profiles
     workers = _xdist_workers(config)
     from .runner import spec as runner_spec
@@ -94,7 +148,7 @@ def pytest_configure(config):
         session.open(placement=gpu.placement(workers) if workers else {})
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if not worker:      # the controller starts the runners before any worker (they inherit where)
+    if not worker:      # the controller starts the runners before its workers ask for them
         gpu.share_probe()
         try:
             with trace.span("start runners"):
@@ -231,6 +285,10 @@ def pytest_unconfigure(config):
         signal.signal(signal.SIGTERM, config.stash[_OLD_SIGTERM])
     if STATE in config.stash:
         config.stash[STATE].stop_runners()     # a run that ended before its finish: no orphan runner
+    if _PENDING in config.stash:
+        from . import handoff
+
+        handoff.forget()
     state = config.stash[STATE] if STATE in config.stash and not _worker_id(config) else None
     if state is not None and (state.stranded or state.interrupted):
         from .stopped import card_lost_line, resume_line
