@@ -165,7 +165,7 @@ class Session:
         self.writer = ResultsWriter(path, head, resume=s.resume and not self.worker)
 
     def start_runners(self) -> None:
-        """Controller only: one runner per GPU (harness.runner), before any worker starts."""
+        """Controller only: one runner per GPU (harness.runner), before its xdist workers ask for them (harness.handoff)."""
         from . import gpu
         from .runner import supervisor as S
 

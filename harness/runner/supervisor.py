@@ -86,7 +86,7 @@ class Supervisor:
         import time
 
         self.t0 = time.perf_counter()
-        os.environ[ENV] = self.env_value()      # inherited by the xdist workers and their children
+        os.environ[ENV] = self.env_value()      # inherited by the runners and case workers; the xdist workers get it from harness.handoff
         for slot in self.slots:
             slot.proc = self._spawn(slot, slot.socket, previous="", culprit="")
             self._new_spare(slot)
