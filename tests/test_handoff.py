@@ -5,7 +5,9 @@
 - a controller that fails hands its reason over, and one that ends without a word is said to have;
 - a process the announcing controller did not start never waits on it;
 - in a real ``pytest -n 2`` run through a runner, both workers were created before the controller
-  began importing TVM, and they still sent their runs to the runner the controller started after them.
+  began importing TVM, and they still sent their runs to the runner the controller started after them;
+- a real controller that fails after its workers started ends the run with its one line (exit 4),
+  and leaves no handoff behind.
 """
 from __future__ import annotations
 
@@ -93,21 +95,28 @@ def test_a_process_the_controller_did_not_start_never_waits(controller):
     assert handoff.receive(wait_s=600) is False
 
 
-def test_workers_start_before_the_controller_imports_tvm_and_still_use_its_runner(tmp_path):
+def _xdist_run(tmp_path, *args, **env_extra):
     from conftest import ROOT, shared_cache
+
+    env = dict(os.environ, XDG_CACHE_HOME=shared_cache() or str(tmp_path / ".cache"), TMPDIR=str(tmp_path / "tmp"),
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), **env_extra)
+    env.pop(handoff.ENV, None)
+    (tmp_path / "tmp").mkdir()
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+                           os.path.join(ROOT, "suites", "ops"), "--trt-ops=nn.relu", "--trt-backend=tvm-llvm",
+                           "--trt-reference=tvm-llvm", "--trt-timing=off", "--trt-report=", *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _handoffs_left(tmp_path):
+    return [n for n in os.listdir(tmp_path / "tmp") if n.startswith("trt-handoff-")]
+
+
+def test_workers_start_before_the_controller_imports_tvm_and_still_use_its_runner(tmp_path):
     from harness import trace
 
     results, path = tmp_path / "r.jsonl", tmp_path / "run.trace"
-    env = dict(os.environ, XDG_CACHE_HOME=shared_cache() or str(tmp_path / ".cache"), TRT_HARNESS_TRACE=str(path),
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop(handoff.ENV, None)
-    (tmp_path / "tmp").mkdir()
-    env["TMPDIR"] = str(tmp_path / "tmp")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
-                           os.path.join(ROOT, "suites", "ops"), "--trt-ops=nn.relu", "--trt-backend=tvm-llvm",
-                           "--trt-reference=tvm-llvm", "--trt-timing=off", "--trt-runner=all",
-                           f"--trt-results={results}", "--trt-report="],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    proc = _xdist_run(tmp_path, "--trt-runner=all", f"--trt-results={results}", TRT_HARNESS_TRACE=str(path))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     lines = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     (use,) = [ln for ln in lines if ln["kind"] == "header"][-1]["gpu_use"]
@@ -123,4 +132,15 @@ def test_workers_start_before_the_controller_imports_tvm_and_still_use_its_runne
     controller_import = first("import tvm", "pytest controller")
     assert max(created.values()) < controller_import, (created, controller_import)
     assert all(any(e["name"] == "handoff" and names.get(e["pid"]) == w for e in spans) for w in created)
-    assert not [n for n in os.listdir(tmp_path / "tmp") if n.startswith("trt-handoff-")]   # removed at the end
+    assert not _handoffs_left(tmp_path)          # removed at the end
+
+
+def test_a_controller_that_fails_after_its_workers_started_ends_the_run_with_one_line(tmp_path):
+    """The results file to resume is not one (found by the controller's part, after xdist started
+    the workers): its reason once, pytest's usage-error exit, and nothing left behind."""
+    bad = tmp_path / "r.jsonl"
+    bad.write_text('{"kind": "header"}\n')
+    proc = _xdist_run(tmp_path, f"--trt-results={bad}", "--trt-resume")
+    errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("ERROR")]
+    assert proc.returncode == 4 and len(errors) == 1 and "--trt-resume" in errors[0], proc.stdout + proc.stderr
+    assert not _handoffs_left(tmp_path)
