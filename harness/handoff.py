@@ -38,10 +38,6 @@ def announce() -> None:
     _announced = {"path": path, "dir": directory, "env": dict(os.environ)}
 
 
-def announced() -> bool:
-    return _announced is not None
-
-
 def publish(error: str | None = None) -> None:
     """Controller: hand over the variables set since :func:`announce` (or the reason it failed)."""
     if _announced is None:
