@@ -189,8 +189,11 @@ def _plan_key(entry, settings) -> str:
     return hashlib.sha256(json.dumps(facts).encode() + src.encode()).hexdigest()[:24]
 
 
-def _plans_dir(settings) -> str | None:
-    return os.path.join(os.path.dirname(settings.build_cache), "plans") if settings.build_cache else None
+def _plan_path(entry, settings) -> str | None:
+    """Where the entry's cases for this profile and seed are kept (None without a build cache)."""
+    if not settings.build_cache:
+        return None
+    return os.path.join(os.path.dirname(settings.build_cache), "plans", f"{_plan_key(entry, settings)}.json")
 
 
 def cached_cases(entries, settings, *, drawing=None) -> dict[str, list[Case]]:
@@ -200,9 +203,8 @@ def cached_cases(entries, settings, *, drawing=None) -> dict[str, list[Case]]:
     import json
 
     out, missing = {}, []
-    directory = _plans_dir(settings)
     for entry in entries:
-        path = os.path.join(directory, f"{_plan_key(entry, settings)}.json") if directory else None
+        path = _plan_path(entry, settings)
         if path and os.path.exists(path):
             try:
                 with open(path, encoding="utf-8") as fh:
@@ -216,7 +218,7 @@ def cached_cases(entries, settings, *, drawing=None) -> dict[str, list[Case]]:
     out.update(_draw_all([e for e, _ in missing if e.name not in got], settings))
     for entry, path in missing:
         if path:
-            os.makedirs(directory, exist_ok=True)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = f"{path}.{os.getpid()}.tmp"
             with open(tmp, "w", encoding="utf-8") as fh:
                 json.dump([c.to_json() for c in out[entry.name]], fh)
@@ -238,9 +240,7 @@ def _draw_all(entries, settings) -> dict[str, list[Case]]:
 def start_drawing(entries, settings):
     """Start drawing the entries whose cases are not cached yet in fresh interpreters, to collect
     with :func:`cached_cases` (``drawing=``) later: the controller starts it before importing TVM."""
-    directory = _plans_dir(settings)
-    missing = [e for e in entries if not (directory and os.path.exists(os.path.join(
-        directory, f"{_plan_key(e, settings)}.json")))]
+    missing = [e for e in entries if not ((path := _plan_path(e, settings)) and os.path.exists(path))]
     return start_children(missing, settings, early=True) if missing else None
 
 
