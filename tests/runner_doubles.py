@@ -90,6 +90,22 @@ def card_lost_after_n(runner) -> None:
     runner.fault = fault
 
 
+def card_lost_exit_held(runner) -> None:
+    """:func:`card_lost_after_n`, and the runner that gives its card up does not end until the file
+    ``$TRT_HARNESS_TEST_RELEASE`` exists: its answer is out, the card marked lost, the process alive
+    (a busy machine, where the end of a process comes late)."""
+    import time
+
+    card_lost_after_n(runner)
+    end = os._exit
+
+    def held(code):
+        while not os.path.exists(os.environ["TRT_HARNESS_TEST_RELEASE"]):
+            time.sleep(0.01)
+        end(code)
+    os._exit = held
+
+
 def starts_once(runner) -> None:
     """The first runner of the run starts; every later one refuses (its card went away after the
     start): the one that claims ``$TRT_HARNESS_TEST_RUNNER_FAULT_FILE`` is the first."""

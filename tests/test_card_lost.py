@@ -19,6 +19,7 @@ import sys
 
 from harness.reader import load_results
 from harness.runner import LOST_EXIT
+from test_runner_pool import library  # noqa: F401 - a fixture: an nn.relu library built for the CPU
 
 CASES = 6            # nn.relu, chunks of 2: three units of the reference check, one run request per case
 
@@ -112,3 +113,48 @@ def test_a_card_whose_runners_cannot_start_any_more_is_lost(tmp_path, monkeypatc
         assert sup.stranded().startswith("card cpu:0 lost (runners for it could not start any more")
     finally:
         sup.stop()
+
+
+def test_a_lost_cards_accounting_waits_for_its_runner_to_end(tmp_path, monkeypatch, library):
+    """The runner marks its card lost and answers before it ends; the supervisor adds a runner's
+    figures once it has seen it end.  The accounting asked for in between (the run ends at once
+    when no card is left) waits for that end: it is not a card with no requests and -1 restarts
+    (CI, 2026-12-07: a busy 2-core machine ended the runner after the run had asked)."""
+    import threading
+
+    from conftest import ROOT, TESTS
+    from harness.runner import CardLost
+    from harness.runner.client import Client
+    from harness.runner.supervisor import Supervisor
+    from test_runner_pool import _run
+
+    release = tmp_path / "release"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS, ROOT, os.environ.get("PYTHONPATH", "")]))
+    for k, v in {"TRT_HARNESS_RUNNER_PRELOAD": "runner_doubles:card_lost_exit_held",
+                 "TRT_HARNESS_TEST_RUNNER_FAULT_FILE": str(tmp_path / "lost"), "TRT_HARNESS_TEST_LOSE_AFTER": "1",
+                 "TRT_HARNESS_TEST_RELEASE": str(release)}.items():
+        monkeypatch.setenv(k, v)
+    sup = Supervisor({"cpu": [None]}, timeout=60.0, standby=0)
+    sup.start()
+    try:
+        client = Client(json.loads(sup.env_value()))
+        assert _run(client, library, "first")[0]["ok"]
+        try:
+            _run(client, library, "second")
+        except CardLost:
+            pass
+        else:
+            raise AssertionError("the second run was served on a card that is gone")
+        got: dict = {}
+        asking = threading.Thread(target=lambda: got.update(stats=sup.stats()))
+        asking.start()
+        asking.join(timeout=0.3)     # room for an accounting that does not wait to come back (the verdict
+        release.touch()              # does not depend on it: one that waits passes either way)
+        asking.join()
+        (use,) = got["stats"]
+        assert use["lost"].startswith("card cpu:0 lost (RuntimeError: CUDA_ERROR_NO_DEVICE"), use
+        assert use["requests"]["run"] == 1 and use["restarts"] == 0, use
+    finally:
+        release.touch()
+        sup.stop()
+

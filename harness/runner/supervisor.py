@@ -12,7 +12,9 @@ after every request) to the live one's; its wall time is the supervisor's, from 
 A runner that cannot even start ``START_FAILURES`` times in a row is given up: where no runner of
 the card ever started, its ``.failed`` file says why, and clients read it instead of waiting; where
 one had, the card is lost (:func:`harness.runner.mark_lost`; the runner gives it up itself on an
-error that says the card is gone).  A lost card's slot is not restarted, and its standby is ended.
+error that says the card is gone).  A lost card's slot is not restarted, and its standby is ended;
+its accounting waits for its last runner's end, which comes after the runner has marked the card
+lost and answered.
 (A runner is ready once it prints ``ready pid=N``: each start is judged by its own line of the log.)
 """
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Slot:
         self.start_failures = 0
         self.total: dict = {}                            # the figures of the runners that ended
         self.log = socket + ".log"
+        self.ended = threading.Event()                   # set when its watcher gives the slot up (lost, failed)
 
 
 class Supervisor:
@@ -146,6 +149,12 @@ class Supervisor:
         return True
 
     def _watch(self, slot: Slot) -> None:
+        try:
+            self._follow(slot)
+        finally:
+            slot.ended.set()
+
+    def _follow(self, slot: Slot) -> None:
         while True:
             code = slot.proc.wait()
             if self.stopping:
@@ -204,6 +213,8 @@ class Supervisor:
         out = []
         for slot in self.slots:
             gone = lost(slot.socket)
+            if gone:       # its runner marks the card lost before its answer and its end: its figures
+                slot.ended.wait(self.timeout)        # and its death are added once its watcher has seen it end
             try:
                 got = {"device": slot.name, "kind": slot.kind, "runner_s": 0.0,      # the ended runners' figures
                        "lost": f"card {gone['card']} lost ({gone['why']})"} if gone else client._ask(
