@@ -9,6 +9,8 @@ this process (pytester); its runners and its case worker are processes of their 
 - that command (``--trt-resume``), on two cards, loses one more: the request it was lost under and
   the rest go to the other card, and the run finishes green, every pair recorded exactly once;
 - which errors say the card is gone (out of memory does not).
+- a lost card's accounting waits for the end of the runner that gave it up (which ends after
+  its answer): its requests are counted, its restarts are not -1.
 """
 from __future__ import annotations
 
