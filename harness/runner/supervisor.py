@@ -229,7 +229,8 @@ class Supervisor:
                 busy = got.get("busy_s")
                 got["idle_s"] = max(0.0, wall - got["runner_s"])
                 got["busy_share"] = busy / wall if busy is not None and wall else None
-            got["restarts"] = len(slot.deaths) - (1 if gone else 0)     # a lost card's last end had none after it
+            last = 1 if gone and slot.ended.is_set() else 0     # a lost card's last end, once seen: no restart
+            got["restarts"] = len(slot.deaths) - last
             got["deaths"] = slot.deaths[-5:]
             out.append(got)
         for path in list(client.conns):
