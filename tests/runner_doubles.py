@@ -46,15 +46,20 @@ def cannot_start(runner) -> None:
     raise RuntimeError("this runner double refuses to start")
 
 
-def block_until_released(runner) -> None:
-    """A run request whose key is ``block`` waits until the file ``$TRT_HARNESS_TEST_RELEASE``
-    exists (the test says when, an event; never released, it hangs)."""
+def _until_released() -> None:
+    """Wait until the file ``$TRT_HARNESS_TEST_RELEASE`` exists (the test says when, an event;
+    never released, it hangs)."""
     import time
 
+    while not os.path.exists(os.environ["TRT_HARNESS_TEST_RELEASE"]):
+        time.sleep(0.01)
+
+
+def block_until_released(runner) -> None:
+    """A run request whose key is ``block`` waits until the test releases it (:func:`_until_released`)."""
     def fault(_runner, msg):
         if msg.get("key") == "block":
-            while not os.path.exists(os.environ["TRT_HARNESS_TEST_RELEASE"]):
-                time.sleep(0.01)
+            _until_released()
     runner.fault = fault
 
 
@@ -94,14 +99,11 @@ def card_lost_exit_held(runner) -> None:
     """:func:`card_lost_after_n`, and the runner that gives its card up does not end until the file
     ``$TRT_HARNESS_TEST_RELEASE`` exists: its answer is out, the card marked lost, the process alive
     (a busy machine, where the end of a process comes late)."""
-    import time
-
     card_lost_after_n(runner)
     end = os._exit
 
     def held(code):
-        while not os.path.exists(os.environ["TRT_HARNESS_TEST_RELEASE"]):
-            time.sleep(0.01)
+        _until_released()
         end(code)
     os._exit = held
 
